@@ -1,0 +1,31 @@
+"""Packaging for home-recs: one distribution, three packages, one console script.
+
+Version ranges are the ones measured to resolve together on Python 3.11 (see ../shared/STACK.md):
+Beam caps numpy/pyarrow, pandas 3 breaks Beam's DataFrame API, xgboost-cpu drops the GPU library.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="home-recs",
+    version="0.1.0",
+    description="Offline daily recommender that precomputes a music app's Home shelves for every listener.",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["jobs", "jobs.*", "transforms", "transforms.*", "models", "models.*"]),
+    package_data={"transforms": ["*.yaml"]},
+    include_package_data=True,
+    install_requires=[
+        "apache-beam[gcp]>=2.77.0,<2.78",
+        "pyspark[sql]>=4.3.0,<4.4",
+        "xgboost-cpu>=3.2.0,<3.3",
+        "scikit-learn>=1.5,<2",
+        "pandas>=2.2.0,<2.4",
+        "numpy>=1.26,<2.5",
+        "pyarrow>=18.0.0,<26",
+        "google-cloud-storage>=2.18.2,<4",
+        "PyYAML>=6,<7",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10", "gcp-storage-emulator>=2024.8.3"],
+    },
+    entry_points={"console_scripts": ["home-recs=jobs.cli:main"]},
+)

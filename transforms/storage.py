@@ -1,0 +1,129 @@
+"""Paths on local disk or ``gs://``, through Beam's FileSystems (no hand-written I/O).
+
+Beam's FileSystems picks the implementation from the scheme, so the same code serves a laptop,
+a test's GCS emulator (``STORAGE_EMULATOR_HOST``) and Dataflow.
+"""
+from __future__ import annotations
+
+import io
+import json
+import posixpath
+from typing import Any, Iterator
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+
+def join(base: str, *parts: str) -> str:
+    """Join path parts with ``/`` on any scheme (``FileSystems.join`` needs a non-empty tail)."""
+    return FileSystems.join(base, *parts) if parts else base
+
+
+def exists(path: str) -> bool:
+    """True when a file (or, on local disk, a directory) exists at ``path``."""
+    return FileSystems.exists(path)
+
+
+def glob(pattern: str) -> list[str]:
+    """Paths matching a glob ``pattern``, sorted; an empty list when none match."""
+    try:
+        result = FileSystems.match([pattern])[0]
+    except Exception:  # Beam raises BeamIOError when nothing matches on some schemes
+        return []
+    return sorted(m.path for m in result.metadata_list)
+
+
+def size(path: str) -> int:
+    """Size of one file in bytes. Raises FileNotFoundError when it is missing."""
+    found = FileSystems.match([path])[0].metadata_list
+    if not found:
+        raise FileNotFoundError(path)
+    return found[0].size_in_bytes
+
+
+def read_bytes(path: str) -> bytes:
+    """Whole file as bytes, uncompressed as stored (no gzip handling). Raises FileNotFoundError."""
+    if not exists(path):
+        raise FileNotFoundError(path)
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return f.read()
+
+
+def open_read(path: str):
+    """A binary reader; ``.gz`` files are decompressed transparently."""
+    return FileSystems.open(path)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path``, creating parent directories on local disk."""
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(data)
+
+
+def write_json(path: str, obj: Any) -> None:
+    """Write ``obj`` as indented, key-sorted UTF-8 JSON."""
+    write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode("utf-8"))
+
+
+def read_json(path: str) -> Any:
+    return json.loads(read_bytes(path).decode("utf-8"))
+
+
+def write_parquet(path: str, table) -> None:
+    """Write a ``pyarrow.Table`` as one Parquet file at ``path``."""
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="snappy")
+    write_bytes(path, buf.getvalue())
+
+
+def delete_tree(path: str) -> None:
+    """Delete ``path`` and everything under it; a missing path is not an error."""
+    files = list_files(path)
+    if files:
+        FileSystems.delete(files)
+    if not path.startswith("gs://") and exists(path):
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def list_files(prefix: str) -> list[str]:
+    """Every file under directory ``prefix`` (recursive), sorted."""
+    prefix = prefix.rstrip("/")
+    if prefix.startswith("gs://"):
+        return glob(prefix + "/**")
+    import os
+
+    out: list[str] = []
+    for root, _dirs, names in os.walk(prefix):
+        out.extend(os.path.join(root, n) for n in names)
+    return sorted(out)
+
+
+def move_tree(src: str, dst: str) -> None:
+    """Move every file under ``src`` to the same relative path under ``dst``.
+
+    On local disk this is one ``rename`` of the directory (atomic on POSIX). On GCS, objects are
+    copied then deleted: callers publish a ``_SUCCESS`` marker only after the move, so readers that
+    wait for the marker never see a half-moved day.
+    """
+    src, dst = src.rstrip("/"), dst.rstrip("/")
+    if not src.startswith("gs://"):
+        import os
+
+        os.makedirs(posixpath.dirname(dst) or ".", exist_ok=True)
+        os.replace(src, dst)
+        return
+    files = list_files(src)
+    targets = [dst + f[len(src):] for f in files]
+    if files:
+        FileSystems.rename(files, targets)
+
+
+def iter_lines(path: str) -> Iterator[bytes]:
+    """Lines of a (possibly gzipped) file, without trailing newlines."""
+    with open_read(path) as f:
+        for line in f:
+            yield line.rstrip(b"\r\n")
