@@ -127,3 +127,15 @@ def iter_lines(path: str) -> Iterator[bytes]:
     with open_read(path) as f:
         for line in f:
             yield line.rstrip(b"\r\n")
+
+
+def remove_empty_dir(path: str) -> None:
+    """Remove a local directory if it is empty (object stores have no empty directories)."""
+    if path.startswith("gs://"):
+        return
+    import os
+
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass

@@ -1,0 +1,245 @@
+"""``home-recs daily``: precompute every listener's Home shelves for one date (Beam).
+
+Thin wiring: each step calls a tested function from ``transforms`` or ``models``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import time
+import uuid
+
+import apache_beam as beam
+import pandas as pd
+import pyarrow as pa
+
+from jobs.beam_runner import make_pipeline
+from models.heuristic import HeuristicScorer
+from models.home import ServingContext, day_start_ms, recommend_batch
+from transforms import contract, publish, storage
+from transforms.aggregates import Partials, build_side_tables, merge_partials, partial_aggregates
+from transforms.beam_io import METRICS_NAMESPACE, ReadTable, counter, rejected_to_arrow, split_by_listener
+from transforms.catalog import Catalog, shelf_item_types
+from transforms.config import fingerprint, load_config
+from transforms.errors import InputError
+from transforms.feature_spec import FEATURE_SPECS
+from transforms.history import build_state
+from transforms.read import find_table_files, read_chunks
+from transforms.validate import reject_duplicate_keys, rejected_frame
+
+log = logging.getLogger("home_recs.daily")
+# `shelf` and `dt` are Hive partition keys (folder names), so they are not repeated inside the files:
+# readers that discover partitions (pyarrow, pandas, Spark) would otherwise reject the duplicate.
+REC_SCHEMA = pa.schema([("listener_id", pa.string()), ("position", pa.int64()),
+                        ("item_id", pa.string()), ("item_type", pa.string()), ("score", pa.float64()),
+                        ("source", pa.string()), ("candidate_source", pa.string()),
+                        ("model_version", pa.string()), ("run_id", pa.string())])
+TABLES_OUT = ["recommendations", "rejected"]
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "daily", help="compute every listener's Home shelves for one date (Beam)",
+        description="Reads INPUT/{events,items,listeners,curation} (Parquet, CSV or JSON Lines; local or gs://), "
+                    "validates every row (bad rows go to OUTPUT/rejected/dt=DATE/ with a reason), builds each "
+                    "listener's history before DATE 00:00 UTC, generates candidates, scores them and writes "
+                    "OUTPUT/recommendations/dt=DATE/shelf=NAME/*.parquet plus OUTPUT/_manifests/dt=DATE/manifest.json "
+                    "and _SUCCESS (last). Re-running a date replaces that date. Unknown flags go to Beam's "
+                    "PipelineOptions (e.g. --runner DataflowRunner --project P --region R --temp_location gs://...).")
+    p.add_argument("--date", required=True, help="the day to serve, YYYY-MM-DD; as_of = its 00:00 UTC")
+    p.add_argument("--input", required=True, help="dataset folder (local path or gs://bucket/prefix)")
+    p.add_argument("--output", required=True, help="output root (local path or gs://bucket/prefix)")
+    p.add_argument("--config", help="YAML file deep-merged over the packaged defaults")
+    p.add_argument("--runner", default="DirectRunner",
+                   help="Beam runner (default DirectRunner; Prism needs internet, so it is never implied)")
+    p.add_argument("--run-id", help="id stamped on every row (default: UTC time + random suffix)")
+    p.set_defaults(func=run, accepts_beam_options=True)
+
+
+def parse_date(value: str) -> str:
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError as err:
+        raise InputError(f"--date must be YYYY-MM-DD, got {value!r}") from err
+
+
+class BuildStateFn(beam.DoFn):
+    def __init__(self, default_market: str):
+        self.default_market = default_market
+
+    def setup(self):
+        self.c_with = counter("listeners.with_events")
+        self.c_without = counter("listeners.without_events")
+        self.c_derived = counter("listeners.derived_profile")
+
+    def process(self, kv):
+        listener_id, grouped = kv
+        state, dups = build_state(listener_id, list(grouped["events"]), list(grouped["profiles"]), self.default_market)
+        if dups:
+            rows = sorted(grouped["profiles"], key=lambda r: (str(r["_source_file"]), int(r["_row_number"])))
+            _, rej = reject_duplicate_keys(pd.DataFrame(rows), contract.LISTENERS)
+            counter("listeners.duplicates_rejected").inc(len(rej))
+            yield beam.pvalue.TaggedOutput("rejected", rej)
+        if state is None:
+            return
+        (self.c_with if state.n_events else self.c_without).inc()
+        if state.profile.derived:
+            self.c_derived.inc()
+        yield state
+
+
+class RecommendFn(beam.DoFn):
+    """One batch of listeners -> one Arrow table per shelf (scored in one call per shelf)."""
+
+    def __init__(self, as_of_ms, config, run_id):
+        self.as_of_ms, self.config, self.run_id = as_of_ms, config, run_id
+
+    def process(self, states, catalog, side, curation):
+        entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
+        scorers = {s: HeuristicScorer(s, c.get("heuristic_weights", {}))
+                   for s, c in self.config["shelves"].items() if s in FEATURE_SPECS}
+        ctx = ServingContext(self.as_of_ms, catalog, side, curation, self.config, entity_types, scorers, self.run_id)
+        result = recommend_batch(states, ctx)
+        counter("listeners.served").inc(len(states))
+        for shelf, rows in result.rows.groupby("shelf", sort=False):
+            counter(f"shelf.{shelf}.rows").inc(len(rows))
+            counter(f"shelf.{shelf}.listeners").inc(rows["listener_id"].nunique())
+            yield shelf, pa.Table.from_pandas(rows[REC_SCHEMA.names], schema=REC_SCHEMA, preserve_index=False)
+
+
+def build_catalog(frames: list[pd.DataFrame]):
+    items = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(contract.ITEMS.column_names))
+    if len(items):
+        items = items.sort_values(["_source_file", "_row_number"], kind="stable")
+    kept, rejected = reject_duplicate_keys(items, contract.ITEMS)
+    counter("items.duplicates_rejected").inc(len(rejected))
+    return Catalog.from_items(kept[list(contract.ITEMS.column_names)]), rejected
+
+
+def check_inputs(input_dir: str) -> dict[str, list[str]]:
+    """Find each table's files and check their headers now, so a missing file or column stops
+    the job before any worker starts. Raises InputError naming the file and column."""
+    files = {t: find_table_files(input_dir, t) for t in contract.TABLE_NAMES}
+    for table, paths in files.items():
+        for path in paths:
+            next(iter(read_chunks(path, contract.TABLES[table], chunk_rows=1)), None)
+    return files
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    started = time.time()
+    date = parse_date(args.date)
+    config = load_config(args.config)
+    run_id = args.run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    now = pd.Timestamp.now(tz="UTC")
+    as_of_ms = day_start_ms(date)
+    files = check_inputs(args.input)
+    log.info("daily %s: as_of %s UTC, run %s, inputs %s", date, date, run_id,
+             {t: len(f) for t, f in files.items()})
+    stage = publish.staging_root(args.output, run_id)
+    chunk_rows = int(config["run"]["event_chunk_rows"])
+    batch = int(config["run"]["listener_batch_size"])
+    p = make_pipeline(args.runner, beam_args)
+    events = p | "Events" >> ReadTable(contract.EVENTS, files["events"], now, chunk_rows)
+    listeners = p | "Listeners" >> ReadTable(contract.LISTENERS, files["listeners"], now, chunk_rows)
+    items = p | "Items" >> ReadTable(contract.ITEMS, files["items"], now, chunk_rows)
+    curation = p | "Curation" >> ReadTable(contract.CURATION, files["curation"], now, chunk_rows)
+
+    catalog_and_rej = items.main | "AllItems" >> beam.combiners.ToList() | "Catalog" >> beam.Map(build_catalog)
+    catalog = catalog_and_rej | "CatalogOnly" >> beam.Map(lambda cr: cr[0])
+    item_dups = catalog_and_rej | "ItemDups" >> beam.Map(lambda cr: cr[1])
+    cur = (curation.main | "AllCuration" >> beam.combiners.ToList()
+           | "CurationFrame" >> beam.Map(lambda fs: pd.concat(fs, ignore_index=True) if fs else None))
+
+    blocks = events.main | "ByListener" >> beam.FlatMap(split_by_listener)
+    profiles = listeners.main | "ProfileRows" >> beam.FlatMap(
+        lambda f: ((r["listener_id"], r) for r in f.to_dict("records")))
+    joined = ({"events": blocks, "profiles": profiles} | "Join" >> beam.CoGroupByKey()
+              | "States" >> beam.ParDo(BuildStateFn(config["listeners"]["default_market"])).with_outputs("rejected", main="states"))
+    batches = joined.states | "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
+
+    shelves = config["shelves"]
+    colisten_shelves = [s for s in shelves if "colisten" in (shelves[s].get("sources") or {})]
+    side = (batches
+            | "Partials" >> beam.Map(lambda b, cat: partial_aggregates(
+                b, as_of_ms, {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS},
+                colisten_shelves, cat, config), cat=beam.pvalue.AsSingleton(catalog))
+            | "SumPartials" >> beam.CombineGlobally(lambda ps: merge_partials(ps) if ps else Partials())
+            | "SideTables" >> beam.Map(build_side_tables, as_of_ms, config))
+
+    recs = batches | "Recommend" >> beam.ParDo(
+        RecommendFn(as_of_ms, config, run_id), catalog=beam.pvalue.AsSingleton(catalog),
+        side=beam.pvalue.AsSingleton(side), curation=beam.pvalue.AsSingleton(cur))
+    for shelf in shelves:
+        (recs | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s) | f"Table_{shelf}" >> beam.Values()
+         | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
+             storage.join(publish.partition(stage, "recommendations", date), f"shelf={shelf}", "part"),
+             schema=REC_SCHEMA, file_name_suffix=".parquet"))
+
+    rejected = ((events.rejected, listeners.rejected, items.rejected, curation.rejected, joined.rejected, item_dups)
+                | "AllRejected" >> beam.Flatten()
+                | "NonEmpty" >> beam.Filter(lambda f: len(f) > 0)
+                | "RejectedArrow" >> beam.Map(rejected_to_arrow))
+    rejected | "WriteRejected" >> beam.io.WriteToParquetBatched(
+        storage.join(publish.partition(stage, "rejected", date), "part"),
+        schema=rejected_to_arrow(rejected_frame("x", "", [], [], [], [])).schema, file_name_suffix=".parquet")
+
+    result = p.run()
+    result.wait_until_finish()
+    counts = read_counters(result)
+    manifest = build_manifest(args, date, run_id, config, files, counts, started)
+    published = publish.publish_day(args.output, run_id, date, TABLES_OUT, manifest)
+    print_summary(args.output, date, manifest, published)
+    return 0
+
+
+def read_counters(result) -> dict[str, int]:
+    """Committed Beam counter values in the project's namespace, by name."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    out: dict[str, int] = {}
+    for c in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
+        out[c.key.metric.name] = out.get(c.key.metric.name, 0) + int(c.committed or 0)
+    return out
+
+
+def _fingerprint(path: str) -> dict:
+    from apache_beam.io.filesystems import FileSystems
+
+    meta = FileSystems.match([path])[0].metadata_list[0]
+    return {"path": path, "size_bytes": meta.size_in_bytes, "last_updated": meta.last_updated_in_seconds}
+
+
+def build_manifest(args, date, run_id, config, files, counts, started) -> dict:
+    tables = {}
+    for t in contract.TABLE_NAMES:
+        read, acc, rej = (counts.get(f"{t}.{k}", 0) for k in ("read", "accepted", "rejected"))
+        dups = counts.get(f"{t}.duplicates_rejected", 0)  # accepted by row checks, then rejected as duplicates
+        acc, rej = acc - dups, rej + dups
+        tables[t] = {"read": read, "accepted": acc, "rejected": rej, "reconciles": read == acc + rej,
+                     "files": [_fingerprint(f) for f in files[t]]}
+    shelves = {s: {"rows": counts.get(f"shelf.{s}.rows", 0), "listeners": counts.get(f"shelf.{s}.listeners", 0),
+                   "kind": c["kind"], "model_version": None, "ranking": "heuristic" if c["kind"] == "model" else c["kind"]}
+               for s, c in config["shelves"].items()}
+    return {
+        "date": date, "as_of": f"{date}T00:00:00Z", "run_id": run_id, "runner": args.runner,
+        "input": args.input, "output": args.output, "config_fingerprint": fingerprint(config),
+        "inputs": tables, "shelves": shelves,
+        "listeners": {k.split(".", 1)[1]: v for k, v in counts.items()
+                      if k.startswith("listeners.") and k != "listeners.duplicates_rejected"},
+        "timings_s": {"total": round(time.time() - started, 2)},
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def print_summary(output, date, manifest, published) -> None:
+    print(f"home-recs daily {date}: run {manifest['run_id']} in {manifest['timings_s']['total']:.1f} s")
+    for t, c in manifest["inputs"].items():
+        print(f"  input {t:<10} read {c['read']:>9,}  accepted {c['accepted']:>9,}  rejected {c['rejected']:>7,}")
+    print(f"  {'shelf':<14} {'listeners':>10} {'rows':>10}")
+    for s, c in manifest["shelves"].items():
+        print(f"  {s:<14} {c['listeners']:>10,} {c['rows']:>10,}")
+    print(f"  recommendations: {published.get('recommendations', '(none)')}")
+    print(f"  rejected rows:   {published.get('rejected', '(none)')}")
+    print(f"  manifest:        {storage.join(output, publish.MANIFESTS, f'dt={date}', 'manifest.json')}")

@@ -1,0 +1,156 @@
+"""Population aggregates every listener's features and candidates need: popularity per market
+and co-listening neighbours, computed from events before ``as_of`` only.
+
+Each function is a pure step of a map/combine: :func:`partial_aggregates` maps a batch of
+listeners to partial counts, :func:`merge_partials` sums them (associative, so Beam can combine
+in any order), and :func:`build_side_tables` turns the sums into lookup tables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from transforms.catalog import Catalog, resolve_entities
+from transforms.history import MS_PER_DAY, ListenerState
+
+GLOBAL_MARKET = "*"
+POP_COLUMNS = ["shelf", "market", "entity", "entity_type", "n_window", "n_trend"]
+PAIR_COLUMNS = ["shelf", "a", "b", "n"]
+
+
+@dataclass
+class Partials:
+    """Partial sums. ``pop``: POP_COLUMNS (n_* int64 distinct-listener counts);
+    ``pairs``: PAIR_COLUMNS (listeners who played both a and b, a < b);
+    ``singles``: shelf, a, n (listeners who played a, counted on the same capped sets as pairs)."""
+
+    pop: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=POP_COLUMNS))
+    pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIR_COLUMNS))
+    singles: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["shelf", "a", "n"]))
+
+
+def partial_aggregates(states: list[ListenerState], as_of_ms: int, shelf_types: dict[str, list[str]],
+                       colisten_shelves: list[str], catalog: Catalog, config: dict) -> Partials:
+    """Counts contributed by a batch of listeners at ``as_of_ms`` (epoch ms UTC).
+
+    Popularity: per shelf, each listener adds 1 to every distinct entity they played in
+    ``[as_of - popularity.window_days, as_of)`` (``n_window``) and in the last
+    ``popularity.trend_days`` (``n_trend``), once under their market and once under ``*``.
+    Co-listening: per shelf in ``colisten_shelves``, each listener's distinct entities played before
+    ``as_of`` (the ``colisten.max_items_per_listener`` most recent) add 1 to every pair.
+    """
+    window_ms = int(config["popularity"]["window_days"] * MS_PER_DAY)
+    trend_ms = int(config["popularity"]["trend_days"] * MS_PER_DAY)
+    cap = int(config["colisten"]["max_items_per_listener"])
+    batch = _batch_history(states, as_of_ms)
+    pop_parts, pair_rows, single_rows = [], [], []
+    for shelf, types in shelf_types.items():
+        ent, etype = resolve_entities(batch["item_id"], batch["item_type"], batch["context_id"], catalog, types)
+        ok = ent != None  # noqa: E711
+        if not ok.any():
+            continue
+        frame = pd.DataFrame({"who": batch["who"][ok], "market": batch["market"][ok], "entity": ent[ok],
+                              "entity_type": etype[ok], "ts": batch["ts_ms"][ok]})
+        recent = frame[frame["ts"] >= as_of_ms - window_ms].assign(
+            in_trend=lambda f: (f["ts"] >= as_of_ms - trend_ms).astype(np.int64))
+        # one count per listener and entity, then per market and globally
+        per = recent.groupby(["who", "market", "entity", "entity_type"], sort=False)["in_trend"].max().reset_index()
+        for market_col in (per["market"], pd.Series(GLOBAL_MARKET, index=per.index)):
+            pop_parts.append(per.assign(market=market_col, shelf=shelf, n_window=1)
+                             .rename(columns={"in_trend": "n_trend"})[POP_COLUMNS])
+        if shelf in colisten_shelves:
+            # the most recent distinct entities per listener, so the cap keeps current taste
+            last = frame.sort_values("ts").drop_duplicates(["who", "entity"], keep="last")
+            last = last.sort_values(["who", "ts"], ascending=[True, False]).groupby("who", sort=False).head(cap)
+            for items in last.groupby("who", sort=False)["entity"]:
+                chosen = sorted(items[1])
+                single_rows.extend((shelf, a) for a in chosen)
+                pair_rows.extend((shelf, a, b) for a, b in combinations(chosen, 2))
+    pop = pd.concat(pop_parts, ignore_index=True) if pop_parts else pd.DataFrame(columns=POP_COLUMNS)
+    pairs = pd.DataFrame(pair_rows, columns=["shelf", "a", "b"]).assign(n=1)
+    singles = pd.DataFrame(single_rows, columns=["shelf", "a"]).assign(n=1)
+    return merge_partials([Partials(pop, pairs, singles)])
+
+
+def _batch_history(states: list[ListenerState], as_of_ms: int) -> dict[str, np.ndarray]:
+    """Histories before ``as_of`` of a batch of listeners, stacked, with ``who`` (listener index)
+    and ``market`` per event."""
+    hists = [s.before(as_of_ms) for s in states]
+    sizes = [len(h["ts_ms"]) for h in hists]
+    out = {k: (np.concatenate([h[k] for h in hists]) if hists else np.zeros(0, dtype=object))
+           for k in ("item_id", "item_type", "context_id", "ts_ms", "ms_played")}
+    out["who"] = np.repeat(np.arange(len(states)), sizes)
+    out["market"] = np.repeat(np.asarray([s.profile.market for s in states], dtype=object), sizes)
+    return out
+
+
+def merge_partials(parts) -> Partials:
+    """Sum any number of :class:`Partials` (associative and commutative)."""
+    parts = list(parts)
+    pop = pd.concat([p.pop for p in parts], ignore_index=True)
+    pairs = pd.concat([p.pairs for p in parts], ignore_index=True)
+    singles = pd.concat([p.singles for p in parts], ignore_index=True)
+    pop = (pop.groupby(["shelf", "market", "entity", "entity_type"], sort=False)[["n_window", "n_trend"]].sum()
+           .reset_index() if len(pop) else pd.DataFrame(columns=POP_COLUMNS))
+    pairs = (pairs.groupby(["shelf", "a", "b"], sort=False)["n"].sum().reset_index()
+             if len(pairs) else pd.DataFrame(columns=PAIR_COLUMNS))
+    singles = (singles.groupby(["shelf", "a"], sort=False)["n"].sum().reset_index()
+               if len(singles) else pd.DataFrame(columns=["shelf", "a", "n"]))
+    return Partials(pop, pairs, singles)
+
+
+@dataclass
+class SideTables:
+    """Lookups for one ``as_of``.
+
+    - ``popularity[shelf]``: DataFrame indexed by (market, entity) with n_window, n_trend (int64).
+    - ``top[shelf][market]``: entity ids (object array) by n_window desc, ties by id.
+    - ``neighbours[shelf]``: DataFrame with a, b, sim (cosine, float64), both directions, top-N per a.
+    - ``entity_types[shelf]``: Series entity -> item type.
+    """
+
+    as_of_ms: int
+    popularity: dict
+    top: dict
+    neighbours: dict
+    entity_types: dict
+
+    def pop_lookup(self, shelf: str, market: str, entities) -> tuple[np.ndarray, np.ndarray]:
+        """(n_window, n_trend) float64 arrays for ``entities`` in ``market`` (0 where unseen)."""
+        table = self.popularity.get(shelf)
+        n = len(entities)
+        if table is None or table.empty:
+            return np.zeros(n), np.zeros(n)
+        idx = pd.MultiIndex.from_arrays([np.full(n, market, dtype=object), np.asarray(entities, dtype=object)])
+        pos = table.index.get_indexer(idx)
+        w = np.where(pos >= 0, table["n_window"].to_numpy(dtype=np.float64)[pos], 0.0)
+        t = np.where(pos >= 0, table["n_trend"].to_numpy(dtype=np.float64)[pos], 0.0)
+        return w, t
+
+
+def build_side_tables(total: Partials, as_of_ms: int, config: dict) -> SideTables:
+    """Turn summed partials into :class:`SideTables` (top lists and cosine neighbours).
+
+    Cosine co-listening: ``sim(a, b) = n_ab / sqrt(n_a * n_b)`` (item-based CF, Sarwar et al.,
+    WWW 2001), which damps popular items relative to raw co-occurrence counts.
+    """
+    top_n = int(config["popularity"]["top_n_per_market"])
+    k = int(config["colisten"]["top_n_neighbours"])
+    popularity, top, neighbours, entity_types = {}, {}, {}, {}
+    for shelf, frame in total.pop.groupby("shelf", sort=False):
+        table = frame.set_index(["market", "entity"])[["n_window", "n_trend"]].astype(np.int64).sort_index()
+        popularity[shelf] = table
+        entity_types[shelf] = frame.drop_duplicates("entity").set_index("entity")["entity_type"]
+        ranked = frame.sort_values(["market", "n_window", "entity"], ascending=[True, False, True])
+        top[shelf] = {m: g["entity"].to_numpy(dtype=object)[:top_n] for m, g in ranked.groupby("market", sort=False)}
+    for shelf, pairs in total.pairs.groupby("shelf", sort=False):
+        counts = total.singles[total.singles["shelf"] == shelf].set_index("a")["n"]
+        both = pd.concat([pairs[["a", "b", "n"]], pairs.rename(columns={"a": "b", "b": "a"})[["a", "b", "n"]]])
+        both["sim"] = both["n"] / np.sqrt(counts.reindex(both["a"]).to_numpy(dtype=np.float64)
+                                          * counts.reindex(both["b"]).to_numpy(dtype=np.float64))
+        both = both.sort_values(["a", "sim", "b"], ascending=[True, False, True])
+        neighbours[shelf] = both.groupby("a", sort=False).head(k)[["a", "b", "sim"]].reset_index(drop=True)
+    return SideTables(as_of_ms, popularity, top, neighbours, entity_types)

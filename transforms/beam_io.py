@@ -1,0 +1,86 @@
+"""Beam PTransforms around the engine-agnostic reading and validation code.
+
+:class:`ReadTable` reads one contract table's files chunk by chunk and splits every row into an
+accepted frame or a rejected frame, counting both with Beam metrics so a long run shows progress
+and the manifest can reconcile ``read == accepted + rejected`` per table.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from apache_beam.metrics import Metrics
+
+from transforms import contract
+from transforms.history import event_block
+from transforms.read import read_chunks
+from transforms.validate import REJECTED_COLUMNS, validate_frame
+
+METRICS_NAMESPACE = "home_recs"
+REJECTED_SCHEMA = pa.schema([("table", pa.string()), ("source_file", pa.string()), ("row_number", pa.int64()),
+                             ("reason", pa.string()), ("column", pa.string()), ("raw", pa.string())])
+
+
+def counter(name: str):
+    """A Beam counter in the project's namespace (read back into the manifest after the run)."""
+    return Metrics.counter(METRICS_NAMESPACE, name)
+
+
+class _ReadValidateFn(beam.DoFn):
+    REJECTED = "rejected"
+
+    def __init__(self, spec: contract.TableSpec, now: pd.Timestamp, chunk_rows: int):
+        self.spec, self.now, self.chunk_rows = spec, now, chunk_rows
+        self.read = counter(f"{spec.name}.read")
+        self.accepted = counter(f"{spec.name}.accepted")
+        self.rejected = counter(f"{spec.name}.rejected")
+
+    def process(self, path: str):
+        for chunk in read_chunks(path, self.spec, self.chunk_rows):
+            accepted, rejected = validate_frame(chunk.raw, self.spec, now=self.now, source_file=path)
+            # validate_frame numbers rows from 1; map back to the file's own data-row numbers
+            if len(rejected):
+                rejected["row_number"] = chunk.row_numbers[rejected["row_number"].to_numpy() - 1]
+            if self.spec.key:
+                ok_rows = np.setdiff1d(chunk.row_numbers, rejected["row_number"].to_numpy(), assume_unique=True)
+                accepted["_source_file"] = path
+                accepted["_row_number"] = ok_rows
+            rejected = pd.concat([chunk.parse_rejected, rejected], ignore_index=True) \
+                if len(chunk.parse_rejected) else rejected
+            self.read.inc(len(chunk.raw) + len(chunk.parse_rejected))
+            self.accepted.inc(len(accepted))
+            self.rejected.inc(len(rejected))
+            if len(accepted):
+                yield accepted
+            if len(rejected):
+                yield beam.pvalue.TaggedOutput(self.REJECTED, rejected)
+
+
+class ReadTable(beam.PTransform):
+    """``files`` of one table -> (accepted DataFrames, rejected DataFrames) as a tagged result
+    with ``main`` and ``rejected``. Files are spread over workers with a Reshuffle."""
+
+    def __init__(self, spec: contract.TableSpec, files: list[str], now: pd.Timestamp, chunk_rows: int = 50_000):
+        super().__init__()
+        self.spec, self.files, self.now, self.chunk_rows = spec, files, now, chunk_rows
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "Files" >> beam.Create(self.files)
+                | "Spread" >> beam.Reshuffle()
+                | "ReadValidate" >> beam.ParDo(_ReadValidateFn(self.spec, self.now, self.chunk_rows))
+                .with_outputs(_ReadValidateFn.REJECTED, main="main"))
+
+
+def split_by_listener(frame: pd.DataFrame):
+    """Accepted events chunk -> ``(listener_id, block)`` per listener (see ``history.event_block``)."""
+    block = event_block(frame)
+    for listener_id, idx in frame.groupby("listener_id", sort=False).indices.items():
+        yield listener_id, {k: v[idx] for k, v in block.items()}
+
+
+def rejected_to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """A rejected-rows frame (``validate.REJECTED_COLUMNS``) as a table of :data:`REJECTED_SCHEMA`."""
+    frame = frame[REJECTED_COLUMNS].astype({"row_number": "int64"})
+    return pa.Table.from_pandas(frame, schema=REJECTED_SCHEMA, preserve_index=False)

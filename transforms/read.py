@@ -1,0 +1,180 @@
+"""Find a contract table's files and read them in chunks, keeping every row accounted for.
+
+Formats: Parquet (pyarrow), CSV (pyarrow.csv, every column as text so a bad value cannot fail the
+whole file) and JSON Lines, optionally gzipped, local or ``gs://`` (Beam FileSystems handles).
+Rows the parser itself cannot shape (wrong field count, a line that is not a JSON object) come
+back as pre-rejected rows with reason ``malformed_row``; everything else goes to
+:func:`transforms.validate.validate_frame`.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from transforms import contract, storage
+from transforms.contract import Reason
+from transforms.errors import InputError
+from transforms.validate import check_header, rejected_frame
+
+
+@dataclass
+class Chunk:
+    """One chunk of one file: ``raw`` rows as read, numbered from ``first_row_number`` (1-based,
+    header excluded) in ``row_numbers`` (int64, same length), plus rows the parser rejected."""
+
+    source_file: str
+    raw: pd.DataFrame
+    row_numbers: np.ndarray
+    parse_rejected: pd.DataFrame
+
+
+def file_format(path: str) -> str:
+    """``parquet``, ``csv`` or ``jsonl`` from the file name. Raises InputError for other extensions."""
+    lower = path.lower()
+    for ext in sorted(contract.FILE_FORMATS, key=len, reverse=True):
+        if lower.endswith(ext):
+            return contract.FILE_FORMATS[ext]
+    raise InputError(f"{path}: unsupported file type (use one of {', '.join(contract.FILE_FORMATS)})")
+
+
+def find_table_files(input_dir: str, table: str) -> list[str]:
+    """Files of ``table`` under ``input_dir``: ``<table>.<ext>`` or ``<table>/*.<ext>``.
+
+    Returns [] for a missing optional table (curation). Raises InputError naming the expected
+    paths when a required table has no file.
+    """
+    spec = contract.TABLES[table]
+    found: list[str] = []
+    for ext in contract.FILE_FORMATS:
+        found += storage.glob(storage.join(input_dir, f"{table}{ext}"))
+        found += [p for p in storage.glob(storage.join(input_dir, table, f"*{ext}"))
+                  if not p.rsplit("/", 1)[-1].startswith(("_", "."))]
+    found = sorted(set(found))
+    if not found and not spec.optional_file:
+        raise InputError(f"no file for table {table!r} under {input_dir}: expected {table}.parquet, "
+                         f"{table}.csv[.gz], {table}.jsonl[.gz] or a folder {table}/ of such files")
+    return found
+
+
+def read_chunks(path: str, spec: contract.TableSpec, chunk_rows: int = 50_000) -> Iterator[Chunk]:
+    """Yield the chunks of one file. Raises InputError naming the file (and column) when the file
+    is missing, unreadable as its format, or lacks a required column."""
+    fmt = file_format(path)
+    if not storage.exists(path):
+        raise InputError(f"{path}: file not found")
+    try:
+        if fmt == "parquet":
+            yield from _parquet_chunks(path, spec, chunk_rows)
+        elif fmt == "csv":
+            yield from _csv_chunks(path, spec)
+        else:
+            yield from _jsonl_chunks(path, spec, chunk_rows)
+    except InputError:
+        raise
+    except Exception as err:  # a corrupt file is a whole-file problem: stop and name it
+        raise InputError(f"{path}: cannot be read as {fmt}: {type(err).__name__}: {err}") from err
+
+
+def _no_rejects(spec) -> pd.DataFrame:
+    return rejected_frame(spec.name, "", [], [], [], [])
+
+
+def _parquet_chunks(path, spec, chunk_rows):
+    import pyarrow.parquet as pq
+
+    with storage.open_read(path) as handle:
+        pf = pq.ParquetFile(handle)
+        names = pf.schema_arrow.names
+        check_header(names, spec, path)
+        wanted = [c for c in spec.column_names if c in names]
+        start = 1
+        for batch in pf.iter_batches(batch_size=chunk_rows, columns=wanted):
+            frame = batch.to_pandas(timestamp_as_object=False)
+            yield Chunk(path, frame, np.arange(start, start + len(frame)), _no_rejects(spec))
+            start += len(frame)
+
+
+def _csv_chunks(path, spec):
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    bad: list[tuple[int, str]] = []
+
+    def on_invalid(row) -> str:
+        bad.append((int(row.number) if row.number is not None else -1, row.text))
+        return "skip"
+
+    with storage.open_read(path) as handle:  # the header alone, so a bad first row cannot hide it
+        first = handle.readline().decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    header = next(csv.reader([first])) if first else []
+    check_header(header, spec, path)
+    types = {name: pa.string() for name in header}
+    with storage.open_read(path) as handle:
+        reader = pcsv.open_csv(
+            handle,
+            read_options=pcsv.ReadOptions(block_size=4 << 20, use_threads=False, column_names=header, skip_rows=1),
+            parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=False),
+            convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=False,
+                                                include_columns=[c for c in spec.column_names if c in header]),
+        )
+        next_row = 1  # data rows, header excluded; pyarrow numbers file rows including the header
+        for batch in reader:
+            frame = batch.to_pandas()
+            # Valid rows take the data-row numbers that the skipped rows did not.
+            skipped = {n - 1 for n, _ in bad}
+            numbers = []
+            while len(numbers) < len(frame):
+                if next_row not in skipped:
+                    numbers.append(next_row)
+                next_row += 1
+            rej = rejected_frame(spec.name, path, [n - 1 for n, _ in bad], [Reason.MALFORMED_ROW] * len(bad),
+                                 ["*"] * len(bad), [json.dumps({"line": t}, ensure_ascii=True) for _, t in bad])
+            bad.clear()
+            yield Chunk(path, frame, np.asarray(numbers, dtype=np.int64), rej)
+        if bad:  # invalid rows after the last valid one
+            rej = rejected_frame(spec.name, path, [n - 1 for n, _ in bad], [Reason.MALFORMED_ROW] * len(bad),
+                                 ["*"] * len(bad), [json.dumps({"line": t}, ensure_ascii=True) for _, t in bad])
+            yield Chunk(path, pd.DataFrame(columns=header), np.zeros(0, dtype=np.int64), rej)
+
+
+def _jsonl_chunks(path, spec, chunk_rows):
+    records, numbers, bad_rows, bad_text = [], [], [], []
+    checked = False
+
+    def flush():
+        nonlocal checked
+        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+        if not checked and records:
+            check_header(list(frame.columns), spec, path)
+            checked = True
+        for name in spec.column_names:
+            if name not in frame.columns:
+                frame[name] = None
+        rej = rejected_frame(spec.name, path, bad_rows, [Reason.MALFORMED_ROW] * len(bad_rows),
+                             ["*"] * len(bad_rows), [json.dumps({"line": t}, ensure_ascii=True) for t in bad_text])
+        return Chunk(path, frame[list(spec.column_names)], np.asarray(numbers, dtype=np.int64), rej)
+
+    row = 0
+    for line in storage.iter_lines(path):
+        if not line.strip():
+            continue
+        row += 1
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("not an object")
+            records.append(obj)
+            numbers.append(row)
+        except (ValueError, UnicodeDecodeError):
+            bad_rows.append(row)
+            bad_text.append(line.decode("utf-8", errors="replace"))
+        if len(records) + len(bad_rows) >= chunk_rows:
+            yield flush()
+            records, numbers, bad_rows, bad_text = [], [], [], []
+    if records or bad_rows or row == 0:
+        yield flush()

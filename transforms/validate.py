@@ -1,0 +1,200 @@
+"""Row-level validation of contract tables: every row is either accepted (typed) or rejected with a reason.
+
+Pure pandas, vectorised per chunk, engine-agnostic: the Beam reader calls it on each chunk and
+unit tests call it directly. The first failing check (in column order, then the order below) is
+the row's reason, so each rejected row carries exactly one reason code.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+
+from transforms import contract
+from transforms.contract import Reason
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Only these timestamps must not lie in the future; release dates and curation windows may.
+_NOT_FUTURE = {("events", "ts"), ("listeners", "registered_at")}
+_TEXT_KINDS = ("id", "str", "item_type", "genres")
+REJECTED_COLUMNS = ["table", "source_file", "row_number", "reason", "column", "raw"]
+
+
+def check_header(columns, spec: contract.TableSpec, source_file: str) -> None:
+    """Raise InputError naming ``source_file`` and the first required column missing from ``columns``."""
+    from transforms.errors import InputError
+
+    present = set(columns)
+    for name in spec.required_columns:
+        if name not in present:
+            raise InputError(
+                f"{source_file}: required column {name!r} of table {spec.name!r} is missing "
+                f"(found columns: {', '.join(map(str, columns)) or 'none'})"
+            )
+
+
+def rejected_frame(table: str, source_file: str, row_numbers, reasons, columns, raw_json) -> pd.DataFrame:
+    """Build a rejected-rows frame with :data:`REJECTED_COLUMNS` (row_number int64, others str)."""
+    return pd.DataFrame({
+        "table": table, "source_file": source_file,
+        "row_number": np.asarray(row_numbers, dtype=np.int64),
+        "reason": list(reasons), "column": list(columns), "raw": list(raw_json),
+    }, columns=REJECTED_COLUMNS)
+
+
+def _raw_json(frame: pd.DataFrame) -> list[str]:
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return [json.dumps(r, default=str, ensure_ascii=True) for r in records]
+
+
+def _parse_ts(values: pd.Series) -> pd.Series:
+    """Timestamps to ``datetime64[ns, UTC]``; numbers (or digit strings) are epoch seconds. NaT when unparseable."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return pd.to_datetime(values, utc=True)
+    if pd.api.types.is_numeric_dtype(values):
+        return pd.to_datetime(values, unit="s", utc=True, errors="coerce")
+    text = values.astype("string").str.strip()
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    digits = text.str.fullmatch(r"-?\d+(\.\d+)?").fillna(False).astype(bool)
+    if digits.any():
+        out[digits] = pd.to_datetime(pd.to_numeric(text[digits]), unit="s", utc=True, errors="coerce")
+    rest = ~digits & text.notna() & (text != "")
+    if rest.any():
+        out[rest] = pd.to_datetime(text[rest], utc=True, errors="coerce", format="ISO8601")
+    return out
+
+
+def _as_text(values: pd.Series, kind: str) -> pd.Series:
+    """Object column of str/None; list values (Parquet/JSON genres) are ``|``-joined."""
+    def conv(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            return None
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return contract.GENRE_SEPARATOR.join(str(x) for x in v) if kind == "genres" else json.dumps(list(map(str, v)))
+        return str(v)
+    return values.map(conv).astype(object)
+
+
+def validate_frame(raw: pd.DataFrame, spec: contract.TableSpec, *, now: pd.Timestamp,
+                   source_file: str, first_row_number: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split one chunk into accepted rows and rejected rows.
+
+    Args:
+      raw: one chunk as read (CSV/JSON: strings; Parquet: typed). Extra columns are ignored.
+        Required columns must be present (see :func:`check_header`).
+      spec: the table's contract.
+      now: the run's cut-off instant (UTC); ``events.ts`` and ``listeners.registered_at`` at or
+        after it are rejected as ``future_timestamp``.
+      source_file: path recorded in each rejected row.
+      first_row_number: 1-based data-row number (header excluded) of ``raw``'s first row.
+
+    Returns:
+      ``(accepted, rejected)``: ``accepted`` has exactly the contract columns, typed per
+      :mod:`transforms.contract` (ts ``datetime64[ns, UTC]``, ints ``Int64``, text object), and a
+      fresh RangeIndex; ``rejected`` has :data:`REJECTED_COLUMNS` with the original values as JSON
+      in ``raw``. ``len(accepted) + len(rejected) == len(raw)`` always.
+
+    Duplicate keys are not checked here (they span chunks); see :func:`reject_duplicate_keys`.
+    """
+    n = len(raw)
+    reason = np.full(n, None, dtype=object)
+    bad_col = np.full(n, None, dtype=object)
+    out: dict[str, pd.Series] = {}
+    raw = raw.reset_index(drop=True)
+
+    def fail(mask, code: str, column: str) -> None:
+        mask = np.asarray(mask, dtype=bool) & (reason == None)  # noqa: E711 (elementwise)
+        reason[mask] = code
+        bad_col[mask] = column
+
+    # A repeated header line (e.g. concatenated CSVs) is malformed, whatever its columns parse as.
+    names = [c.name for c in spec.columns if c.name in raw.columns]
+    if names:
+        header_like = np.ones(n, dtype=bool)
+        for name in names:
+            header_like &= (raw[name].astype("string").str.strip() == name).fillna(False).to_numpy(dtype=bool)
+        fail(header_like, Reason.MALFORMED_ROW, "*")
+
+    for col in spec.columns:
+        values = raw[col.name] if col.name in raw.columns else pd.Series([None] * n, dtype=object)
+        present = values.notna().to_numpy()
+        if col.kind in _TEXT_KINDS:
+            text = _as_text(values, col.kind)
+            has_ctrl = text.map(lambda v: v is not None and _CONTROL.search(v) is not None).to_numpy(dtype=bool)
+            fail(has_ctrl, Reason.CONTROL_CHARS, col.name)
+            stripped = text.map(lambda v: v.strip() if v is not None else None)
+            empty = stripped.map(lambda v: v is None or v == "").to_numpy(dtype=bool)
+            if col.kind == "id":
+                fail(empty, Reason.EMPTY_ID, col.name)
+                text = stripped
+            elif col.kind == "item_type":
+                fail(empty, Reason.MISSING_VALUE, col.name)
+                text = stripped.map(lambda v: v.lower() if v is not None else None)
+                fail(~text.isin(contract.ITEM_TYPES).to_numpy() & ~empty, Reason.UNKNOWN_ITEM_TYPE, col.name)
+            else:
+                text = stripped.where(~pd.Series(empty), None)
+            out[col.name] = text
+        elif col.kind == "ts":
+            parsed = _parse_ts(values)
+            missing = ~present | (values.astype("string").str.strip() == "").fillna(True).to_numpy(dtype=bool)
+            if col.required:
+                fail(missing, Reason.BAD_TIMESTAMP, col.name)
+            fail(parsed.isna().to_numpy() & ~missing, Reason.BAD_TIMESTAMP, col.name)
+            if (spec.name, col.name) in _NOT_FUTURE:
+                fail((parsed >= now).fillna(False).to_numpy(dtype=bool), Reason.FUTURE_TIMESTAMP, col.name)
+            out[col.name] = parsed
+        elif col.kind == "int":
+            as_str = values.astype("string").str.strip()
+            missing = ~present | (as_str == "").fillna(True).to_numpy(dtype=bool)
+            if pd.api.types.is_bool_dtype(values):
+                values = values.astype("Int64")
+            num = pd.to_numeric(values.where(~pd.Series(missing), None), errors="coerce")
+            not_number = num.isna().to_numpy() & ~missing
+            not_integer = (num.notna() & (num != np.floor(num.fillna(0)))).to_numpy()
+            fail(not_number | not_integer, Reason.BAD_NUMBER, col.name)
+            if col.required:
+                fail(missing, Reason.MISSING_VALUE, col.name)
+            if col.minimum is not None:
+                below = (num < col.minimum).fillna(False).to_numpy(dtype=bool)
+                fail(below, Reason.NEGATIVE_VALUE if col.minimum == 0 else Reason.BAD_NUMBER, col.name)
+            out[col.name] = num.where(num.notna() & ~pd.Series(not_integer), None)
+        else:  # pragma: no cover - contract declares only the kinds above
+            raise AssertionError(col.kind)
+
+    if spec.name == "curation" and "valid_from" in out and "valid_to" in out:
+        inverted = (out["valid_to"] < out["valid_from"]).fillna(False).to_numpy(dtype=bool)
+        fail(inverted, Reason.BAD_DATE_RANGE, "valid_to")
+
+    ok = reason == None  # noqa: E711
+    accepted = pd.DataFrame({name: series[ok].reset_index(drop=True) for name, series in out.items()},
+                            columns=list(spec.column_names))
+    for col in spec.columns:
+        if col.kind == "int":
+            accepted[col.name] = accepted[col.name].astype("Int64")
+    bad = ~ok
+    rows = np.arange(first_row_number, first_row_number + n)[bad]
+    rejected = rejected_frame(spec.name, source_file, rows, reason[bad], bad_col[bad], _raw_json(raw.loc[bad]))
+    return accepted, rejected
+
+
+def reject_duplicate_keys(accepted: pd.DataFrame, spec: contract.TableSpec, order: pd.Series | None = None
+                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep the first row per ``spec.key`` (in ``order``, default frame order); reject the others.
+
+    Returns ``(kept, rejected)`` where rejected rows carry reason ``duplicate_key``; source_file
+    and row_number come from the ``_source_file``/``_row_number`` columns when present.
+    """
+    if not spec.key or accepted.empty:
+        return accepted, rejected_frame(spec.name, "", [], [], [], [])
+    frame = accepted if order is None else accepted.iloc[np.argsort(order.to_numpy(), kind="stable")]
+    dup = frame.duplicated(list(spec.key), keep="first").to_numpy()
+    kept, dups = frame[~dup], frame[dup]
+    src = dups["_source_file"].astype(str).tolist() if "_source_file" in dups else [""] * len(dups)
+    rows = dups["_row_number"].to_numpy() if "_row_number" in dups else np.zeros(len(dups))
+    payload = dups[[c for c in dups.columns if not c.startswith("_")]]
+    rej = rejected_frame(spec.name, "", rows, [Reason.DUPLICATE_KEY] * len(dups), [",".join(spec.key)] * len(dups),
+                         _raw_json(payload))
+    rej["source_file"] = src
+    return kept.reset_index(drop=True), rej
