@@ -111,12 +111,15 @@ def _csv_chunks(path, spec):
 
     with storage.open_read(path) as handle:  # the header alone, so a bad first row cannot hide it
         first = handle.readline().decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    gz = path.lower().endswith(".gz")
     header = next(csv.reader([first])) if first else []
     check_header(header, spec, path)
     types = {name: pa.string() for name in header}
-    with storage.open_read(path) as handle:
+    with storage.open_raw(path) as raw:
+        # pyarrow decompresses itself: it needs a file object that Beam's gzip wrapper is not
+        source = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip") if gz else pa.PythonFile(raw, mode="r")
         reader = pcsv.open_csv(
-            handle,
+            source,
             read_options=pcsv.ReadOptions(block_size=4 << 20, use_threads=False, column_names=header, skip_rows=1),
             parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=False),
             convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=False,

@@ -54,6 +54,11 @@ def open_read(path: str):
     return FileSystems.open(path)
 
 
+def open_raw(path: str):
+    """A binary reader of the stored bytes (no decompression)."""
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
 def write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path``, creating parent directories on local disk."""
     with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:

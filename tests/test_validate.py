@@ -1,0 +1,92 @@
+"""Row validation and chunked reading: each bad row gets exactly one reason, none is lost."""
+from __future__ import annotations
+
+import gzip
+import json
+
+import pandas as pd
+import pytest
+
+from transforms import contract
+from transforms.errors import InputError
+from transforms.read import find_table_files, read_chunks
+from transforms.validate import reject_duplicate_keys, validate_frame
+
+NOW = pd.Timestamp("2020-01-01", tz="UTC")
+
+
+def test_each_broken_row_gets_its_reason():
+    raw = pd.DataFrame({
+        "listener_id": ["ok", "", "b", "c", "d", "e", "listener_id", "f", "g\x00", "h", "  "],
+        "item_id": ["i1", "i2", "i3", "i4", "i5", "i6", "item_id", "i8", "i9", "i10", "i11"],
+        "item_type": ["Track ", "track", "track", "podcast", "track", "track", "item_type", "track", "track", "track",
+                      "track"],
+        "ts": ["2014-01-01T00:00:00Z", "1400000000", "notadate", "1400000000", "2099-01-01", "1400000000", "ts",
+               "1400000000", "1400000000", "", "1400000000"],
+        "ms_played": ["100", "5", "5", "5", "5", "-3", "ms_played", "1.5", "1", "", "1"],
+    })
+    accepted, rejected = validate_frame(raw, contract.EVENTS, now=NOW, source_file="f.csv")
+    assert len(accepted) + len(rejected) == len(raw)
+    assert accepted.to_dict("records") == [{
+        "listener_id": "ok", "item_id": "i1", "item_type": "track", "ts": pd.Timestamp("2014-01-01", tz="UTC"),
+        "ms_played": 100, "context_id": None}]
+    assert dict(zip(rejected["row_number"], rejected["reason"])) == {
+        2: "empty_id", 3: "bad_timestamp", 4: "unknown_item_type", 5: "future_timestamp", 6: "negative_value",
+        7: "malformed_row", 8: "bad_number", 9: "control_chars", 10: "bad_timestamp", 11: "empty_id"}
+    assert json.loads(rejected.set_index("row_number").loc[6, "raw"])["ms_played"] == "-3"
+    assert str(accepted["ts"].dtype) == "datetime64[ns, UTC]" and str(accepted["ms_played"].dtype) == "Int64"
+
+
+def test_epoch_seconds_and_typed_parquet_values():
+    raw = pd.DataFrame({"listener_id": ["a", "b"], "item_id": ["x", "y"], "item_type": ["episode", "show"],
+                        "ts": [1_400_000_000, 0], "ms_played": [None, 7]})
+    accepted, rejected = validate_frame(raw, contract.EVENTS, now=NOW, source_file="p")
+    assert rejected.empty
+    assert accepted["ts"].tolist() == [pd.Timestamp(1_400_000_000, unit="s", tz="UTC"), pd.Timestamp(0, tz="UTC")]
+    assert accepted["ms_played"].isna().tolist() == [True, False]
+
+
+def test_curation_range_and_duplicate_keys():
+    raw = pd.DataFrame({"shelf": ["p", "p"], "item_id": ["a", "b"], "position": ["1", "0"],
+                        "valid_from": ["2020-01-02", None], "valid_to": ["2020-01-01", None], "market": None})
+    acc, rej = validate_frame(raw, contract.CURATION, now=NOW, source_file="c")
+    assert len(acc) == 1 and rej["reason"].tolist() == ["bad_date_range"]
+    items = pd.DataFrame({"item_id": ["a", "b", "a"], "item_type": ["track"] * 3, "_source_file": "f",
+                          "_row_number": [1, 2, 3]})
+    kept, dups = reject_duplicate_keys(items, contract.ITEMS)
+    assert kept["_row_number"].tolist() == [1, 2]
+    assert dups[["row_number", "reason"]].values.tolist() == [[3, "duplicate_key"]]
+
+
+def test_csv_reader_keeps_malformed_rows(tmp_path):
+    path = tmp_path / "events.csv.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("listener_id,item_id,item_type,ts,ms_played\n"
+                "a,i,track,1400000000,5\nb,i,track\nc,i,track,1400000000,5,9\nd,i,track,1400000000,5\n")
+    chunks = list(read_chunks(str(path), contract.EVENTS))
+    ok = pd.concat([c.raw for c in chunks])
+    bad = pd.concat([c.parse_rejected for c in chunks])
+    assert ok["listener_id"].tolist() == ["a", "d"]
+    assert [n for c in chunks for n in c.row_numbers] == [1, 4]
+    assert bad["row_number"].tolist() == [2, 3] and set(bad["reason"]) == {"malformed_row"}
+
+
+def test_jsonl_reader_keeps_bad_lines(tmp_path):
+    path = tmp_path / "listeners.jsonl"
+    path.write_text('{"listener_id": "a", "registered_at": "2019-01-01"}\nnot json\n[1]\n'
+                    '{"listener_id": "b", "registered_at": 1500000000}\n')
+    chunks = list(read_chunks(str(path), contract.LISTENERS))
+    assert [n for c in chunks for n in c.row_numbers] == [1, 4]
+    assert pd.concat([c.parse_rejected for c in chunks])["row_number"].tolist() == [2, 3]
+
+
+def test_whole_file_problems_name_file_and_column(tmp_path):
+    (tmp_path / "events.csv").write_text("listener_id,item_id,ts\nx,y,1\n")
+    with pytest.raises(InputError, match=r"events.csv: required column 'item_type'"):
+        list(read_chunks(str(tmp_path / "events.csv"), contract.EVENTS))
+    with pytest.raises(InputError, match=r"no file for table 'items' under"):
+        find_table_files(str(tmp_path), "items")
+    assert find_table_files(str(tmp_path), "curation") == []
+    (tmp_path / "items.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(InputError, match=r"items.parquet: cannot be read as parquet"):
+        list(read_chunks(str(tmp_path / "items.parquet"), contract.ITEMS))
