@@ -1,0 +1,152 @@
+"""The daily Beam job end to end: the real 30Music sample, a file of broken rows, and a
+TestPipeline check of the reading transform. Kept few: each pipeline costs seconds."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import apache_beam as beam
+import pandas as pd
+import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.util import assert_that, equal_to
+
+from jobs.cli import main
+from transforms import contract
+from transforms.beam_io import ReadTable
+
+DATE = "2015-01-01"
+
+
+@pytest.fixture(scope="module")
+def m30(shared_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("m30")
+    data, out = root / "data", root / "out"
+    assert main(["import", "30music", "--source", str(shared_data / "30music-sessions-sample"),
+                 "--output", str(data)]) == 0
+    assert main(["daily", "--date", DATE, "--input", str(data), "--output", str(out), "--runner", "DirectRunner"]) == 0
+    events = pd.read_parquet(data / "events.parquet")
+    listeners = pd.read_parquet(data / "listeners.parquet")
+    recs = pd.read_parquet(out / "recommendations" / f"dt={DATE}")
+    manifest = json.loads((out / "_manifests" / f"dt={DATE}" / "manifest.json").read_text())
+    return events, listeners, recs, manifest, out
+
+
+def test_30music_every_active_listener_gets_shortcuts_of_their_own_items(m30):
+    events, _, recs, _, _ = m30
+    before = events[events["ts"] < pd.Timestamp(DATE, tz="UTC")]
+    shortcuts = recs[recs["shelf"] == "shortcuts"]
+    assert set(shortcuts["listener_id"]) == set(before["listener_id"])
+    played = set(zip(before["listener_id"], before["item_id"]))
+    assert all(pair in played for pair in zip(shortcuts["listener_id"], shortcuts["item_id"]))
+    assert shortcuts.groupby("listener_id")["position"].max().max() <= 6
+    assert (shortcuts["source"] == "fallback").all() and shortcuts["model_version"].isna().all()
+
+
+def test_30music_new_listeners_get_the_cold_start_shelf(m30):
+    _, listeners, recs, _, _ = m30
+    as_of = pd.Timestamp(DATE, tz="UTC")
+    new = listeners[(listeners["registered_at"] < as_of)
+                    & (listeners["registered_at"] >= as_of - pd.Timedelta(days=14))]
+    playlists = recs[recs["shelf"] == "playlists"]
+    assert len(new) > 100
+    assert set(playlists["listener_id"]) == set(new["listener_id"])
+    assert set(playlists["item_type"]) == {"track"}  # 30Music has no playlists: the fallback item type
+    # discovery shelf: nothing the listener already played
+    before = m30[0][m30[0]["ts"] < as_of]
+    played = set(zip(before["listener_id"], before["item_id"]))
+    assert not any(pair in played for pair in zip(playlists["listener_id"], playlists["item_id"]))
+
+
+def test_30music_manifest_reconciles_with_the_input(m30):
+    events, listeners, recs, manifest, out = m30
+    ev = manifest["inputs"]["events"]
+    assert ev["read"] == len(events) == 343_183
+    assert ev["read"] == ev["accepted"] + ev["rejected"] and ev["reconciles"]
+    assert manifest["inputs"]["listeners"]["read"] == len(listeners) == 14_262
+    for shelf, counts in manifest["shelves"].items():
+        assert counts["rows"] == int((recs["shelf"] == shelf).sum())
+    assert (out / "_manifests" / f"dt={DATE}" / "_SUCCESS").read_text() == manifest["run_id"]
+
+
+BROKEN_EVENTS = (
+    "listener_id,item_id,item_type,ts,ms_played,context_id\n"
+    "a,t1,track,2024-12-30T10:00:00Z,180000,\n"           # 1 ok
+    ",t1,track,2024-12-30T10:00:00Z,1,\n"                 # 2 empty id
+    "a,t1,track,yesterday,1,\n"                           # 3 bad timestamp
+    "a,t1,track,2024-12-30T10:00:00Z,-5,\n"               # 4 negative ms
+    "a,t1,vinyl,2024-12-30T10:00:00Z,1,\n"                # 5 unknown item type
+    "a,t1,track,2024-12-30T10:00:00Z,lots,\n"             # 6 wrong column type
+    "listener_id,item_id,item_type,ts,ms_played,context_id\n"  # 7 duplicated header line
+    "a,t1,track,2099-01-01T00:00:00Z,1,\n"                # 8 future timestamp
+    "a\x00b,t1,track,2024-12-30T10:00:00Z,1,\n"           # 9 NUL byte
+    "a,t1,track\n"                                        # 10 too few fields
+    "a,t1,track,2024-12-30T10:00:00Z,1,,extra\n"          # 11 too many fields
+    "   ,t1,track,2024-12-30T10:00:00Z,1,\n"              # 12 whitespace-only id
+    "a,t1,track,2024-12-30T10:00:00Z,1.5,\n"              # 13 fractional milliseconds
+    "a,t1,,2024-12-30T10:00:00Z,1,\n"                     # 14 missing item type
+    "b,t2,track,1735500000,90000,pl\n"                    # 15 ok (epoch seconds)
+)
+EXPECTED_REASONS = {2: "empty_id", 3: "bad_timestamp", 4: "negative_value", 5: "unknown_item_type",
+                    6: "bad_number", 7: "malformed_row", 8: "future_timestamp", 9: "control_chars",
+                    10: "malformed_row", 11: "malformed_row", 12: "empty_id", 13: "bad_number", 14: "missing_value"}
+
+
+@pytest.fixture()
+def broken(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "events.csv").write_text(BROKEN_EVENTS)
+    (data / "items.csv").write_text("item_id,item_type,creator_id,parent_id,genres,duration_ms\n"
+                                    "t1,track,x,al,rock,200000\nt2,track,y,,pop,100000\npl,playlist,ed,,pop,\n"
+                                    "al,album,x,,rock,\nt1,track,dup,,,\n")
+    (data / "listeners.jsonl").write_text('{"listener_id": "a", "registered_at": "2024-01-01", "country": "SE"}\n'
+                                          '{"listener_id": "b", "registered_at": "2024-12-28", "country": "SE",'
+                                          ' "onboarding_genres": ["pop"]}\n'
+                                          'oops\n{"listener_id": "a", "registered_at": "2020-01-01"}\n')
+    return data
+
+
+def test_broken_rows_are_rejected_with_their_reasons_and_reruns_replace(broken, tmp_path):
+    out = tmp_path / "out"
+    for run_id in ("first", "second"):
+        assert main(["daily", "--date", "2025-01-01", "--input", str(broken), "--output", str(out),
+                     "--run-id", run_id]) == 0
+    rejected = pd.read_parquet(out / "rejected" / "dt=2025-01-01")
+    ev = rejected[rejected["table"] == "events"]
+    assert dict(zip(ev["row_number"], ev["reason"])) == EXPECTED_REASONS
+    assert json.loads(ev.set_index("row_number").loc[4, "raw"])["ms_played"] == "-5"
+    others = sorted(zip(rejected.loc[rejected["table"] != "events", "table"],
+                        rejected.loc[rejected["table"] != "events", "reason"]))
+    assert others == [("items", "duplicate_key"), ("listeners", "duplicate_key"), ("listeners", "malformed_row")]
+    manifest = json.loads((out / "_manifests" / "dt=2025-01-01" / "manifest.json").read_text())
+    assert manifest["run_id"] == "second"
+    e = manifest["inputs"]["events"]
+    assert (e["read"], e["accepted"], e["rejected"]) == (15, 2, 13)
+    for table in ("items", "listeners"):
+        t = manifest["inputs"][table]
+        assert t["read"] == t["accepted"] + t["rejected"] and t["rejected"] == (1 if table == "items" else 2)
+    recs = pd.read_parquet(out / "recommendations" / "dt=2025-01-01")
+    assert set(recs["run_id"]) == {"second"}  # the re-run replaced the day, no rows of "first" remain
+    assert recs[recs["shelf"] == "shortcuts"].sort_values(["listener_id", "position"])[
+        ["listener_id", "item_id"]].values.tolist() == [["a", "al"], ["b", "pl"]]
+    assert not (out / "_staging").exists()
+
+
+def test_missing_column_stops_the_job_naming_file_and_column(broken, tmp_path, capsys):
+    (broken / "listeners.jsonl").unlink()
+    (broken / "listeners.csv").write_text("listener_id,country\na,SE\n")
+    assert main(["daily", "--date", "2025-01-01", "--input", str(broken), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "listeners.csv" in err and "'registered_at'" in err
+
+
+def test_read_table_transform_with_assert_that(broken):
+    now = pd.Timestamp("2026-01-01", tz="UTC")
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        result = p | ReadTable(contract.EVENTS, [str(broken / "events.csv")], now, chunk_rows=4)
+        accepted = result.main | "Ids" >> beam.FlatMap(lambda f: f["listener_id"].tolist())
+        reasons = result.rejected | "Reasons" >> beam.FlatMap(
+            lambda f: list(zip(f["row_number"].tolist(), f["reason"].tolist())))
+        assert_that(accepted, equal_to(["a", "b"]), label="accepted")
+        assert_that(reasons, equal_to(list(EXPECTED_REASONS.items())), label="rejected")
