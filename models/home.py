@@ -98,19 +98,21 @@ def recommend_batch(states: list[ListenerState], ctx: ServingContext) -> BatchRe
         scorer = ctx.scorers[shelf]
         scores = scorer.score(X)  # one call for the whole batch
         offsets = np.cumsum([0] + [len(c) for _, c, _ in per])
-        rows = []
+        columns: dict[str, list] = {c: [] for c in OUTPUT_COLUMNS}
         for k, (state, cands, _) in enumerate(per):
-            s = scores[offsets[k]:offsets[k + 1]]
-            rows.append(_rank_rows(state, shelf, cfg, cands, s, ctx, as_of, scorer))
-        frames.extend(rows)
+            for col, values in _rank_rows(state, shelf, cfg, cands, scores[offsets[k]:offsets[k + 1]], ctx, as_of,
+                                          scorer).items():
+                columns[col].extend(values)
+        frames.append(columns)
         if ctx.log_features:
             features[shelf] = _feature_frame(per, shelf)
+    frames = [pd.DataFrame(f) if isinstance(f, dict) else f for f in frames]
     frames = [f for f in frames if len(f)]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
     return BatchResult(rows[OUTPUT_COLUMNS], features, n_cands)
 
 
-def _rank_rows(state, shelf, cfg, cands: CandidateSet, scores, ctx: ServingContext, as_of, scorer) -> pd.DataFrame:
+def _rank_rows(state, shelf, cfg, cands: CandidateSet, scores, ctx: ServingContext, as_of, scorer) -> dict:
     order = rank_order(scores, cands.ids)
     ids = cands.ids[order]
     keep = cap_per_creator(ctx.catalog.lookup(ids, "creator_id"), cfg.get("max_per_creator"))
@@ -120,15 +122,16 @@ def _rank_rows(state, shelf, cfg, cands: CandidateSet, scores, ctx: ServingConte
     score_of = dict(zip(cands.ids, scores))
     label_of = dict(zip(cands.ids, cands.source_labels()))
     items = [i for i, _ in placed]
-    return pd.DataFrame({
-        "listener_id": state.listener_id, "shelf": shelf, "position": np.arange(1, len(placed) + 1),
-        "item_id": items, "item_type": _types(items, ctx, shelf),
+    n = len(placed)
+    return {
+        "listener_id": [state.listener_id] * n, "shelf": [shelf] * n, "position": list(range(1, n + 1)),
+        "item_id": items, "item_type": list(_types(items, ctx, shelf)),
         "score": [np.nan if ed else float(score_of[i]) for i, ed in placed],
         "source": ["editorial" if ed else scorer.source for _, ed in placed],
         "candidate_source": ["editorial" if ed else label_of[i] for i, ed in placed],
         "model_version": [None if ed else scorer.version for _, ed in placed],
-        "run_id": ctx.run_id,
-    })
+        "run_id": [ctx.run_id] * n,
+    }
 
 
 def _editorial_rows(states, shelf, cfg, ctx: ServingContext, as_of) -> pd.DataFrame:

@@ -106,7 +106,7 @@ def merge_partials(parts) -> Partials:
 class SideTables:
     """Lookups for one ``as_of``.
 
-    - ``popularity[shelf]``: DataFrame indexed by (market, entity) with n_window, n_trend (int64).
+    - ``popularity[shelf][market]``: (entity Index, n_window float64, n_trend float64), aligned.
     - ``top[shelf][market]``: entity ids (object array) by n_window desc, ties by id.
     - ``neighbours[shelf]``: DataFrame with a, b, sim (cosine, float64), both directions, top-N per a.
     - ``entity_types[shelf]``: Series entity -> item type.
@@ -120,15 +120,14 @@ class SideTables:
 
     def pop_lookup(self, shelf: str, market: str, entities) -> tuple[np.ndarray, np.ndarray]:
         """(n_window, n_trend) float64 arrays for ``entities`` in ``market`` (0 where unseen)."""
-        table = self.popularity.get(shelf)
         n = len(entities)
-        if table is None or table.empty:
+        found = self.popularity.get(shelf, {}).get(market)
+        if found is None or n == 0:
             return np.zeros(n), np.zeros(n)
-        idx = pd.MultiIndex.from_arrays([np.full(n, market, dtype=object), np.asarray(entities, dtype=object)])
-        pos = table.index.get_indexer(idx)
-        w = np.where(pos >= 0, table["n_window"].to_numpy(dtype=np.float64)[pos], 0.0)
-        t = np.where(pos >= 0, table["n_trend"].to_numpy(dtype=np.float64)[pos], 0.0)
-        return w, t
+        index, n_window, n_trend = found
+        pos = index.get_indexer(np.asarray(entities, dtype=object))
+        hit = pos >= 0
+        return np.where(hit, n_window[pos], 0.0), np.where(hit, n_trend[pos], 0.0)
 
 
 def build_side_tables(total: Partials, as_of_ms: int, config: dict) -> SideTables:
@@ -141,8 +140,10 @@ def build_side_tables(total: Partials, as_of_ms: int, config: dict) -> SideTable
     k = int(config["colisten"]["top_n_neighbours"])
     popularity, top, neighbours, entity_types = {}, {}, {}, {}
     for shelf, frame in total.pop.groupby("shelf", sort=False):
-        table = frame.set_index(["market", "entity"])[["n_window", "n_trend"]].astype(np.int64).sort_index()
-        popularity[shelf] = table
+        popularity[shelf] = {
+            m: (pd.Index(g["entity"].to_numpy(dtype=object)), g["n_window"].to_numpy(dtype=np.float64),
+                g["n_trend"].to_numpy(dtype=np.float64))
+            for m, g in frame.groupby("market", sort=False)}
         entity_types[shelf] = frame.drop_duplicates("entity").set_index("entity")["entity_type"]
         ranked = frame.sort_values(["market", "n_window", "entity"], ascending=[True, False, True])
         top[shelf] = {m: g["entity"].to_numpy(dtype=object)[:top_n] for m, g in ranked.groupby("market", sort=False)}
