@@ -15,18 +15,14 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.beam_runner import make_pipeline
-from models.heuristic import HeuristicScorer
+from jobs.common import check_inputs, heuristic_scorers, read_inputs, side_tables, write_rejected
 from models.home import ServingContext, day_start_ms, recommend_batch
 from transforms import contract, publish, storage
-from transforms.aggregates import Partials, build_side_tables, merge_partials, partial_aggregates
-from transforms.beam_io import METRICS_NAMESPACE, ReadTable, counter, rejected_to_arrow, split_by_listener
-from transforms.catalog import Catalog, shelf_item_types
+from transforms.beam_io import METRICS_NAMESPACE, counter
+from transforms.catalog import shelf_item_types
 from transforms.config import fingerprint, load_config
 from transforms.errors import InputError
-from transforms.feature_spec import FEATURE_SPECS
-from transforms.history import build_state
-from transforms.read import find_table_files, read_chunks
-from transforms.validate import reject_duplicate_keys, rejected_frame
+from transforms.feature_spec import FEATURE_SPECS, feature_names
 
 log = logging.getLogger("home_recs.daily")
 # `shelf` and `dt` are Hive partition keys (folder names), so they are not repeated inside the files:
@@ -54,6 +50,8 @@ def register(sub) -> None:
     p.add_argument("--runner", default="DirectRunner",
                    help="Beam runner (default DirectRunner; Prism needs internet, so it is never implied)")
     p.add_argument("--run-id", help="id stamped on every row (default: UTC time + random suffix)")
+    p.add_argument("--log-features", action="store_true",
+                   help="also write the served features to OUTPUT/served_features/dt=DATE/shelf=NAME/ (skew audits)")
     p.set_defaults(func=run, accepts_beam_options=True)
 
 
@@ -64,43 +62,24 @@ def parse_date(value: str) -> str:
         raise InputError(f"--date must be YYYY-MM-DD, got {value!r}") from err
 
 
-class BuildStateFn(beam.DoFn):
-    def __init__(self, default_market: str):
-        self.default_market = default_market
-
-    def setup(self):
-        self.c_with = counter("listeners.with_events")
-        self.c_without = counter("listeners.without_events")
-        self.c_derived = counter("listeners.derived_profile")
-
-    def process(self, kv):
-        listener_id, grouped = kv
-        state, dups = build_state(listener_id, list(grouped["events"]), list(grouped["profiles"]), self.default_market)
-        if dups:
-            rows = sorted(grouped["profiles"], key=lambda r: (str(r["_source_file"]), int(r["_row_number"])))
-            _, rej = reject_duplicate_keys(pd.DataFrame(rows), contract.LISTENERS)
-            counter("listeners.duplicates_rejected").inc(len(rej))
-            yield beam.pvalue.TaggedOutput("rejected", rej)
-        if state is None:
-            return
-        (self.c_with if state.n_events else self.c_without).inc()
-        if state.profile.derived:
-            self.c_derived.inc()
-        yield state
-
-
 class RecommendFn(beam.DoFn):
-    """One batch of listeners -> one Arrow table per shelf (scored in one call per shelf)."""
+    """One batch of listeners -> one Arrow table per shelf (scored in one call per shelf), and with
+    feature logging the served feature rows per shelf on the ``features`` output."""
 
-    def __init__(self, as_of_ms, config, run_id):
-        self.as_of_ms, self.config, self.run_id = as_of_ms, config, run_id
+    FEATURES = "features"
+
+    def __init__(self, as_of_ms, config, run_id, log_features=False):
+        self.as_of_ms, self.config, self.run_id, self.log_features = as_of_ms, config, run_id, log_features
 
     def process(self, states, catalog, side, curation):
         entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
-        scorers = {s: HeuristicScorer(s, c.get("heuristic_weights", {}))
-                   for s, c in self.config["shelves"].items() if s in FEATURE_SPECS}
-        ctx = ServingContext(self.as_of_ms, catalog, side, curation, self.config, entity_types, scorers, self.run_id)
+        ctx = ServingContext(self.as_of_ms, catalog, side, curation, self.config, entity_types,
+                             heuristic_scorers(self.config), self.run_id, self.log_features)
         result = recommend_batch(states, ctx)
+        for shelf, frame in result.features.items():
+            frame.insert(2, "as_of", pd.Timestamp(self.as_of_ms, unit="ms", tz="UTC"))
+            yield beam.pvalue.TaggedOutput(self.FEATURES, (shelf, pa.Table.from_pandas(
+                frame, schema=served_schema(shelf), preserve_index=False)))
         counter("listeners.served").inc(len(states))
         for shelf, rows in result.rows.groupby("shelf", sort=False):
             counter(f"shelf.{shelf}.rows").inc(len(rows))
@@ -108,23 +87,10 @@ class RecommendFn(beam.DoFn):
             yield shelf, pa.Table.from_pandas(rows[REC_SCHEMA.names], schema=REC_SCHEMA, preserve_index=False)
 
 
-def build_catalog(frames: list[pd.DataFrame]):
-    items = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(contract.ITEMS.column_names))
-    if len(items):
-        items = items.sort_values(["_source_file", "_row_number"], kind="stable")
-    kept, rejected = reject_duplicate_keys(items, contract.ITEMS)
-    counter("items.duplicates_rejected").inc(len(rejected))
-    return Catalog.from_items(kept[list(contract.ITEMS.column_names)]), rejected
-
-
-def check_inputs(input_dir: str) -> dict[str, list[str]]:
-    """Find each table's files and check their headers now, so a missing file or column stops
-    the job before any worker starts. Raises InputError naming the file and column."""
-    files = {t: find_table_files(input_dir, t) for t in contract.TABLE_NAMES}
-    for table, paths in files.items():
-        for path in paths:
-            next(iter(read_chunks(path, contract.TABLES[table], chunk_rows=1)), None)
-    return files
+def served_schema(shelf: str) -> pa.Schema:
+    """listener_id, item_id, as_of (UTC ms), candidate_source, then the shelf's spec columns (float32)."""
+    return pa.schema([("listener_id", pa.string()), ("item_id", pa.string()), ("as_of", pa.timestamp("ms", tz="UTC")),
+                      ("candidate_source", pa.string())] + [(n, pa.float32()) for n in feature_names(shelf)])
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -138,58 +104,33 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     log.info("daily %s: as_of %s UTC, run %s, inputs %s", date, date, run_id,
              {t: len(f) for t, f in files.items()})
     stage = publish.staging_root(args.output, run_id)
-    chunk_rows = int(config["run"]["event_chunk_rows"])
     batch = int(config["run"]["listener_batch_size"])
     p = make_pipeline(args.runner, beam_args)
-    events = p | "Events" >> ReadTable(contract.EVENTS, files["events"], now, chunk_rows)
-    listeners = p | "Listeners" >> ReadTable(contract.LISTENERS, files["listeners"], now, chunk_rows)
-    items = p | "Items" >> ReadTable(contract.ITEMS, files["items"], now, chunk_rows)
-    curation = p | "Curation" >> ReadTable(contract.CURATION, files["curation"], now, chunk_rows)
-
-    catalog_and_rej = items.main | "AllItems" >> beam.combiners.ToList() | "Catalog" >> beam.Map(build_catalog)
-    catalog = catalog_and_rej | "CatalogOnly" >> beam.Map(lambda cr: cr[0])
-    item_dups = catalog_and_rej | "ItemDups" >> beam.Map(lambda cr: cr[1])
-    cur = (curation.main | "AllCuration" >> beam.combiners.ToList()
-           | "CurationFrame" >> beam.Map(lambda fs: pd.concat(fs, ignore_index=True) if fs else None))
-
-    blocks = events.main | "ByListener" >> beam.FlatMap(split_by_listener)
-    profiles = listeners.main | "ProfileRows" >> beam.FlatMap(
-        lambda f: ((r["listener_id"], r) for r in f.to_dict("records")))
-    joined = ({"events": blocks, "profiles": profiles} | "Join" >> beam.CoGroupByKey()
-              | "States" >> beam.ParDo(BuildStateFn(config["listeners"]["default_market"])).with_outputs("rejected", main="states"))
-    batches = joined.states | "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
-
-    shelves = config["shelves"]
-    colisten_shelves = [s for s in shelves if "colisten" in (shelves[s].get("sources") or {})]
-    side = (batches
-            | "Partials" >> beam.Map(lambda b, cat: partial_aggregates(
-                b, as_of_ms, {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS},
-                colisten_shelves, cat, config), cat=beam.pvalue.AsSingleton(catalog))
-            | "SumPartials" >> beam.CombineGlobally(lambda ps: merge_partials(ps) if ps else Partials())
-            | "SideTables" >> beam.Map(build_side_tables, as_of_ms, config))
-
-    recs = batches | "Recommend" >> beam.ParDo(
-        RecommendFn(as_of_ms, config, run_id), catalog=beam.pvalue.AsSingleton(catalog),
-        side=beam.pvalue.AsSingleton(side), curation=beam.pvalue.AsSingleton(cur))
-    for shelf in shelves:
-        (recs | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s) | f"Table_{shelf}" >> beam.Values()
+    inputs = read_inputs(p, files, now, config)
+    batches = inputs.states | "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
+    side = side_tables(batches, inputs.catalog, [as_of_ms], config) | "OnlyDay" >> beam.Values()
+    out = batches | "Recommend" >> beam.ParDo(
+        RecommendFn(as_of_ms, config, run_id, args.log_features), catalog=beam.pvalue.AsSingleton(inputs.catalog),
+        side=beam.pvalue.AsSingleton(side), curation=beam.pvalue.AsSingleton(inputs.curation)
+    ).with_outputs(RecommendFn.FEATURES, main="recs")
+    for shelf in config["shelves"]:
+        (out.recs | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s) | f"Table_{shelf}" >> beam.Values()
          | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
              storage.join(publish.partition(stage, "recommendations", date), f"shelf={shelf}", "part"),
              schema=REC_SCHEMA, file_name_suffix=".parquet"))
-
-    rejected = ((events.rejected, listeners.rejected, items.rejected, curation.rejected, joined.rejected, item_dups)
-                | "AllRejected" >> beam.Flatten()
-                | "NonEmpty" >> beam.Filter(lambda f: len(f) > 0)
-                | "RejectedArrow" >> beam.Map(rejected_to_arrow))
-    rejected | "WriteRejected" >> beam.io.WriteToParquetBatched(
-        storage.join(publish.partition(stage, "rejected", date), "part"),
-        schema=rejected_to_arrow(rejected_frame("x", "", [], [], [], [])).schema, file_name_suffix=".parquet")
+        if args.log_features and shelf in FEATURE_SPECS:
+            (out[RecommendFn.FEATURES] | f"Feat_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
+             | f"FeatTable_{shelf}" >> beam.Values()
+             | f"WriteFeat_{shelf}" >> beam.io.WriteToParquetBatched(
+                 storage.join(publish.partition(stage, "served_features", date), f"shelf={shelf}", "part"),
+                 schema=served_schema(shelf), file_name_suffix=".parquet"))
+    write_rejected(inputs.rejected, stage, date)
 
     result = p.run()
     result.wait_until_finish()
     counts = read_counters(result)
     manifest = build_manifest(args, date, run_id, config, files, counts, started)
-    published = publish.publish_day(args.output, run_id, date, TABLES_OUT, manifest)
+    published = publish.publish_day(args.output, run_id, date, TABLES_OUT + ["served_features"], manifest)
     print_summary(args.output, date, manifest, published)
     return 0
 

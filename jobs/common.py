@@ -1,0 +1,125 @@
+"""Beam wiring shared by the daily job and the training-example job: read and validate the four
+inputs, join events with listener rows into per-listener states, and build the population side
+tables for one or more ``as_of`` instants. Same wiring, same histories, same features."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import apache_beam as beam
+import pandas as pd
+
+from models.heuristic import HeuristicScorer
+from transforms import contract, publish, storage
+from transforms.aggregates import Partials, build_side_tables, merge_partials, partial_aggregates
+from transforms.beam_io import ReadTable, counter, rejected_to_arrow, split_by_listener
+from transforms.catalog import Catalog, shelf_item_types
+from transforms.feature_spec import FEATURE_SPECS
+from transforms.history import build_state
+from transforms.read import find_table_files, read_chunks
+from transforms.validate import reject_duplicate_keys, rejected_frame
+
+
+@dataclass
+class Inputs:
+    states: beam.PCollection      # ListenerState, one per listener
+    catalog: beam.PCollection     # one Catalog
+    curation: beam.PCollection    # one DataFrame or None
+    rejected: beam.PCollection    # rejected-rows DataFrames
+
+
+def check_inputs(input_dir: str) -> dict[str, list[str]]:
+    """Find each table's files and check their headers now, so a missing file or column stops
+    the job before any worker starts. Raises InputError naming the file and column."""
+    files = {t: find_table_files(input_dir, t) for t in contract.TABLE_NAMES}
+    for table, paths in files.items():
+        for path in paths:
+            next(iter(read_chunks(path, contract.TABLES[table], chunk_rows=1)), None)
+    return files
+
+
+class BuildStateFn(beam.DoFn):
+    def __init__(self, default_market: str):
+        self.default_market = default_market
+
+    def setup(self):
+        self.c_with = counter("listeners.with_events")
+        self.c_without = counter("listeners.without_events")
+        self.c_derived = counter("listeners.derived_profile")
+        self.c_dups = counter("listeners.duplicates_rejected")
+
+    def process(self, kv):
+        listener_id, grouped = kv
+        state, dups = build_state(listener_id, list(grouped["events"]), list(grouped["profiles"]), self.default_market)
+        if dups:
+            rows = sorted(grouped["profiles"], key=lambda r: (str(r["_source_file"]), int(r["_row_number"])))
+            _, rej = reject_duplicate_keys(pd.DataFrame(rows), contract.LISTENERS)
+            self.c_dups.inc(len(rej))
+            yield beam.pvalue.TaggedOutput("rejected", rej)
+        if state is None:
+            return
+        (self.c_with if state.n_events else self.c_without).inc()
+        if state.profile.derived:
+            self.c_derived.inc()
+        yield state
+
+
+def build_catalog(frames: list[pd.DataFrame]):
+    """Accepted item chunks -> (Catalog, rejected duplicate rows); the first row per id wins."""
+    items = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(contract.ITEMS.column_names))
+    if len(items):
+        items = items.sort_values(["_source_file", "_row_number"], kind="stable")
+    kept, rejected = reject_duplicate_keys(items, contract.ITEMS)
+    counter("items.duplicates_rejected").inc(len(rejected))
+    return Catalog.from_items(kept[list(contract.ITEMS.column_names)]), rejected
+
+
+def read_inputs(p, files: dict, now: pd.Timestamp, config: dict) -> Inputs:
+    chunk_rows = int(config["run"]["event_chunk_rows"])
+    events = p | "Events" >> ReadTable(contract.EVENTS, files["events"], now, chunk_rows)
+    listeners = p | "Listeners" >> ReadTable(contract.LISTENERS, files["listeners"], now, chunk_rows)
+    items = p | "Items" >> ReadTable(contract.ITEMS, files["items"], now, chunk_rows)
+    curation = p | "Curation" >> ReadTable(contract.CURATION, files["curation"], now, chunk_rows)
+
+    catalog_and_rej = items.main | "AllItems" >> beam.combiners.ToList() | "Catalog" >> beam.Map(build_catalog)
+    catalog = catalog_and_rej | "CatalogOnly" >> beam.Map(lambda cr: cr[0])
+    item_dups = catalog_and_rej | "ItemDups" >> beam.Map(lambda cr: cr[1])
+    cur = (curation.main | "AllCuration" >> beam.combiners.ToList()
+           | "CurationFrame" >> beam.Map(lambda fs: pd.concat(fs, ignore_index=True) if fs else None))
+    blocks = events.main | "ByListener" >> beam.FlatMap(split_by_listener)
+    profiles = listeners.main | "ProfileRows" >> beam.FlatMap(
+        lambda f: ((r["listener_id"], r) for r in f.to_dict("records")))
+    joined = ({"events": blocks, "profiles": profiles} | "Join" >> beam.CoGroupByKey()
+              | "States" >> beam.ParDo(BuildStateFn(config["listeners"]["default_market"]))
+              .with_outputs("rejected", main="states"))
+    rejected = ((events.rejected, listeners.rejected, items.rejected, curation.rejected, joined.rejected, item_dups)
+                | "AllRejected" >> beam.Flatten() | "NonEmpty" >> beam.Filter(lambda f: len(f) > 0))
+    return Inputs(joined.states, catalog, cur, rejected)
+
+
+def side_tables(batches, catalog, as_ofs: list[int], config: dict):
+    """``{as_of_ms: SideTables}`` as a PCollection of (as_of_ms, SideTables), one per as_of."""
+    shelves = config["shelves"]
+    colisten = [s for s in shelves if "colisten" in (shelves[s].get("sources") or {})]
+
+    def partials(batch, cat):
+        types = {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS}
+        for as_of in as_ofs:
+            yield as_of, partial_aggregates(batch, as_of, types, colisten, cat, config)
+
+    return (batches
+            | "Partials" >> beam.FlatMap(partials, cat=beam.pvalue.AsSingleton(catalog))
+            | "SumPartials" >> beam.CombinePerKey(lambda ps: merge_partials(list(ps) or [Partials()]))
+            | "SideTables" >> beam.MapTuple(lambda a, total: (a, build_side_tables(total, a, config))))
+
+
+def heuristic_scorers(config: dict) -> dict:
+    return {s: HeuristicScorer(s, c.get("heuristic_weights", {}))
+            for s, c in config["shelves"].items() if s in FEATURE_SPECS}
+
+
+def write_rejected(rejected, stage: str, date: str):
+    schema = rejected_to_arrow(rejected_frame("x", "", [], [], [], [])).schema
+    return (rejected | "RejectedArrow" >> beam.Map(rejected_to_arrow)
+            | "WriteRejected" >> beam.io.WriteToParquetBatched(
+                storage.join(publish.partition(stage, "rejected", date), "part"), schema=schema,
+                file_name_suffix=".parquet"))

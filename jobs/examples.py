@@ -1,0 +1,164 @@
+"""``home-recs build-examples``: training examples at past as_of dates (Beam).
+
+Same inputs, same histories, same candidates and the same feature function as the daily job
+(see ``jobs.common`` and ``models.examples``), plus labels from ``[as_of, as_of + horizon)``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import re
+import time
+import uuid
+
+import apache_beam as beam
+import pandas as pd
+import pyarrow as pa
+
+from jobs.beam_runner import make_pipeline
+from jobs.common import check_inputs, heuristic_scorers, read_inputs, side_tables
+from jobs.daily import read_counters
+from models.examples import examples_for_batch, merge_recall
+from models.home import ServingContext, day_start_ms
+from transforms import storage
+from transforms.beam_io import counter, rejected_to_arrow
+from transforms.catalog import shelf_item_types
+from transforms.config import fingerprint, load_config
+from transforms.errors import InputError
+from transforms.feature_spec import FEATURE_SPECS, feature_names, spec_fingerprint
+from transforms.validate import rejected_frame
+
+log = logging.getLogger("home_recs.examples")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "build-examples", help="training examples (candidates + features + labels) at past as_of dates (Beam)",
+        description="For each as_of date, generates candidates and features exactly as `home-recs daily` would on "
+                    "that date, and labels them from events in [as_of, as_of + horizon). Writes "
+                    "OUTPUT/shelf=NAME/*.parquet (listener_id, as_of, item_id, candidate_source, features..., label), "
+                    "OUTPUT/candidate_recall.json and OUTPUT/summary.json. Unknown flags go to Beam.")
+    p.add_argument("--as-of", required=True, help="comma-separated dates YYYY-MM-DD (as_of = 00:00 UTC of each)")
+    p.add_argument("--horizon", default="1d", help="label window length: Nd or Nh (default 1d)")
+    p.add_argument("--input", required=True, help="dataset folder (local or gs://)")
+    p.add_argument("--output", required=True, help="examples folder (replaced on success)")
+    p.add_argument("--config", help="YAML file deep-merged over the packaged defaults")
+    p.add_argument("--runner", default="DirectRunner", help="Beam runner (default DirectRunner)")
+    p.set_defaults(func=run, accepts_beam_options=True)
+
+
+def parse_horizon(text: str) -> int:
+    """``7d`` / ``12h`` to milliseconds. Raises InputError otherwise."""
+    m = re.fullmatch(r"(\d+)([dh])", text.strip())
+    if not m or int(m.group(1)) == 0:
+        raise InputError(f"--horizon must look like 1d, 7d or 12h, got {text!r}")
+    return int(m.group(1)) * (86_400_000 if m.group(2) == "d" else 3_600_000)
+
+
+def parse_dates(text: str) -> list[str]:
+    try:
+        dates = sorted({dt.date.fromisoformat(d.strip()).isoformat() for d in text.split(",") if d.strip()})
+    except ValueError as err:
+        raise InputError(f"--as-of must be comma-separated YYYY-MM-DD dates, got {text!r}") from err
+    if not dates:
+        raise InputError("--as-of needs at least one date")
+    return dates
+
+
+def example_schema(shelf: str) -> pa.Schema:
+    return pa.schema([("listener_id", pa.string()), ("as_of", pa.timestamp("ms", tz="UTC")),
+                      ("item_id", pa.string()), ("candidate_source", pa.string())]
+                     + [(n, pa.float32()) for n in feature_names(shelf)] + [("label", pa.int8())])
+
+
+class ExamplesFn(beam.DoFn):
+    RECALL = "recall"
+
+    def __init__(self, config, horizon_ms):
+        self.config, self.horizon_ms = config, horizon_ms
+
+    def process(self, batch, catalog, sides, curation):
+        entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
+        for as_of_ms, side in sides.items():
+            ctx = ServingContext(as_of_ms, catalog, side, curation, self.config, entity_types,
+                                 heuristic_scorers(self.config), "examples")
+            frames, recall = examples_for_batch(batch, ctx, self.horizon_ms)
+            yield beam.pvalue.TaggedOutput(self.RECALL, (as_of_ms, recall))
+            for shelf, frame in frames.items():
+                counter(f"examples.{shelf}").inc(len(frame))
+                counter(f"positives.{shelf}").inc(int(frame["label"].sum()))
+                yield shelf, pa.Table.from_pandas(frame, schema=example_schema(shelf), preserve_index=False)
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    started = time.time()
+    dates = parse_dates(args.as_of)
+    horizon_ms = parse_horizon(args.horizon)
+    config = load_config(args.config)
+    as_ofs = [day_start_ms(d) for d in dates]
+    files = check_inputs(args.input)
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    stage = storage.join(args.output, "_staging", run_id)
+    batch = int(config["run"]["listener_batch_size"])
+    log.info("build-examples: as_of %s, horizon %s, run %s", dates, args.horizon, run_id)
+
+    p = make_pipeline(args.runner, beam_args)
+    # labels need events up to the last as_of + horizon; "now" only guards against future timestamps
+    inputs = read_inputs(p, files, pd.Timestamp.now(tz="UTC"), config)
+    batches = inputs.states | "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
+    sides = side_tables(batches, inputs.catalog, as_ofs, config)
+    out = batches | "Examples" >> beam.ParDo(
+        ExamplesFn(config, horizon_ms), catalog=beam.pvalue.AsSingleton(inputs.catalog),
+        sides=beam.pvalue.AsDict(sides), curation=beam.pvalue.AsSingleton(inputs.curation)
+    ).with_outputs(ExamplesFn.RECALL, main="examples")
+    for shelf in [s for s in config["shelves"] if s in FEATURE_SPECS]:
+        (out.examples | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
+         | f"Table_{shelf}" >> beam.Values()
+         | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
+             storage.join(stage, f"shelf={shelf}", "part"), schema=example_schema(shelf), file_name_suffix=".parquet"))
+    (out[ExamplesFn.RECALL] | "RecallByDate" >> beam.GroupByKey()
+     | "SumRecall" >> beam.MapTuple(lambda a, parts: (a, merge_recall(parts)))
+     | "AllRecall" >> beam.combiners.ToList()
+     | "WriteRecall" >> beam.Map(lambda rows: storage.write_json(
+         storage.join(stage, "candidate_recall.json"), recall_report(rows))))
+    schema = rejected_to_arrow(rejected_frame("x", "", [], [], [], [])).schema
+    (inputs.rejected | "RejectedArrow" >> beam.Map(rejected_to_arrow)
+     | "WriteRejected" >> beam.io.WriteToParquetBatched(storage.join(stage, "rejected", "part"), schema=schema,
+                                                         file_name_suffix=".parquet"))
+    result = p.run()
+    result.wait_until_finish()
+    counts = read_counters(result)
+    recall = storage.read_json(storage.join(stage, "candidate_recall.json"))
+    summary = {"as_of": dates, "horizon": args.horizon, "run_id": run_id, "input": args.input,
+               "config_fingerprint": fingerprint(config), "wall_time_s": round(time.time() - started, 1),
+               "inputs": {t: {k: counts.get(f"{t}.{k}", 0) for k in ("read", "accepted", "rejected")}
+                          for t in ("events", "items", "listeners", "curation")},
+               "shelves": {}}
+    for shelf in [s for s in config["shelves"] if s in FEATURE_SPECS]:
+        n, pos = counts.get(f"examples.{shelf}", 0), counts.get(f"positives.{shelf}", 0)
+        summary["shelves"][shelf] = {"examples": n, "positives": pos, "positive_rate": pos / n if n else None,
+                                     "candidate_recall": recall["overall"].get(shelf, {}).get("recall"),
+                                     "feature_spec_fingerprint": spec_fingerprint(shelf)}
+    storage.write_json(storage.join(stage, "summary.json"), summary)
+    for old in storage.glob(storage.join(args.output, "shelf=*")) + storage.glob(storage.join(args.output, "*.json")):
+        storage.delete_tree(old)
+    storage.delete_tree(storage.join(args.output, "rejected"))
+    for path in storage.list_files(stage):
+        storage.move_tree(path, storage.join(args.output, path[len(stage) + 1:]))
+    storage.delete_tree(stage)
+    storage.remove_empty_dir(storage.join(args.output, "_staging"))
+    print(f"home-recs build-examples: {len(dates)} as_of date(s), horizon {args.horizon}, "
+          f"{summary['wall_time_s']:.1f} s -> {args.output}")
+    print(f"  {'shelf':<10} {'examples':>10} {'positives':>10} {'pos.rate':>9} {'cand.recall':>12}")
+    for shelf, c in summary["shelves"].items():
+        rate = f"{c['positive_rate']:.4f}" if c["positive_rate"] is not None else "-"
+        rec = f"{c['candidate_recall']:.4f}" if c["candidate_recall"] is not None else "-"
+        print(f"  {shelf:<10} {c['examples']:>10,} {c['positives']:>10,} {rate:>9} {rec:>12}")
+    return 0
+
+
+def recall_report(rows) -> dict:
+    """Per as_of and overall candidate recall per shelf (found / positives)."""
+    by_date = {pd.Timestamp(a, unit="ms", tz="UTC").date().isoformat(): r for a, r in sorted(rows)}
+    return {"by_as_of": by_date, "overall": merge_recall(list(by_date.values()))}
