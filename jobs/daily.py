@@ -23,6 +23,7 @@ from transforms.catalog import shelf_item_types
 from transforms.config import fingerprint, load_config
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS, feature_names
+from transforms.feature_stats import ComputeFeatureStats, stats_path, write_stats
 
 log = logging.getLogger("home_recs.daily")
 # `shelf` and `dt` are Hive partition keys (folder names), so they are not repeated inside the files:
@@ -50,6 +51,8 @@ def register(sub) -> None:
     p.add_argument("--runner", default="DirectRunner",
                    help="Beam runner (default DirectRunner; Prism needs internet, so it is never implied)")
     p.add_argument("--run-id", help="id stamped on every row (default: UTC time + random suffix)")
+    p.add_argument("--training-stats", help="folder of training feature statistics (<shelf>.json, e.g. the "
+                   "feature_stats/ of build-examples): serving statistics reuse their bin edges")
     p.add_argument("--log-features", action="store_true",
                    help="also write the served features to OUTPUT/served_features/dt=DATE/shelf=NAME/ (skew audits)")
     p.set_defaults(func=run, accepts_beam_options=True)
@@ -68,13 +71,13 @@ class RecommendFn(beam.DoFn):
 
     FEATURES = "features"
 
-    def __init__(self, as_of_ms, config, run_id, log_features=False):
-        self.as_of_ms, self.config, self.run_id, self.log_features = as_of_ms, config, run_id, log_features
+    def __init__(self, as_of_ms, config, run_id):
+        self.as_of_ms, self.config, self.run_id = as_of_ms, config, run_id
 
     def process(self, states, catalog, side, curation):
         entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
         ctx = ServingContext(self.as_of_ms, catalog, side, curation, self.config, entity_types,
-                             heuristic_scorers(self.config), self.run_id, self.log_features)
+                             heuristic_scorers(self.config), self.run_id, log_features=True)
         result = recommend_batch(states, ctx)
         for shelf, frame in result.features.items():
             frame.insert(2, "as_of", pd.Timestamp(self.as_of_ms, unit="ms", tz="UTC"))
@@ -85,6 +88,22 @@ class RecommendFn(beam.DoFn):
             counter(f"shelf.{shelf}.rows").inc(len(rows))
             counter(f"shelf.{shelf}.listeners").inc(rows["listener_id"].nunique())
             yield shelf, pa.Table.from_pandas(rows[REC_SCHEMA.names], schema=REC_SCHEMA, preserve_index=False)
+
+
+def training_edges(folder: str | None) -> dict:
+    """shelf -> stored training bin edges from ``folder/<shelf>.json`` (empty without a folder).
+    Raises InputError naming the file when a statistics file is unreadable."""
+    if not folder:
+        return {}
+    edges = {}
+    for shelf in FEATURE_SPECS:
+        path = stats_path(folder, shelf)
+        if storage.exists(path):
+            try:
+                edges[shelf] = storage.read_json(path)["bin_edges"]
+            except (ValueError, KeyError) as err:
+                raise InputError(f"{path}: not a feature statistics file ({err})") from err
+    return edges
 
 
 def served_schema(shelf: str) -> pa.Schema:
@@ -105,12 +124,14 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
              {t: len(f) for t, f in files.items()})
     stage = publish.staging_root(args.output, run_id)
     batch = int(config["run"]["listener_batch_size"])
+    edges = training_edges(args.training_stats)
+    k_anon = int(config["feature_stats"]["min_listeners"])
     p = make_pipeline(args.runner, beam_args)
     inputs = read_inputs(p, files, now, config)
     batches = inputs.states | "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
     side = side_tables(batches, inputs.catalog, [as_of_ms], config) | "OnlyDay" >> beam.Values()
     out = batches | "Recommend" >> beam.ParDo(
-        RecommendFn(as_of_ms, config, run_id, args.log_features), catalog=beam.pvalue.AsSingleton(inputs.catalog),
+        RecommendFn(as_of_ms, config, run_id), catalog=beam.pvalue.AsSingleton(inputs.catalog),
         side=beam.pvalue.AsSingleton(side), curation=beam.pvalue.AsSingleton(inputs.curation)
     ).with_outputs(RecommendFn.FEATURES, main="recs")
     for shelf in config["shelves"]:
@@ -118,10 +139,17 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
          | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
              storage.join(publish.partition(stage, "recommendations", date), f"shelf={shelf}", "part"),
              schema=REC_SCHEMA, file_name_suffix=".parquet"))
-        if args.log_features and shelf in FEATURE_SPECS:
-            (out[RecommendFn.FEATURES] | f"Feat_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
-             | f"FeatTable_{shelf}" >> beam.Values()
-             | f"WriteFeat_{shelf}" >> beam.io.WriteToParquetBatched(
+        if shelf not in FEATURE_SPECS:
+            continue
+        served = (out[RecommendFn.FEATURES] | f"Feat_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
+                  | f"FeatTable_{shelf}" >> beam.Values())
+        # serving statistics on the training bin edges when given, else on edges fitted today
+        (served | f"FeatFrame_{shelf}" >> beam.Map(lambda t: t.to_pandas())
+         | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, edges.get(shelf), min_listeners=k_anon)
+         | f"WriteStats_{shelf}" >> beam.Map(
+             lambda st: write_stats(publish.partition(stage, "feature_stats", date), st)))
+        if args.log_features:
+            (served | f"WriteFeat_{shelf}" >> beam.io.WriteToParquetBatched(
                  storage.join(publish.partition(stage, "served_features", date), f"shelf={shelf}", "part"),
                  schema=served_schema(shelf), file_name_suffix=".parquet"))
     write_rejected(inputs.rejected, stage, date)
@@ -130,7 +158,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     result.wait_until_finish()
     counts = read_counters(result)
     manifest = build_manifest(args, date, run_id, config, files, counts, started)
-    published = publish.publish_day(args.output, run_id, date, TABLES_OUT + ["served_features"], manifest)
+    published = publish.publish_day(args.output, run_id, date, TABLES_OUT + ["served_features", "feature_stats"], manifest)
     print_summary(args.output, date, manifest, published)
     return 0
 
@@ -183,4 +211,5 @@ def print_summary(output, date, manifest, published) -> None:
         print(f"  {s:<14} {c['listeners']:>10,} {c['rows']:>10,}")
     print(f"  recommendations: {published.get('recommendations', '(none)')}")
     print(f"  rejected rows:   {published.get('rejected', '(none)')}")
+    print(f"  feature stats:   {published.get('feature_stats', '(none)')}")
     print(f"  manifest:        {storage.join(output, publish.MANIFESTS, f'dt={date}', 'manifest.json')}")

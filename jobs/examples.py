@@ -27,6 +27,7 @@ from transforms.catalog import shelf_item_types
 from transforms.config import fingerprint, load_config
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS, feature_names, spec_fingerprint
+from transforms.feature_stats import ComputeFeatureStats, write_stats
 from transforms.validate import rejected_frame
 
 log = logging.getLogger("home_recs.examples")
@@ -38,6 +39,7 @@ def register(sub) -> None:
         description="For each as_of date, generates candidates and features exactly as `home-recs daily` would on "
                     "that date, and labels them from events in [as_of, as_of + horizon). Writes "
                     "OUTPUT/shelf=NAME/*.parquet (listener_id, as_of, item_id, candidate_source, features..., label), "
+                    "OUTPUT/feature_stats/<shelf>.json (training statistics with their bin edges), "
                     "OUTPUT/candidate_recall.json and OUTPUT/summary.json. Unknown flags go to Beam.")
     p.add_argument("--as-of", required=True, help="comma-separated dates YYYY-MM-DD (as_of = 00:00 UTC of each)")
     p.add_argument("--horizon", default="1d", help="label window length: Nd or Nh (default 1d)")
@@ -112,11 +114,16 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         ExamplesFn(config, horizon_ms), catalog=beam.pvalue.AsSingleton(inputs.catalog),
         sides=beam.pvalue.AsDict(sides), curation=beam.pvalue.AsSingleton(inputs.curation)
     ).with_outputs(ExamplesFn.RECALL, main="examples")
+    k_anon = int(config["feature_stats"]["min_listeners"])
     for shelf in [s for s in config["shelves"] if s in FEATURE_SPECS]:
-        (out.examples | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
-         | f"Table_{shelf}" >> beam.Values()
-         | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
-             storage.join(stage, f"shelf={shelf}", "part"), schema=example_schema(shelf), file_name_suffix=".parquet"))
+        tables = (out.examples | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
+                  | f"Table_{shelf}" >> beam.Values())
+        tables | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
+            storage.join(stage, f"shelf={shelf}", "part"), schema=example_schema(shelf), file_name_suffix=".parquet")
+        # training statistics: bin edges fitted on these examples, stored for serving and skew checks
+        (tables | f"Frame_{shelf}" >> beam.Map(lambda t: t.to_pandas())
+         | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, None, min_listeners=k_anon)
+         | f"WriteStats_{shelf}" >> beam.Map(lambda st: write_stats(storage.join(stage, "feature_stats"), st)))
     (out[ExamplesFn.RECALL] | "RecallByDate" >> beam.GroupByKey()
      | "SumRecall" >> beam.MapTuple(lambda a, parts: (a, merge_recall(parts)))
      | "AllRecall" >> beam.combiners.ToList()
@@ -144,6 +151,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     for old in storage.glob(storage.join(args.output, "shelf=*")) + storage.glob(storage.join(args.output, "*.json")):
         storage.delete_tree(old)
     storage.delete_tree(storage.join(args.output, "rejected"))
+    storage.delete_tree(storage.join(args.output, "feature_stats"))
     for path in storage.list_files(stage):
         storage.move_tree(path, storage.join(args.output, path[len(stage) + 1:]))
     storage.delete_tree(stage)
