@@ -23,6 +23,7 @@ setup(
         "pyarrow>=18.0.0,<26",
         "google-cloud-storage>=2.18.2,<4",
         "PyYAML>=6,<7",
+        "matplotlib>=3.8,<4",           # PNG charts in the evaluation and drift reports
     ],
     extras_require={
         "test": ["pytest>=8,<10", "gcp-storage-emulator>=2024.8.3"],
