@@ -13,10 +13,12 @@ import uuid
 import apache_beam as beam
 import pandas as pd
 import pyarrow as pa
+from apache_beam.utils.shared import Shared
 
 from jobs.beam_runner import make_pipeline
-from jobs.common import check_inputs, heuristic_scorers, read_inputs, side_tables, write_rejected
+from jobs.common import check_inputs, read_inputs, side_tables, write_rejected
 from models.home import ServingContext, day_start_ms, recommend_batch
+from models.serving_models import ModelChoice, ScorerSet, choose_models
 from transforms import contract, publish, storage
 from transforms.beam_io import METRICS_NAMESPACE, counter
 from transforms.catalog import shelf_item_types
@@ -51,6 +53,9 @@ def register(sub) -> None:
     p.add_argument("--runner", default="DirectRunner",
                    help="Beam runner (default DirectRunner; Prism needs internet, so it is never implied)")
     p.add_argument("--run-id", help="id stamped on every row (default: UTC time + random suffix)")
+    p.add_argument("--model", action="append", default=[], metavar="SHELF=PATH",
+                   help="serve SHELF with the XGBoost model folder PATH (repeatable); shelves without a usable "
+                        "model serve the heuristic (source=fallback)")
     p.add_argument("--training-stats", help="folder of training feature statistics (<shelf>.json, e.g. the "
                    "feature_stats/ of build-examples): serving statistics reuse their bin edges")
     p.add_argument("--log-features", action="store_true",
@@ -71,13 +76,19 @@ class RecommendFn(beam.DoFn):
 
     FEATURES = "features"
 
-    def __init__(self, as_of_ms, config, run_id):
-        self.as_of_ms, self.config, self.run_id = as_of_ms, config, run_id
+    def __init__(self, as_of_ms, config, run_id, models: ModelChoice):
+        self.as_of_ms, self.config, self.run_id, self.models = as_of_ms, config, run_id, models
+        self._shared = Shared()
+
+    def setup(self):
+        # models are loaded once per worker process and shared by its threads
+        key = repr(sorted(self.models.paths.items()))
+        self.scorer_set = self._shared.acquire(lambda: ScorerSet(self.config, self.models), tag=key)
 
     def process(self, states, catalog, side, curation):
         entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
         ctx = ServingContext(self.as_of_ms, catalog, side, curation, self.config, entity_types,
-                             heuristic_scorers(self.config), self.run_id, log_features=True)
+                             self.scorer_set.scorers, self.run_id, log_features=True)
         result = recommend_batch(states, ctx)
         for shelf, frame in result.features.items():
             frame.insert(2, "as_of", pd.Timestamp(self.as_of_ms, unit="ms", tz="UTC"))
@@ -88,6 +99,17 @@ class RecommendFn(beam.DoFn):
             counter(f"shelf.{shelf}.rows").inc(len(rows))
             counter(f"shelf.{shelf}.listeners").inc(rows["listener_id"].nunique())
             yield shelf, pa.Table.from_pandas(rows[REC_SCHEMA.names], schema=REC_SCHEMA, preserve_index=False)
+
+
+def parse_model_flags(flags: list[str]) -> dict[str, tuple[str, None]]:
+    """``["shelf=path", ...]`` -> {shelf: (path, None)}. Raises InputError on a malformed flag."""
+    out = {}
+    for flag in flags:
+        shelf, sep, path = flag.partition("=")
+        if not sep or not shelf or not path:
+            raise InputError(f"--model expects SHELF=PATH, got {flag!r}")
+        out[shelf.strip()] = (path.strip(), None)
+    return out
 
 
 def training_edges(folder: str | None) -> dict:
@@ -124,6 +146,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
              {t: len(f) for t, f in files.items()})
     stage = publish.staging_root(args.output, run_id)
     batch = int(config["run"]["listener_batch_size"])
+    models = choose_models(parse_model_flags(args.model))
     edges = training_edges(args.training_stats)
     k_anon = int(config["feature_stats"]["min_listeners"])
     p = make_pipeline(args.runner, beam_args)
@@ -131,7 +154,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     batches = inputs.states | "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
     side = side_tables(batches, inputs.catalog, [as_of_ms], config) | "OnlyDay" >> beam.Values()
     out = batches | "Recommend" >> beam.ParDo(
-        RecommendFn(as_of_ms, config, run_id), catalog=beam.pvalue.AsSingleton(inputs.catalog),
+        RecommendFn(as_of_ms, config, run_id, models), catalog=beam.pvalue.AsSingleton(inputs.catalog),
         side=beam.pvalue.AsSingleton(side), curation=beam.pvalue.AsSingleton(inputs.curation)
     ).with_outputs(RecommendFn.FEATURES, main="recs")
     for shelf in config["shelves"]:
@@ -157,7 +180,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     result = p.run()
     result.wait_until_finish()
     counts = read_counters(result)
-    manifest = build_manifest(args, date, run_id, config, files, counts, started)
+    manifest = build_manifest(args, date, run_id, config, files, counts, started, models)
     published = publish.publish_day(args.output, run_id, date, TABLES_OUT + ["served_features", "feature_stats"], manifest)
     print_summary(args.output, date, manifest, published)
     return 0
@@ -180,7 +203,7 @@ def _fingerprint(path: str) -> dict:
     return {"path": path, "size_bytes": meta.size_in_bytes, "last_updated": meta.last_updated_in_seconds}
 
 
-def build_manifest(args, date, run_id, config, files, counts, started) -> dict:
+def build_manifest(args, date, run_id, config, files, counts, started, models: ModelChoice) -> dict:
     tables = {}
     for t in contract.TABLE_NAMES:
         read, acc, rej = (counts.get(f"{t}.{k}", 0) for k in ("read", "accepted", "rejected"))
@@ -189,7 +212,9 @@ def build_manifest(args, date, run_id, config, files, counts, started) -> dict:
         tables[t] = {"read": read, "accepted": acc, "rejected": rej, "reconciles": read == acc + rej,
                      "files": [_fingerprint(f) for f in files[t]]}
     shelves = {s: {"rows": counts.get(f"shelf.{s}.rows", 0), "listeners": counts.get(f"shelf.{s}.listeners", 0),
-                   "kind": c["kind"], "model_version": None, "ranking": "heuristic" if c["kind"] == "model" else c["kind"]}
+                   "kind": c["kind"], "model_version": models.versions.get(s),
+                   "ranking": ("model" if s in models.paths else "heuristic") if c["kind"] == "model" else c["kind"],
+                   "fallback": s in models.fallbacks, "fallback_reason": models.fallbacks.get(s)}
                for s, c in config["shelves"].items()}
     return {
         "date": date, "as_of": f"{date}T00:00:00Z", "run_id": run_id, "runner": args.runner,
@@ -206,9 +231,11 @@ def print_summary(output, date, manifest, published) -> None:
     print(f"home-recs daily {date}: run {manifest['run_id']} in {manifest['timings_s']['total']:.1f} s")
     for t, c in manifest["inputs"].items():
         print(f"  input {t:<10} read {c['read']:>9,}  accepted {c['accepted']:>9,}  rejected {c['rejected']:>7,}")
-    print(f"  {'shelf':<14} {'listeners':>10} {'rows':>10}")
+    print(f"  {'shelf':<14} {'listeners':>10} {'rows':>10}  ranking")
     for s, c in manifest["shelves"].items():
-        print(f"  {s:<14} {c['listeners']:>10,} {c['rows']:>10,}")
+        how = c["ranking"] + (f" {c['model_version']}" if c["model_version"] else "")
+        how += " (FALLBACK: model unusable)" if c.get("fallback") else ""
+        print(f"  {s:<14} {c['listeners']:>10,} {c['rows']:>10,}  {how}")
     print(f"  recommendations: {published.get('recommendations', '(none)')}")
     print(f"  rejected rows:   {published.get('rejected', '(none)')}")
     print(f"  feature stats:   {published.get('feature_stats', '(none)')}")

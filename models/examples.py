@@ -19,12 +19,18 @@ EXAMPLE_KEYS = ["listener_id", "as_of", "item_id", "candidate_source"]
 def examples_for_batch(states, ctx: ServingContext, horizon_ms: int) -> tuple[dict, dict]:
     """Examples and candidate-recall counts of a batch of listeners at ``ctx.as_of_ms``.
 
+    Only listeners with at least one play in ``[as_of, as_of + horizon)`` get examples (the others
+    have no positives); candidate recall is unaffected, since their positives are zero.
+
     Returns ``(frames, recall)``: ``frames[shelf]`` has EXAMPLE_KEYS (as_of a UTC Timestamp), the
     spec's feature columns (float32) and ``label`` (int8); ``recall[shelf]`` is
     ``{"positives": P, "found": F, "listeners": L}`` where F counts positives that were among the
     candidates, over listeners in the shelf's audience (including those with no candidates).
     """
     as_of = pd.Timestamp(ctx.as_of_ms, unit="ms", tz="UTC")
+    # A listener with no play in the label window has no positive on any shelf: their query groups
+    # would teach a ranker nothing and never count in evaluation, so they are not materialised.
+    states = [s for s in states if len(s.window(ctx.as_of_ms, ctx.as_of_ms + horizon_ms)["ts_ms"])]
     frames, recall = {}, {}
     for shelf in ctx.config["shelves"]:
         if shelf not in FEATURE_SPECS:

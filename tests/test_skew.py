@@ -37,7 +37,8 @@ def test_examples_equal_served_features_bit_for_bit(both_jobs, shelf):
     examples = pd.read_parquet(root / "ex" / f"shelf={shelf}")
     keys = ["listener_id", "item_id"]
     joined = served.merge(examples, on=keys, suffixes=("_served", "_example"), validate="one_to_one")
-    assert len(joined) == len(served) == len(examples) > 100
+    # examples exist only for listeners active in the label window; each matches a served row
+    assert len(joined) == len(examples) > 100 and len(served) > len(examples)
     for name in feature_names(shelf):
         a = joined[f"{name}_served"].to_numpy()
         b = joined[f"{name}_example"].to_numpy()

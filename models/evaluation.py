@@ -1,0 +1,57 @@
+"""Offline evaluation of a shelf's ranker against baselines on the same candidates and window."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.baselines import baseline_scores
+from models.metrics import ndcg_curve, ranking_metrics, split_repeat_explore
+from models.ranker import XGBoostScorer
+from transforms.feature_spec import feature_names
+
+KS = (5, 10)
+KEYS = ["listener_id", "as_of", "item_id", "label"]
+
+
+def evaluate(examples: pd.DataFrame, shelf: str, scorer: XGBoostScorer, config: dict,
+             candidate_recall: float | None = None) -> dict:
+    """Metrics of the model and of every applicable baseline on ``examples``.
+
+    ``examples``: one shelf's example rows (see ``transforms.examples_table``). Returns the report
+    dict ``{"shelf", "window", "n_examples", "candidate_recall", "model": {...}, "baselines":
+    {"baseline_<name>": {...}}, "beats_every_baseline_ndcg@10", "best_baseline_ndcg@10"}`` where
+    each entry holds ``metrics`` (see ``models.metrics.ranking_metrics``) and ``ndcg_curve``; for
+    ``shortcuts`` the model entry also holds ``repeat`` and ``explore`` metrics (repeat = the
+    listener played the item before as_of, i.e. ``plays_all > 0``).
+    """
+    X = examples[feature_names(shelf)].to_numpy(dtype=np.float32)
+    base = examples[KEYS].copy()
+    window = {"from": str(examples["as_of"].min().date()), "to": str(examples["as_of"].max().date()),
+              "as_of_dates": int(examples["as_of"].nunique())}
+    train_to = scorer.metadata.get("validation_window", {}).get("to") or scorer.metadata.get("training_window", {}).get("to")
+
+    def entry(scores: np.ndarray) -> dict:
+        frame = base.assign(score=scores)
+        return {"metrics": ranking_metrics(frame, KS), "ndcg_curve": ndcg_curve(frame, range(1, 21))}
+
+    model = entry(scorer.score(X))
+    model["name"] = "model"
+    model["version"] = scorer.version
+    if shelf == "shortcuts" and "plays_all" in examples:
+        split = split_repeat_explore(base.assign(score=scorer.score(X)), examples["plays_all"].to_numpy() > 0, KS)
+        model["repeat"], model["explore"] = split["repeat"], split["explore"]
+    baselines = {name: entry(s) for name, s in baseline_scores(examples, shelf, config).items()}
+    best = max(baselines, key=lambda b: _nz(baselines[b]["metrics"]["ndcg@10"]))
+    return {
+        "shelf": shelf, "window": window, "n_examples": int(len(examples)),
+        "evaluation_after_training": bool(train_to is None or window["from"] > train_to),
+        "training_data_to": train_to, "candidate_recall": candidate_recall,
+        "model": model, "baselines": baselines,
+        "best_baseline_ndcg@10": {"name": best, "value": baselines[best]["metrics"]["ndcg@10"]},
+        "beats_every_baseline_ndcg@10": all(_nz(model["metrics"]["ndcg@10"]) > _nz(b["metrics"]["ndcg@10"])
+                                            for b in baselines.values()),
+    }
+
+
+def _nz(v) -> float:
+    return -1.0 if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)

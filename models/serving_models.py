@@ -1,0 +1,62 @@
+"""Which ranker serves each shelf: a verified XGBoost model, or the heuristic fallback.
+
+The Home page is never empty because of a model: a missing, corrupt or mismatched model makes its
+shelf fall back to the heuristic (``source=fallback``), with a warning and a manifest flag.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from models.heuristic import HeuristicScorer
+from models.ranker import XGBoostScorer
+from transforms.errors import InputError
+from transforms.feature_spec import FEATURE_SPECS
+
+log = logging.getLogger("home_recs.serving_models")
+
+
+@dataclass
+class ModelChoice:
+    """Per shelf: ``paths`` (shelf -> verified model folder), ``versions`` (shelf -> version) and
+    ``fallbacks`` (shelf -> reason the shelf serves the heuristic although a model was asked for)."""
+
+    paths: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    fallbacks: dict = field(default_factory=dict)
+
+
+def choose_models(requested: dict[str, tuple[str, str | None]]) -> ModelChoice:
+    """Verify each requested model (shelf -> (path, version or None)) by loading it once.
+
+    A model that fails to load (missing files, checksum, feature spec fingerprint) is recorded in
+    ``fallbacks`` with the reason and logged as a warning; it never stops the job.
+    """
+    choice = ModelChoice()
+    for shelf, (path, version) in requested.items():
+        if shelf not in FEATURE_SPECS:
+            raise InputError(f"--model {shelf}=...: shelf {shelf!r} has no feature spec (model shelves: "
+                             f"{sorted(FEATURE_SPECS)})")
+        try:
+            scorer = XGBoostScorer(path, shelf, version)
+        except (InputError, OSError, ValueError) as err:
+            log.warning("shelf %s: model %s unusable, serving the heuristic fallback: %s", shelf, path, err)
+            choice.fallbacks[shelf] = str(err)
+            continue
+        choice.paths[shelf] = path
+        choice.versions[shelf] = scorer.version
+    return choice
+
+
+class ScorerSet:
+    """Loaded scorers for every model shelf (weak-referenceable, so Beam's ``Shared`` can hold it)."""
+
+    def __init__(self, config: dict, choice: ModelChoice):
+        self.scorers = {}
+        for shelf, cfg in config["shelves"].items():
+            if shelf not in FEATURE_SPECS:
+                continue
+            if shelf in choice.paths:
+                self.scorers[shelf] = XGBoostScorer(choice.paths[shelf], shelf, choice.versions[shelf])
+            else:
+                self.scorers[shelf] = HeuristicScorer(shelf, cfg.get("heuristic_weights", {}))

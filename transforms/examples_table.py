@@ -1,0 +1,39 @@
+"""Read the training-example tables that ``build-examples`` writes (``EX/shelf=S/*.parquet``)."""
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from transforms import storage
+from transforms.errors import InputError
+from transforms.feature_spec import feature_names
+
+
+def read_examples(examples_dir: str, shelf: str) -> pd.DataFrame:
+    """All examples of ``shelf`` under ``examples_dir`` (local or gs://), sorted by
+    (as_of, listener_id, item_id). Columns: listener_id, as_of (datetime64[ns, UTC]), item_id,
+    candidate_source, the spec's features (float32), label (int8).
+
+    Raises InputError naming the folder when there are no files, or naming the file and column
+    when a spec column is missing (the examples were built with another feature spec).
+    """
+    files = storage.glob(storage.join(examples_dir, f"shelf={shelf}", "*.parquet"))
+    if not files:
+        raise InputError(f"no examples for shelf {shelf!r} under {examples_dir} (expected shelf={shelf}/*.parquet; "
+                         f"run `home-recs build-examples` first)")
+    frames = []
+    for path in files:
+        with storage.open_raw(path) as f:
+            table = pq.read_table(f)
+        for col in ["listener_id", "as_of", "item_id", "label", *feature_names(shelf)]:
+            if col not in table.column_names:
+                raise InputError(f"{path}: column {col!r} missing (examples from another feature spec?)")
+        frames.append(table.to_pandas())
+    frame = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[0]
+    return frame.sort_values(["as_of", "listener_id", "item_id"], kind="stable").reset_index(drop=True)
+
+
+def read_summary(examples_dir: str) -> dict:
+    """``summary.json`` of an examples folder ({} when absent)."""
+    path = storage.join(examples_dir, "summary.json")
+    return storage.read_json(path) if storage.exists(path) else {}
