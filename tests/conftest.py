@@ -29,3 +29,13 @@ def shared_data() -> Path:
 @pytest.fixture()
 def config() -> dict:
     return load_config()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local SparkSession for the whole test run (starting one costs about 5 s)."""
+    from models.spark_session import get_spark
+
+    session = get_spark("local[2]", "home-recs-tests")
+    yield session
+    session.stop()
