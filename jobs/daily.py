@@ -18,7 +18,7 @@ from apache_beam.utils.shared import Shared
 from jobs.beam_runner import make_pipeline
 from jobs.common import check_inputs, read_inputs, side_tables, write_rejected
 from models.home import ServingContext, day_start_ms, recommend_batch
-from models.serving_models import ModelChoice, ScorerSet, choose_models
+from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
 from transforms import contract, publish, storage
 from transforms.beam_io import METRICS_NAMESPACE, counter
 from transforms.catalog import shelf_item_types
@@ -53,6 +53,8 @@ def register(sub) -> None:
     p.add_argument("--runner", default="DirectRunner",
                    help="Beam runner (default DirectRunner; Prism needs internet, so it is never implied)")
     p.add_argument("--run-id", help="id stamped on every row (default: UTC time + random suffix)")
+    p.add_argument("--models", help="model registry root: each model shelf serves its 'production' version "
+                   "(checksums and feature spec verified; unusable or missing -> heuristic fallback, flagged)")
     p.add_argument("--model", action="append", default=[], metavar="SHELF=PATH",
                    help="serve SHELF with the XGBoost model folder PATH (repeatable); shelves without a usable "
                         "model serve the heuristic (source=fallback)")
@@ -146,7 +148,13 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
              {t: len(f) for t, f in files.items()})
     stage = publish.staging_root(args.output, run_id)
     batch = int(config["run"]["listener_batch_size"])
-    models = choose_models(parse_model_flags(args.model))
+    requested, registry_fallbacks = ({}, {}) if not args.models else production_models(
+        args.models, [s for s, c in config["shelves"].items() if s in FEATURE_SPECS and c["kind"] == "model"])
+    requested.update(parse_model_flags(args.model))  # an explicit --model wins over the registry
+    models = choose_models(requested)
+    for shelf, reason in registry_fallbacks.items():
+        if shelf not in models.paths:
+            models.fallbacks.setdefault(shelf, reason)
     edges = training_edges(args.training_stats)
     k_anon = int(config["feature_stats"]["min_listeners"])
     p = make_pipeline(args.runner, beam_args)
@@ -219,6 +227,7 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
     return {
         "date": date, "as_of": f"{date}T00:00:00Z", "run_id": run_id, "runner": args.runner,
         "input": args.input, "output": args.output, "config_fingerprint": fingerprint(config),
+        "models": {"registry": args.models, "versions": models.versions, "fallbacks": models.fallbacks},
         "inputs": tables, "shelves": shelves,
         "listeners": {k.split(".", 1)[1]: v for k, v in counts.items()
                       if k.startswith("listeners.") and k != "listeners.duplicates_rejected"},
@@ -234,7 +243,7 @@ def print_summary(output, date, manifest, published) -> None:
     print(f"  {'shelf':<14} {'listeners':>10} {'rows':>10}  ranking")
     for s, c in manifest["shelves"].items():
         how = c["ranking"] + (f" {c['model_version']}" if c["model_version"] else "")
-        how += " (FALLBACK: model unusable)" if c.get("fallback") else ""
+        how += " (FALLBACK: no usable model, see manifest)" if c.get("fallback") else ""
         print(f"  {s:<14} {c['listeners']:>10,} {c['rows']:>10,}  {how}")
     print(f"  recommendations: {published.get('recommendations', '(none)')}")
     print(f"  rejected rows:   {published.get('rejected', '(none)')}")

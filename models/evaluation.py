@@ -21,8 +21,8 @@ def evaluate(examples: pd.DataFrame, shelf: str, scorer: XGBoostScorer, config: 
     dict ``{"shelf", "window", "n_examples", "candidate_recall", "model": {...}, "baselines":
     {"baseline_<name>": {...}}, "beats_every_baseline_ndcg@10", "best_baseline_ndcg@10"}`` where
     each entry holds ``metrics`` (see ``models.metrics.ranking_metrics``) and ``ndcg_curve``; for
-    ``shortcuts`` the model entry also holds ``repeat`` and ``explore`` metrics (repeat = the
-    listener played the item before as_of, i.e. ``plays_all > 0``).
+    ``shortcuts`` the model entry also holds ``repeat_explore: {"repeat": ..., "explore": ...}``
+    (repeat = the listener played the item before as_of, i.e. ``plays_all > 0``).
     """
     X = examples[feature_names(shelf)].to_numpy(dtype=np.float32)
     base = examples[KEYS].copy()
@@ -39,7 +39,7 @@ def evaluate(examples: pd.DataFrame, shelf: str, scorer: XGBoostScorer, config: 
     model["version"] = scorer.version
     if shelf == "shortcuts" and "plays_all" in examples:
         split = split_repeat_explore(base.assign(score=scorer.score(X)), examples["plays_all"].to_numpy() > 0, KS)
-        model["repeat"], model["explore"] = split["repeat"], split["explore"]
+        model["repeat_explore"] = split
     baselines = {name: entry(s) for name, s in baseline_scores(examples, shelf, config).items()}
     best = max(baselines, key=lambda b: _nz(baselines[b]["metrics"]["ndcg@10"]))
     return {

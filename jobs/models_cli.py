@@ -1,0 +1,59 @@
+"""``home-recs models list|show|promote|rollback``: inspect versions and move aliases."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from models.registry import Registry
+from transforms.feature_spec import FEATURE_SPECS
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="list, show, promote or roll back model versions in a registry",
+                       description="The registry lives at --models (local path or gs://). Aliases: production "
+                                   "(what the daily job serves) and previous.")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for name, help_text in [("list", "versions and aliases per shelf"), ("show", "one version's metadata"),
+                            ("promote", "point production at a version (previous <- old production)"),
+                            ("rollback", "swap production and previous")]:
+        v = verbs.add_parser(name, help=help_text)
+        v.add_argument("--models", required=True, help="registry root")
+        v.add_argument("--shelf", required=name != "list", choices=sorted(FEATURE_SPECS))
+        if name in ("show", "promote"):
+            v.add_argument("--version", required=name == "promote", help="version id (show: default production)")
+        v.add_argument("--json", action="store_true", help="machine-readable output")
+        v.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, _unknown: list[str]) -> int:
+    reg = Registry(args.models)
+    if args.verb == "list":
+        shelves = [args.shelf] if args.shelf else reg.shelves()
+        out = {s: {"production": reg.alias(s, "production"), "previous": reg.alias(s, "previous"),
+                   "versions": reg.versions(s)} for s in shelves}
+        if args.json:
+            print(json.dumps(out, indent=2))
+            return 0
+        for s, info in out.items():
+            print(f"{s}: production={info['production']} previous={info['previous']}")
+            for v in info["versions"]:
+                meta = reg.metadata(s, v)
+                ev = reg.read_optional(s, v, "evaluation.json") or {}
+                score = (ev.get("model") or {}).get("metrics", {}).get("ndcg@10")
+                tags = [a for a in ("production", "previous") if info[a] == v]
+                print(f"  {v}  trained {meta['training_window']['from']}..{meta['training_window']['to']}  "
+                      f"ndcg@10={score if score is None else round(score, 4)}  {' '.join(tags)}")
+        if not out:
+            print(f"no models under {args.models}")
+        return 0
+    if args.verb == "show":
+        version = args.version or reg.alias(args.shelf, "production")
+        info = {"metadata": reg.metadata(args.shelf, version),
+                "evaluation": reg.read_optional(args.shelf, version, "evaluation.json")}
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    result = (reg.promote(args.shelf, args.version, reason="manual promote") if args.verb == "promote"
+              else reg.rollback(args.shelf))
+    print(json.dumps(result) if args.json else
+          f"{args.shelf}: production={result['production']} previous={result['previous']}")
+    return 0

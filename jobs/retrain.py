@@ -1,0 +1,129 @@
+"""``home-recs retrain``: build-examples -> train -> evaluate -> gate -> register -> promote.
+
+Exit codes (for Airflow): 0 promoted, 3 registered but not promoted (the gate refused), 2 input
+error, 1 any other error.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import tempfile
+import time
+
+import pandas as pd
+
+from jobs import examples as examples_job
+from models.eval_report import write_report
+from models.evaluation import evaluate
+from models.gate import decide, gate_config
+from models.ranker import XGBoostScorer, save_model, train
+from models.registry import Registry
+from transforms import storage
+from transforms.config import load_config
+from transforms.errors import InputError
+from transforms.examples_table import read_examples
+from transforms.feature_spec import FEATURE_SPECS
+from transforms.feature_stats import accumulate, finalize
+
+log = logging.getLogger("home_recs.retrain")
+EXIT_PROMOTED, EXIT_NOT_PROMOTED = 0, 3
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "retrain", help="build examples, train, evaluate, gate, register and (maybe) promote a shelf's model",
+        description="Training examples at as_of dates [AS_OF - train_days, AS_OF), evaluation examples at "
+                    "[AS_OF, AS_OF + eval_days) (a later window; labels need events up to the last date + horizon). "
+                    "The candidate is always registered; it becomes production only if the gate passes: the metric "
+                    "is at or above the shelf's threshold AND does not regress against production on the same "
+                    "window (skipped when nothing is in production). Exit codes: 0 promoted, 3 not promoted, "
+                    "2 input error, 1 other error.")
+    p.add_argument("--shelf", required=True, choices=sorted(FEATURE_SPECS))
+    p.add_argument("--as-of", required=True, help="YYYY-MM-DD: boundary between training and evaluation windows")
+    p.add_argument("--input", required=True, help="dataset folder")
+    p.add_argument("--models", required=True, help="registry root (local or gs://)")
+    p.add_argument("--config", help="YAML deep-merged over the defaults (ranker, gate, retrain sections)")
+    p.add_argument("--work", help="scratch folder for examples and the candidate model (default: a temp dir)")
+    p.add_argument("--runner", default="DirectRunner", help="Beam runner for build-examples")
+    p.set_defaults(func=run, accepts_beam_options=True)
+
+
+def windows(as_of: str, train_days: int, eval_days: int) -> tuple[list[str], list[str]]:
+    """(training as_of dates, evaluation as_of dates) as YYYY-MM-DD lists. Raises InputError."""
+    try:
+        d = dt.date.fromisoformat(as_of)
+    except ValueError as err:
+        raise InputError(f"--as-of must be YYYY-MM-DD, got {as_of!r}") from err
+    train = [(d - dt.timedelta(days=i)).isoformat() for i in range(train_days, 0, -1)]
+    ev = [(d + dt.timedelta(days=i)).isoformat() for i in range(eval_days)]
+    return train, ev
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    started = time.time()
+    config = load_config(args.config)
+    rc = config["retrain"]
+    train_dates, eval_dates = windows(args.as_of, int(rc["train_days"]), int(rc["eval_days"]))
+    work = args.work or tempfile.mkdtemp(prefix="home-recs-retrain-")
+    ex_dir, model_dir = storage.join(work, "examples"), storage.join(work, "candidate")
+    log.info("retrain %s: training %s..%s, evaluation %s..%s, work %s", args.shelf, train_dates[0], train_dates[-1],
+             eval_dates[0], eval_dates[-1], work)
+    examples_job.run(argparse.Namespace(as_of=",".join(train_dates + eval_dates), horizon=rc["horizon"],
+                                        input=args.input, output=ex_dir, config=args.config, runner=args.runner),
+                     beam_args)
+    examples = read_examples(ex_dir, args.shelf)
+    cut = pd.Timestamp(args.as_of, tz="UTC")
+    train_ex, eval_ex = examples[examples["as_of"] < cut], examples[examples["as_of"] >= cut]
+    if eval_ex.empty:
+        raise InputError(f"no evaluation examples at {eval_dates[0]}..{eval_dates[-1]}: does the input reach that far?")
+
+    booster, meta = train(train_ex, args.shelf, config)
+    stats = finalize(accumulate(train_ex, args.shelf), args.shelf,
+                     min_listeners=int(config["feature_stats"]["min_listeners"]))
+    save_model(booster, meta, model_dir, training_stats=stats)
+    candidate = XGBoostScorer(model_dir, args.shelf, version="candidate")
+    report = evaluate(eval_ex, args.shelf, candidate, config)
+
+    reg = Registry(args.models)
+    gcfg = gate_config(config, args.shelf)
+    prod_version, prod_value, prod_note = reg.alias(args.shelf, "production"), None, None
+    if prod_version:
+        try:
+            prod = XGBoostScorer(reg.verify(args.shelf, prod_version), args.shelf, prod_version)
+            prod_value = evaluate(eval_ex, args.shelf, prod, config)["model"]["metrics"][gcfg["metric"]]
+        except InputError as err:  # a production model that cannot score today's features
+            prod_note = f"production {prod_version} could not be evaluated: {err}"
+            log.warning(prod_note)
+    decision = decide(report["model"]["metrics"][gcfg["metric"]], prod_value, gcfg)
+    if prod_note:
+        decision["checks"]["no_regression"]["note"] = prod_note
+    report.update({"gate": decision, "production_version": prod_version, "production_metric": prod_value})
+    version = reg.register(args.shelf, model_dir, evaluation=report)
+    report["version"] = version
+    if decision["promote"]:
+        reg.promote(args.shelf, version, reason=f"gate passed: {gcfg['metric']}="
+                    f"{decision['checks']['absolute']['value']:.4f}")
+    report["promoted"] = decision["promote"]
+    report["wall_time_s"] = round(time.time() - started, 1)
+    storage.write_json(storage.join(reg.version_dir(args.shelf, version), "retrain_report.json"), report)
+    write_report(report, storage.join(work, "report"))
+    print_decision(args.shelf, version, report, gcfg)
+    return EXIT_PROMOTED if decision["promote"] else EXIT_NOT_PROMOTED
+
+
+def print_decision(shelf: str, version: str, report: dict, gcfg: dict) -> None:
+    d = report["gate"]
+    print(f"home-recs retrain {shelf}: registered {version}; "
+          f"{'PROMOTED to production' if d['promote'] else 'NOT promoted'} ({report['wall_time_s']:.0f} s)")
+    a, r = d["checks"]["absolute"], d["checks"]["no_regression"]
+    print(f"  absolute: {gcfg['metric']} {a['value']:.4f} >= {a['threshold']:.4f}: {a['status']}")
+    if r["status"] == "skipped":
+        print(f"  no regression: skipped ({r['reason']})")
+    else:
+        print(f"  no regression: {r['value']:.4f} >= production {r['production']:.4f} - {r['tolerance']:.4f}: "
+              f"{r['status']}")
+    best = report["best_baseline_ndcg@10"]
+    print(f"  best baseline: {best['name']} ndcg@10 {best['value']:.4f}")
+    for reason in d["reasons"]:
+        print(f"  reason: {reason}")
