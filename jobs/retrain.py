@@ -15,9 +15,9 @@ import pandas as pd
 
 from jobs import examples as examples_job
 from models.eval_report import write_report
-from models.evaluation import evaluate
-from models.gate import decide, gate_config
-from models.ranker import XGBoostScorer, save_model, train
+from models.gate import gate_config
+from models.lifecycle import gate_register_promote
+from models.ranker import save_model, train
 from models.registry import Registry
 from transforms import storage
 from transforms.config import load_config
@@ -82,34 +82,14 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     stats = finalize(accumulate(train_ex, args.shelf), args.shelf,
                      min_listeners=int(config["feature_stats"]["min_listeners"]))
     save_model(booster, meta, model_dir, training_stats=stats)
-    candidate = XGBoostScorer(model_dir, args.shelf, version="candidate")
-    report = evaluate(eval_ex, args.shelf, candidate, config)
-
     reg = Registry(args.models)
-    gcfg = gate_config(config, args.shelf)
-    prod_version, prod_value, prod_note = reg.alias(args.shelf, "production"), None, None
-    if prod_version:
-        try:
-            prod = XGBoostScorer(reg.verify(args.shelf, prod_version), args.shelf, prod_version)
-            prod_value = evaluate(eval_ex, args.shelf, prod, config)["model"]["metrics"][gcfg["metric"]]
-        except InputError as err:  # a production model that cannot score today's features
-            prod_note = f"production {prod_version} could not be evaluated: {err}"
-            log.warning(prod_note)
-    decision = decide(report["model"]["metrics"][gcfg["metric"]], prod_value, gcfg)
-    if prod_note:
-        decision["checks"]["no_regression"]["note"] = prod_note
-    report.update({"gate": decision, "production_version": prod_version, "production_metric": prod_value})
-    version = reg.register(args.shelf, model_dir, evaluation=report)
-    report["version"] = version
-    if decision["promote"]:
-        reg.promote(args.shelf, version, reason=f"gate passed: {gcfg['metric']}="
-                    f"{decision['checks']['absolute']['value']:.4f}")
-    report["promoted"] = decision["promote"]
+    report = gate_register_promote(reg, args.shelf, model_dir, eval_ex, config)
+    version, gcfg = report["version"], gate_config(config, args.shelf)
     report["wall_time_s"] = round(time.time() - started, 1)
     storage.write_json(storage.join(reg.version_dir(args.shelf, version), "retrain_report.json"), report)
     write_report(report, storage.join(work, "report"))
     print_decision(args.shelf, version, report, gcfg)
-    return EXIT_PROMOTED if decision["promote"] else EXIT_NOT_PROMOTED
+    return EXIT_PROMOTED if report["promoted"] else EXIT_NOT_PROMOTED
 
 
 def print_decision(shelf: str, version: str, report: dict, gcfg: dict) -> None:

@@ -54,9 +54,9 @@ class Registry:
     # -- versions -----------------------------------------------------------------------------
     def register(self, shelf: str, model_dir: str, evaluation: dict | None = None) -> str:
         """Copy a trained model folder in as a new immutable version; returns the version id
-        ``vYYYYmmddTHHMMSSZ-<sha8>`` (time of registration, model checksum)."""
+        ``vYYYYmmddTHHMMSSffffffZ-<sha8>`` (UTC time of registration to the microsecond, model checksum)."""
         meta = storage.read_json(storage.join(model_dir, "metadata.json"))
-        version = dt.datetime.now(dt.timezone.utc).strftime("v%Y%m%dT%H%M%SZ-") + meta["model_sha256"][:8]
+        version = dt.datetime.now(dt.timezone.utc).strftime("v%Y%m%dT%H%M%S%fZ-") + meta["model_sha256"][:8]
         target = self.version_dir(shelf, version)
         if storage.exists(storage.join(target, "CHECKSUMS.json")):
             raise RegistryError(f"version {version} of shelf {shelf!r} already exists (versions are immutable)")
@@ -83,7 +83,7 @@ class Registry:
 
     def shelves(self) -> list[str]:
         found = storage.glob(storage.join(self.root, "models", "*", "versions", "*", "CHECKSUMS.json"))
-        return sorted({p.rsplit("/", 5)[-5] for p in found})
+        return sorted({p.rsplit("/", 4)[-4] for p in found})
 
     def verify(self, shelf: str, version: str) -> str:
         """Check every file of a version against CHECKSUMS.json; returns the version folder.

@@ -1,0 +1,143 @@
+"""Model registry, the evaluation gate and serving that follows the production alias (issue 6)."""
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jobs.cli import main
+from models.gate import decide
+from models.lifecycle import gate_register_promote
+from models.ranker import save_model, train
+from models.registry import Registry, RegistryError
+from tests.test_daily_pipeline import broken  # noqa: F401  (fixture: a tiny dataset)
+from tests.test_ranker import planted_examples
+
+GATE = {"metric": "ndcg@10", "threshold": 0.3, "tolerance": 0.01}
+
+
+def test_gate_decisions_by_hand():
+    assert decide(0.5, None, GATE)["promote"] is True
+    first = decide(0.5, None, GATE)["checks"]["no_regression"]
+    assert first["status"] == "skipped" and "no model in production" in first["reason"]
+    low = decide(0.2, None, GATE)
+    assert not low["promote"] and "below the threshold 0.3000" in low["reasons"][0]
+    assert decide(0.495, 0.5, GATE)["promote"] is True  # within the 0.01 tolerance
+    worse = decide(0.45, 0.5, GATE)
+    assert not worse["promote"] and worse["checks"]["no_regression"]["floor"] == pytest.approx(0.49)
+    assert not decide(float("nan"), None, GATE)["promote"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, request):
+    """A good model (planted signal) and a bad one (labels shuffled within each query)."""
+    from transforms.config import load_config
+
+    config = load_config()
+    root = tmp_path_factory.mktemp("models")
+    good_ex = planted_examples(n_listeners=40)
+    bad_ex = good_ex.copy()
+    rng = np.random.default_rng(9)
+    bad_ex["label"] = bad_ex.groupby(["as_of", "listener_id"])["label"].transform(
+        lambda s: rng.permutation(s.to_numpy()))
+    for name, ex in (("good", good_ex), ("bad", bad_ex)):
+        booster, meta = train(ex, "shortcuts", config)
+        save_model(booster, meta, str(root / name))
+    eval_ex = planted_examples(n_listeners=40, dates=("2025-01-05", "2025-01-06"), seed=4)
+    cfg = {**config, "gate": {**config["gate"], "thresholds": {"shortcuts": 0.3}, "tolerance": 0.01}}
+    return root, eval_ex, cfg
+
+
+def test_first_good_model_promoted_then_worse_refused_then_better_promoted(models, tmp_path):
+    root, eval_ex, cfg = models
+    reg = Registry(str(tmp_path / "reg"))
+    first = gate_register_promote(reg, "shortcuts", str(root / "good"), eval_ex, cfg)
+    assert first["promoted"] and first["gate"]["checks"]["no_regression"]["status"] == "skipped"
+    assert reg.alias("shortcuts", "production") == first["version"] and reg.alias("shortcuts", "previous") is None
+
+    worse = gate_register_promote(reg, "shortcuts", str(root / "bad"), eval_ex, cfg)
+    assert not worse["promoted"] and worse["gate"]["checks"]["no_regression"]["status"] == "failed"
+    assert worse["production_metric"] > worse["model"]["metrics"]["ndcg@10"] + 0.01
+    assert reg.alias("shortcuts", "production") == first["version"]  # unchanged
+    assert worse["version"] in reg.versions("shortcuts")  # registered all the same
+
+    # a model at least as good (the same good model, retrained) is promoted; previous keeps the old one
+    better = gate_register_promote(reg, "shortcuts", str(root / "good"), eval_ex, cfg)
+    assert better["promoted"] and better["version"] != first["version"]
+    assert reg.alias("shortcuts", "previous") == first["version"]
+    moves = [(h["alias"], h["version"]) for h in reg.history("shortcuts")]
+    assert moves == [("production", first["version"]), ("previous", first["version"]),
+                     ("production", better["version"])]
+
+
+def _registry_with_two(models, tmp_path):
+    root, eval_ex, cfg = models
+    reg = Registry(str(tmp_path / "reg"))
+    a = reg.register("shortcuts", str(root / "good"))
+    b = reg.register("shortcuts", str(root / "bad"))
+    reg.promote("shortcuts", a)
+    reg.promote("shortcuts", b)
+    return reg, a, b
+
+
+def test_rollback_and_the_next_daily_run_serves_it(models, tmp_path, broken):  # noqa: F811
+    reg, a, b = _registry_with_two(models, tmp_path)
+    assert (reg.alias("shortcuts", "production"), reg.alias("shortcuts", "previous")) == (b, a)
+    assert main(["models", "rollback", "--shelf", "shortcuts", "--models", reg.root]) == 0
+    assert (reg.alias("shortcuts", "production"), reg.alias("shortcuts", "previous")) == (a, b)
+    out = tmp_path / "out"
+    assert main(["daily", "--date", "2025-01-01", "--input", str(broken), "--output", str(out),
+                 "--models", reg.root]) == 0
+    manifest = json.loads((out / "_manifests" / "dt=2025-01-01" / "manifest.json").read_text())
+    assert manifest["shelves"]["shortcuts"]["model_version"] == a
+    assert manifest["shelves"]["shortcuts"]["ranking"] == "model"
+    assert manifest["shelves"]["podcasts"]["fallback"] is True  # no podcasts model registered
+    recs = pd.read_parquet(out / "recommendations" / "dt=2025-01-01" / "shelf=shortcuts")
+    assert set(recs["model_version"]) == {a} and set(recs["source"]) == {"model"}
+
+
+def test_corrupt_production_model_is_served_by_the_fallback(models, tmp_path, broken):  # noqa: F811
+    reg, a, b = _registry_with_two(models, tmp_path)
+    model = tmp_path / "reg" / "models" / "shortcuts" / "versions" / b / "model.json"
+    model.write_bytes(model.read_bytes().replace(b'"', b"'", 3))
+    with pytest.raises(RegistryError, match="checksum mismatch"):
+        reg.verify("shortcuts", b)
+    out = tmp_path / "out"
+    assert main(["daily", "--date", "2025-01-01", "--input", str(broken), "--output", str(out),
+                 "--models", reg.root]) == 0
+    shelf = json.loads((out / "_manifests" / "dt=2025-01-01" / "manifest.json").read_text())["shelves"]["shortcuts"]
+    assert shelf["fallback"] is True and "checksum mismatch" in shelf["fallback_reason"]
+    recs = pd.read_parquet(out / "recommendations" / "dt=2025-01-01" / "shelf=shortcuts")
+    assert len(recs) == 2 and set(recs["source"]) == {"fallback"}  # the Home page is not empty
+
+
+def test_concurrent_promotions_never_expose_a_half_written_alias(models, tmp_path):
+    reg, a, b = _registry_with_two(models, tmp_path)
+    alias_file = tmp_path / "reg" / "models" / "shortcuts" / "aliases" / "production.json"
+    seen, errors, stop = set(), [], threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                seen.add(json.loads(alias_file.read_text())["version"])
+            except Exception as err:  # a torn or half-written file would land here
+                errors.append(repr(err))
+
+    def promoter(version):
+        for _ in range(60):
+            Registry(reg.root).promote("shortcuts", version, reason="race")
+            Registry(reg.root).promote("shortcuts", a if version == b else b, reason="race")
+
+    threads = [threading.Thread(target=reader)] + [threading.Thread(target=promoter, args=(v,)) for v in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads[1:]:
+        t.join()
+    stop.set()
+    threads[0].join()
+    assert errors == [] and seen <= {a, b} and seen
+    assert reg.alias("shortcuts", "production") in {a, b}
+    assert not list(alias_file.parent.glob("*.tmp-*"))  # no temp files left behind
