@@ -17,12 +17,14 @@ from apache_beam.utils.shared import Shared
 
 from jobs.beam_runner import make_pipeline
 from jobs.common import check_inputs, read_inputs, side_tables, write_rejected
+from jobs.drift import drift_for_day
 from models.home import ServingContext, day_start_ms, recommend_batch
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
 from transforms import contract, publish, storage
 from transforms.beam_io import METRICS_NAMESPACE, counter
 from transforms.catalog import shelf_item_types
 from transforms.config import fingerprint, load_config
+from transforms.drift import drift_config
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS, feature_names
 from transforms.feature_stats import ComputeFeatureStats, stats_path, write_stats
@@ -114,6 +116,17 @@ def parse_model_flags(flags: list[str]) -> dict[str, tuple[str, None]]:
     return out
 
 
+def registry_edges(models: ModelChoice) -> dict:
+    """shelf -> bin edges of the training statistics stored with each served model (if any), so
+    serving statistics are binned exactly like training ones (skew needs a common support)."""
+    edges = {}
+    for shelf, path in models.paths.items():
+        stats = storage.join(path, "training_stats.json")
+        if storage.exists(stats):
+            edges[shelf] = storage.read_json(stats)["bin_edges"]
+    return edges
+
+
 def training_edges(folder: str | None) -> dict:
     """shelf -> stored training bin edges from ``folder/<shelf>.json`` (empty without a folder).
     Raises InputError naming the file when a statistics file is unreadable."""
@@ -155,7 +168,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     for shelf, reason in registry_fallbacks.items():
         if shelf not in models.paths:
             models.fallbacks.setdefault(shelf, reason)
-    edges = training_edges(args.training_stats)
+    edges = training_edges(args.training_stats) if args.training_stats else registry_edges(models)
     k_anon = int(config["feature_stats"]["min_listeners"])
     p = make_pipeline(args.runner, beam_args)
     inputs = read_inputs(p, files, now, config)
@@ -191,6 +204,13 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     manifest = build_manifest(args, date, run_id, config, files, counts, started, models)
     published = publish.publish_day(args.output, run_id, date, TABLES_OUT + ["served_features", "feature_stats"], manifest)
     print_summary(args.output, date, manifest, published)
+    if drift_config(config)["run_after_daily"]:
+        baseline = (dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()
+        found = drift_for_day(args.output, date, baseline, config=config, training_stats=args.training_stats,
+                              models=args.models, missing_ok=True)
+        fired = [r for r in found["records"] if r.get("alert")]
+        print(f"  drift/skew:      {len(fired)} alert(s) -> {storage.join(args.output, 'drift', f'dt={date}')}"
+              f"  (run `home-recs drift` for an exit code)")
     return 0
 
 

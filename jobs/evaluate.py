@@ -26,13 +26,15 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="model folder written by `home-recs train`")
     p.add_argument("--examples", required=True, help="examples of the evaluation window (build-examples output)")
     p.add_argument("--output", required=True, help="report folder")
+    p.add_argument("--from", dest="date_from", help="only examples with as_of on or after this date (YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", help="only examples with as_of on or before this date (YYYY-MM-DD)")
     p.add_argument("--config", help="YAML deep-merged over the defaults (baseline heuristic weights)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, _unknown: list[str]) -> int:
     config = load_config(args.config)
-    examples = read_examples(args.examples, args.shelf)
+    examples = read_examples(args.examples, args.shelf, args.date_from, args.date_to)
     scorer = XGBoostScorer(args.model, args.shelf)
     recall_path = storage.join(args.examples, "candidate_recall.json")
     recall = (storage.read_json(recall_path)["overall"].get(args.shelf, {}).get("recall")

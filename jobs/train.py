@@ -25,6 +25,8 @@ def register(sub) -> None:
     p.add_argument("--shelf", required=True, choices=sorted(FEATURE_SPECS))
     p.add_argument("--examples", required=True, help="output folder of `home-recs build-examples`")
     p.add_argument("--output", required=True, help="model folder to write (local or gs://)")
+    p.add_argument("--from", dest="date_from", help="only examples with as_of on or after this date (YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", help="only examples with as_of on or before this date (YYYY-MM-DD)")
     p.add_argument("--config", help="YAML deep-merged over the defaults (ranker: objective, params, ...)")
     p.add_argument("--backend", choices=["local", "spark"], help="override ranker.backend")
     p.set_defaults(func=run)
@@ -33,7 +35,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace, _unknown: list[str]) -> int:
     started = time.time()
     config = load_config(args.config)
-    examples = read_examples(args.examples, args.shelf)
+    examples = read_examples(args.examples, args.shelf, args.date_from, args.date_to)
     booster, meta = train(examples, args.shelf, config, args.backend)
     stats_file = stats_path(storage.join(args.examples, "feature_stats"), args.shelf)
     training_stats = storage.read_json(stats_file) if storage.exists(stats_file) else None

@@ -9,13 +9,15 @@ from transforms.errors import InputError
 from transforms.feature_spec import feature_names
 
 
-def read_examples(examples_dir: str, shelf: str) -> pd.DataFrame:
+def read_examples(examples_dir: str, shelf: str, date_from: str | None = None, date_to: str | None = None
+                  ) -> pd.DataFrame:
     """All examples of ``shelf`` under ``examples_dir`` (local or gs://), sorted by
     (as_of, listener_id, item_id). Columns: listener_id, as_of (datetime64[ns, UTC]), item_id,
     candidate_source, the spec's features (float32), label (int8).
 
-    Raises InputError naming the folder when there are no files, or naming the file and column
-    when a spec column is missing (the examples were built with another feature spec).
+    ``date_from`` / ``date_to`` (YYYY-MM-DD, inclusive) keep only those as_of dates.
+    Raises InputError naming the folder when there are no files (or no rows in the date range),
+    or naming the file and column when a spec column is missing (examples of another feature spec).
     """
     files = storage.glob(storage.join(examples_dir, f"shelf={shelf}", "*.parquet"))
     if not files:
@@ -30,6 +32,12 @@ def read_examples(examples_dir: str, shelf: str) -> pd.DataFrame:
                 raise InputError(f"{path}: column {col!r} missing (examples from another feature spec?)")
         frames.append(table.to_pandas())
     frame = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else frames[0]
+    if date_from:
+        frame = frame[frame["as_of"] >= pd.Timestamp(date_from, tz="UTC")]
+    if date_to:
+        frame = frame[frame["as_of"] <= pd.Timestamp(date_to, tz="UTC")]
+    if (date_from or date_to) and frame.empty:
+        raise InputError(f"no {shelf} examples under {examples_dir} with as_of in [{date_from}, {date_to}]")
     return frame.sort_values(["as_of", "listener_id", "item_id"], kind="stable").reset_index(drop=True)
 
 
