@@ -102,3 +102,36 @@ def test_spec_fingerprint_is_stable_and_shelf_specific():
     assert spec_fingerprint("shortcuts") != spec_fingerprint("podcasts")
     with pytest.raises(KeyError):
         feature_names("nope")
+
+
+def test_cohort_and_genre_overlap_features_by_hand(config):
+    from transforms.features import cohort_of
+
+    cat = Catalog.from_items(pd.DataFrame({
+        "item_id": ["t1", "t2", "t3", "e1", "e2", "e3", "s1", "s2", "s3"],
+        "item_type": ["track"] * 3 + ["episode"] * 3 + ["show"] * 3,
+        "parent_id": [None] * 3 + ["s1", "s2", "s3"] + [None] * 3,
+        "genres": ["rock", "rock", "pop", None, None, None, "news", "comedy|news", "sports"]}))
+
+    def listener(lid, plays, onboarding=()):
+        frame = pd.DataFrame({"item_id": plays, "item_type": ["episode" if p.startswith("e") else "track" for p in plays],
+                              "context_id": None, "ts": pd.date_range("2025-01-05", periods=len(plays), freq="h", tz="UTC"),
+                              "ms_played": 600_000})
+        return ListenerState(lid, Profile(ms("2024-01-01"), "SE", onboarding_genres=frozenset(onboarding)),
+                             event_block(frame))
+
+    L = listener("L", ["t1", "t2", "t3", "e1"], onboarding=["comedy"])
+    M = listener("M", ["t1", "e2"])             # rock cohort, like L; played show s2
+    N = listener("N", ["t3", "t3", "e3"])       # pop cohort; played show s3
+    rock = f"genre:{cat.genre_vocab['rock']}"
+    assert cohort_of(L.before(AS_OF), cat) == rock == cohort_of(M.before(AS_OF), cat)
+    side = build_side_tables(partial_aggregates([L, M, N], AS_OF, {"podcasts": ["show"]}, [], cat, config), AS_OF, config)
+    cands = np.array(["s2", "s3"], dtype=object)
+    X = compute_features("podcasts", L, AS_OF, cands, {}, cat, side, ["show"])
+    f = pd.DataFrame(X, columns=feature_names("podcasts"), index=cands)
+    np.testing.assert_allclose(f["pop_cohort_log"], [math.log(2), 0.0], rtol=1e-6)  # only M (rock) played s2
+    np.testing.assert_allclose(f["pop_market_log"], [math.log(2), math.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(f["shelf_genre_overlap"], [0.5, 0.0])  # L's shows: s1 {news}
+    X2 = compute_features("playlists", L, AS_OF, cands, {}, cat, side, ["show"])
+    g = pd.DataFrame(X2, columns=feature_names("playlists"), index=cands)
+    np.testing.assert_allclose(g["onboarding_overlap"], [0.5, 0.0])  # onboarding {comedy}

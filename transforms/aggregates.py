@@ -38,14 +38,15 @@ def partial_aggregates(states: list[ListenerState], as_of_ms: int, shelf_types: 
 
     Popularity: per shelf, each listener adds 1 to every distinct entity they played in
     ``[as_of - popularity.window_days, as_of)`` (``n_window``) and in the last
-    ``popularity.trend_days`` (``n_trend``), once under their market and once under ``*``.
+    ``popularity.trend_days`` (``n_trend``), under their market, under ``*`` and under their taste
+    cohort (``genre:<code>``, see ``features.cohort_of``).
     Co-listening: per shelf in ``colisten_shelves``, each listener's distinct entities played before
     ``as_of`` (the ``colisten.max_items_per_listener`` most recent) add 1 to every pair.
     """
     window_ms = int(config["popularity"]["window_days"] * MS_PER_DAY)
     trend_ms = int(config["popularity"]["trend_days"] * MS_PER_DAY)
     cap = int(config["colisten"]["max_items_per_listener"])
-    batch = _batch_history(states, as_of_ms)
+    batch = _batch_history(states, as_of_ms, catalog)
     pop_parts, pair_rows, single_rows = [], [], []
     for shelf, types in shelf_types.items():
         ent, etype = resolve_entities(batch["item_id"], batch["item_type"], batch["context_id"], catalog, types)
@@ -58,7 +59,8 @@ def partial_aggregates(states: list[ListenerState], as_of_ms: int, shelf_types: 
             in_trend=lambda f: (f["ts"] >= as_of_ms - trend_ms).astype(np.int64))
         # one count per listener and entity, then per market and globally
         per = recent.groupby(["who", "market", "entity", "entity_type"], sort=False)["in_trend"].max().reset_index()
-        for market_col in (per["market"], pd.Series(GLOBAL_MARKET, index=per.index)):
+        cohorts = pd.Series(batch["cohort"].to_numpy()[per["who"].to_numpy()], index=per.index)
+        for market_col in (per["market"], pd.Series(GLOBAL_MARKET, index=per.index), cohorts):
             pop_parts.append(per.assign(market=market_col, shelf=shelf, n_window=1)
                              .rename(columns={"in_trend": "n_trend"})[POP_COLUMNS])
         if shelf in colisten_shelves:
@@ -75,15 +77,18 @@ def partial_aggregates(states: list[ListenerState], as_of_ms: int, shelf_types: 
     return merge_partials([Partials(pop, pairs, singles)])
 
 
-def _batch_history(states: list[ListenerState], as_of_ms: int) -> dict[str, np.ndarray]:
+def _batch_history(states: list[ListenerState], as_of_ms: int, catalog: Catalog) -> dict[str, np.ndarray]:
     """Histories before ``as_of`` of a batch of listeners, stacked, with ``who`` (listener index)
-    and ``market`` per event."""
+    and ``market`` per event, and ``cohort`` per listener (see ``features.cohort_of``)."""
+    from transforms.features import cohort_of
+
     hists = [s.before(as_of_ms) for s in states]
     sizes = [len(h["ts_ms"]) for h in hists]
     out = {k: (np.concatenate([h[k] for h in hists]) if hists else np.zeros(0, dtype=object))
            for k in ("item_id", "item_type", "context_id", "ts_ms", "ms_played")}
     out["who"] = np.repeat(np.arange(len(states)), sizes)
     out["market"] = np.repeat(np.asarray([s.profile.market for s in states], dtype=object), sizes)
+    out["cohort"] = pd.Series([cohort_of(h, catalog) for h in hists], dtype=object)
     return out
 
 

@@ -42,6 +42,15 @@ class Catalog:
         self.genre_vocab = vocab
         self.genre_codes = np.empty(len(codes), dtype=object)
         self.genre_codes[:] = codes
+        # the first genre as listed is the item's primary genre (-1: none)
+        self.primary_genre = np.asarray(
+            [vocab[g.split("|")[0]] if isinstance(g, str) and g else -1 for g in self.frame["genres"].to_numpy(dtype=object)],
+            dtype=np.int64)
+
+    def primary_genre_of(self, ids) -> np.ndarray:
+        """Primary genre code per id (int64; -1 when unknown or without genres)."""
+        pos = self.frame.index.get_indexer(np.asarray(ids, dtype=object))
+        return np.where(pos >= 0, self.primary_genre[np.maximum(pos, 0)] if len(self.primary_genre) else -1, -1)
 
     def genre_codes_of(self, ids) -> list[np.ndarray]:
         """Genre codes (int32 arrays, possibly empty) for each id; unknown ids get none."""

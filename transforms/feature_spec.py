@@ -34,6 +34,11 @@ _ALL = {f.name: f for f in [
     Feature("dow_affinity", "numeric", "share of the item's plays on as_of's weekday (UTC)"),
     Feature("pop_market_log", "numeric", "log1p(distinct listeners in the listener's market who played the item in 28d)"),
     Feature("pop_global_log", "numeric", "log1p(distinct listeners in all markets who played the item in 28d)"),
+    Feature("pop_cohort_log", "numeric", "log1p(distinct listeners of the listener's taste cohort (most played "
+            "primary genre) who played the item in 28d)"),
+    Feature("onboarding_overlap", "numeric", "share of the item's genres among the listener's onboarding genres"),
+    Feature("shelf_genre_overlap", "numeric", "share of the item's genres among genres of items the listener "
+            "played on this shelf"),
     Feature("trend", "numeric", "share of the item's 28d market listeners who played it in the last 7d"),
     Feature("colisten_score", "numeric", "sum of cosine co-listening similarity to items the listener played"),
     Feature("genre_match", "numeric", "Jaccard of item genres and listener genres (onboarding + top played)"),
@@ -50,10 +55,12 @@ _SHELF_FEATURES = {
     "shortcuts": ["plays_7d", "plays_28d", "plays_all", "frecency_7d", "last_play_days", "completion_ratio",
                   "skip_rate", "tod_affinity", "dow_affinity", "pop_market_log", "trend", "genre_match",
                   "tenure_days", "listener_plays_28d", "listener_active_days_28d", "src_history"],
-    "podcasts": ["colisten_score", "pop_market_log", "pop_global_log", "trend", "genre_match", "tenure_days",
-                 "listener_plays_28d", "listener_active_days_28d", "src_colisten", "src_popular", "src_onboarding"],
-    "playlists": ["pop_market_log", "pop_global_log", "trend", "genre_match", "colisten_score", "tenure_days",
-                  "listener_plays_28d", "src_popular", "src_onboarding", "src_colisten"],
+    "podcasts": ["colisten_score", "pop_market_log", "pop_global_log", "pop_cohort_log", "trend", "genre_match",
+                 "shelf_genre_overlap", "tenure_days", "listener_plays_28d", "listener_active_days_28d",
+                 "src_colisten", "src_popular", "src_onboarding"],
+    "playlists": ["pop_market_log", "pop_global_log", "pop_cohort_log", "trend", "genre_match", "onboarding_overlap",
+                  "colisten_score", "tenure_days", "listener_plays_28d", "src_popular", "src_onboarding",
+                  "src_colisten"],
 }
 FEATURE_SPECS: dict[str, tuple[Feature, ...]] = {
     shelf: tuple(_ALL[n] for n in names) for shelf, names in _SHELF_FEATURES.items()}

@@ -39,6 +39,31 @@ def listener_genres(state: ListenerState, hist: dict, catalog: Catalog) -> np.nd
     return np.unique(np.asarray(codes, dtype=np.int32))
 
 
+def cohort_of(hist: dict, catalog: Catalog) -> str:
+    """A listener's taste cohort: ``genre:<code>`` of the primary genre they played most (ties: the
+    lowest code), ``genre:none`` without genre data. Popularity is also counted per cohort, so
+    "popular with listeners like me" is a feature (cf. cohort popularity in DESIGN.md sources)."""
+    codes = catalog.primary_genre_of(hist["item_id"]) if len(hist["item_id"]) else np.zeros(0, np.int64)
+    codes = codes[codes >= 0]
+    return f"genre:{int(np.argmax(np.bincount(codes)))}" if len(codes) else "genre:none"
+
+
+def overlap_share(candidate_codes: list[np.ndarray], listener_codes: np.ndarray) -> np.ndarray:
+    """Share of each candidate's genres found in ``listener_codes`` (0 for a candidate without genres)."""
+    n = len(candidate_codes)
+    if n == 0:
+        return np.zeros(0)
+    lengths = np.fromiter((len(c) for c in candidate_codes), dtype=np.int64, count=n)
+    flat = np.concatenate(candidate_codes + [np.zeros(0, np.int32)])
+    hits = np.isin(flat, listener_codes).astype(np.int64)
+    inter = np.zeros(n)
+    nonempty = lengths > 0
+    if nonempty.any():
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        inter[nonempty] = np.add.reduceat(hits, starts[nonempty])
+    return np.divide(inter, lengths, out=np.zeros(n), where=lengths > 0)
+
+
 def jaccard_to(candidate_codes: list[np.ndarray], listener_codes: np.ndarray) -> np.ndarray:
     """Jaccard similarity of each candidate's genre set to the listener's (0 when both are empty)."""
     n = len(candidate_codes)
@@ -116,7 +141,17 @@ def compute_features(shelf: str, state: ListenerState, as_of_ms: int, candidates
     f["pop_global_log"] = np.log1p(n_glob)
     f["trend"] = _safe_div(n_mkt_trend, np.maximum(n_mkt, 1.0))
     f["colisten_score"] = colisten_scores(side, shelf, ent[ent != None], cand)  # noqa: E711
-    f["genre_match"] = jaccard_to(catalog.genre_codes_of(cand), listener_genres(state, hist, catalog))
+    cand_genres = catalog.genre_codes_of(cand)
+    f["genre_match"] = jaccard_to(cand_genres, listener_genres(state, hist, catalog))
+    onboarding = np.asarray(sorted(catalog.genre_vocab[g] for g in state.profile.onboarding_genres
+                                   if g in catalog.genre_vocab), dtype=np.int32)
+    f["onboarding_overlap"] = overlap_share(cand_genres, onboarding)
+    # genres of what the listener played on this shelf (e.g. their shows' genres for podcasts)
+    own = ent[ent != None]  # noqa: E711
+    own_codes = np.unique(np.concatenate(catalog.genre_codes_of(own) + [np.zeros(0, np.int32)]))
+    f["shelf_genre_overlap"] = overlap_share(cand_genres, own_codes)
+    n_cohort, _ = side.pop_lookup(shelf, cohort_of(hist, catalog), cand)
+    f["pop_cohort_log"] = np.log1p(n_cohort)
 
     f["tenure_days"] = np.full(n, state.tenure_days(as_of_ms))
     recent = age < 28
