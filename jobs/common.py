@@ -10,7 +10,7 @@ import pandas as pd
 
 from models.heuristic import HeuristicScorer
 from transforms import contract, publish, storage
-from transforms.aggregates import Partials, build_side_tables, merge_partials, partial_aggregates
+from transforms.aggregates import Partials, build_side_tables, merge_partials, partial_aggregates_multi
 from transforms.beam_io import ReadTable, counter, rejected_to_arrow, split_by_listener
 from transforms.catalog import Catalog, shelf_item_types
 from transforms.feature_spec import FEATURE_SPECS
@@ -103,8 +103,7 @@ def side_tables(batches, catalog, as_ofs: list[int], config: dict):
 
     def partials(batch, cat):
         types = {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS}
-        for as_of in as_ofs:
-            yield as_of, partial_aggregates(batch, as_of, types, colisten, cat, config)
+        yield from partial_aggregates_multi(batch, as_ofs, types, colisten, cat, config).items()
 
     return (batches
             | "Partials" >> beam.FlatMap(partials, cat=beam.pvalue.AsSingleton(catalog))

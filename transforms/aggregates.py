@@ -43,52 +43,64 @@ def partial_aggregates(states: list[ListenerState], as_of_ms: int, shelf_types: 
     Co-listening: per shelf in ``colisten_shelves``, each listener's distinct entities played before
     ``as_of`` (the ``colisten.max_items_per_listener`` most recent) add 1 to every pair.
     """
+    return partial_aggregates_multi(states, [as_of_ms], shelf_types, colisten_shelves, catalog, config)[as_of_ms]
+
+
+def partial_aggregates_multi(states: list[ListenerState], as_ofs: list[int], shelf_types: dict[str, list[str]],
+                             colisten_shelves: list[str], catalog: Catalog, config: dict) -> dict[int, Partials]:
+    """:func:`partial_aggregates` for several as_of instants at once: plays are mapped to shelf
+    entities once for the batch, then cut at each as_of. Returns as_of -> Partials."""
+    from transforms.features import cohorts
+
     window_ms = int(config["popularity"]["window_days"] * MS_PER_DAY)
     trend_ms = int(config["popularity"]["trend_days"] * MS_PER_DAY)
     cap = int(config["colisten"]["max_items_per_listener"])
-    batch = _batch_history(states, as_of_ms, catalog)
-    pop_parts, pair_rows, single_rows = [], [], []
-    for shelf, types in shelf_types.items():
-        ent, etype = resolve_entities(batch["item_id"], batch["item_type"], batch["context_id"], catalog, types)
-        ok = ent != None  # noqa: E711
-        if not ok.any():
-            continue
-        frame = pd.DataFrame({"who": batch["who"][ok], "market": batch["market"][ok], "entity": ent[ok],
-                              "entity_type": etype[ok], "ts": batch["ts_ms"][ok]})
-        recent = frame[frame["ts"] >= as_of_ms - window_ms].assign(
-            in_trend=lambda f: (f["ts"] >= as_of_ms - trend_ms).astype(np.int64))
-        # one count per listener and entity, then per market and globally
-        per = recent.groupby(["who", "market", "entity", "entity_type"], sort=False)["in_trend"].max().reset_index()
-        cohorts = pd.Series(batch["cohort"].to_numpy()[per["who"].to_numpy()], index=per.index)
-        for market_col in (per["market"], pd.Series(GLOBAL_MARKET, index=per.index), cohorts):
-            pop_parts.append(per.assign(market=market_col, shelf=shelf, n_window=1)
-                             .rename(columns={"in_trend": "n_trend"})[POP_COLUMNS])
-        if shelf in colisten_shelves:
-            # the most recent distinct entities per listener, so the cap keeps current taste
-            last = frame.sort_values("ts").drop_duplicates(["who", "entity"], keep="last")
-            last = last.sort_values(["who", "ts"], ascending=[True, False]).groupby("who", sort=False).head(cap)
-            for items in last.groupby("who", sort=False)["entity"]:
-                chosen = sorted(items[1])
-                single_rows.extend((shelf, a) for a in chosen)
-                pair_rows.extend((shelf, a, b) for a, b in combinations(chosen, 2))
-    pop = pd.concat(pop_parts, ignore_index=True) if pop_parts else pd.DataFrame(columns=POP_COLUMNS)
-    pairs = pd.DataFrame(pair_rows, columns=["shelf", "a", "b"]).assign(n=1)
-    singles = pd.DataFrame(single_rows, columns=["shelf", "a"]).assign(n=1)
-    return merge_partials([Partials(pop, pairs, singles)])
+    batch = _stack(states)
+    genre = catalog.primary_genre_of(batch["item_id"]) if len(batch["item_id"]) else np.zeros(0, np.int64)
+    resolved = {shelf: resolve_entities(batch["item_id"], batch["item_type"], batch["context_id"], catalog, types)
+                for shelf, types in shelf_types.items()}
+    out = {}
+    for as_of_ms in as_ofs:
+        before = batch["ts_ms"] < as_of_ms
+        cohort = cohorts(batch["who"][before], genre[before], len(states))
+        pop_parts, pair_rows, single_rows = [], [], []
+        for shelf, (ent, etype) in resolved.items():
+            ok = (ent != None) & before  # noqa: E711
+            if not ok.any():
+                continue
+            frame = pd.DataFrame({"who": batch["who"][ok], "market": batch["market"][ok], "entity": ent[ok],
+                                  "entity_type": etype[ok], "ts": batch["ts_ms"][ok]})
+            recent = frame[frame["ts"] >= as_of_ms - window_ms].assign(
+                in_trend=lambda f: (f["ts"] >= as_of_ms - trend_ms).astype(np.int64))
+            # one count per listener and entity, then per market, globally and per taste cohort
+            per = recent.groupby(["who", "market", "entity", "entity_type"], sort=False)["in_trend"].max().reset_index()
+            by_cohort = pd.Series(cohort[per["who"].to_numpy()], index=per.index, dtype=object)
+            for market_col in (per["market"], pd.Series(GLOBAL_MARKET, index=per.index), by_cohort):
+                pop_parts.append(per.assign(market=market_col, shelf=shelf, n_window=1)
+                                 .rename(columns={"in_trend": "n_trend"})[POP_COLUMNS])
+            if shelf in colisten_shelves:
+                # the most recent distinct entities per listener, so the cap keeps current taste
+                last = frame.sort_values("ts").drop_duplicates(["who", "entity"], keep="last")
+                last = last.sort_values(["who", "ts"], ascending=[True, False]).groupby("who", sort=False).head(cap)
+                for _, items in last.groupby("who", sort=False)["entity"]:
+                    chosen = sorted(items)
+                    single_rows.extend((shelf, a) for a in chosen)
+                    pair_rows.extend((shelf, a, b) for a, b in combinations(chosen, 2))
+        pop = pd.concat(pop_parts, ignore_index=True) if pop_parts else pd.DataFrame(columns=POP_COLUMNS)
+        pairs = pd.DataFrame(pair_rows, columns=["shelf", "a", "b"]).assign(n=1)
+        singles = pd.DataFrame(single_rows, columns=["shelf", "a"]).assign(n=1)
+        out[as_of_ms] = merge_partials([Partials(pop, pairs, singles)])
+    return out
 
 
-def _batch_history(states: list[ListenerState], as_of_ms: int, catalog: Catalog) -> dict[str, np.ndarray]:
-    """Histories before ``as_of`` of a batch of listeners, stacked, with ``who`` (listener index)
-    and ``market`` per event, and ``cohort`` per listener (see ``features.cohort_of``)."""
-    from transforms.features import cohort_of
-
-    hists = [s.before(as_of_ms) for s in states]
-    sizes = [len(h["ts_ms"]) for h in hists]
-    out = {k: (np.concatenate([h[k] for h in hists]) if hists else np.zeros(0, dtype=object))
+def _stack(states: list[ListenerState]) -> dict[str, np.ndarray]:
+    """All events of a batch of listeners, stacked, with ``who`` (listener index) and ``market``."""
+    evs = [s.events for s in states]
+    sizes = [len(e["ts_ms"]) for e in evs]
+    out = {k: (np.concatenate([e[k] for e in evs]) if evs else np.zeros(0, dtype=object))
            for k in ("item_id", "item_type", "context_id", "ts_ms", "ms_played")}
     out["who"] = np.repeat(np.arange(len(states)), sizes)
     out["market"] = np.repeat(np.asarray([s.profile.market for s in states], dtype=object), sizes)
-    out["cohort"] = pd.Series([cohort_of(h, catalog) for h in hists], dtype=object)
     return out
 
 

@@ -39,13 +39,25 @@ def listener_genres(state: ListenerState, hist: dict, catalog: Catalog) -> np.nd
     return np.unique(np.asarray(codes, dtype=np.int32))
 
 
+def cohorts(who: np.ndarray, genre: np.ndarray, n_listeners: int) -> np.ndarray:
+    """Taste cohort per listener: ``genre:<code>`` of the primary genre they played most (ties: the
+    lowest code), ``genre:none`` without genre data. ``who`` (int, listener index) and ``genre``
+    (int64 primary genre code per play, -1 unknown) are aligned; returns an object array
+    (n_listeners,). Popularity is also counted per cohort, so "popular with listeners like me"
+    is a feature (cf. cohort popularity in DESIGN.md's candidate sources)."""
+    out = np.full(n_listeners, "genre:none", dtype=object)
+    known = genre >= 0
+    if known.any():
+        counts = pd.DataFrame({"who": who[known], "g": genre[known]}).value_counts().reset_index(name="n")
+        top = counts.sort_values(["who", "n", "g"], ascending=[True, False, True]).drop_duplicates("who")
+        out[top["who"].to_numpy()] = ["genre:%d" % g for g in top["g"].to_numpy()]
+    return out
+
+
 def cohort_of(hist: dict, catalog: Catalog) -> str:
-    """A listener's taste cohort: ``genre:<code>`` of the primary genre they played most (ties: the
-    lowest code), ``genre:none`` without genre data. Popularity is also counted per cohort, so
-    "popular with listeners like me" is a feature (cf. cohort popularity in DESIGN.md sources)."""
-    codes = catalog.primary_genre_of(hist["item_id"]) if len(hist["item_id"]) else np.zeros(0, np.int64)
-    codes = codes[codes >= 0]
-    return f"genre:{int(np.argmax(np.bincount(codes)))}" if len(codes) else "genre:none"
+    """The taste cohort (see :func:`cohorts`) of one listener's history."""
+    genre = catalog.primary_genre_of(hist["item_id"]) if len(hist["item_id"]) else np.zeros(0, np.int64)
+    return cohorts(np.zeros(len(genre), dtype=np.int64), genre, 1)[0]
 
 
 def overlap_share(candidate_codes: list[np.ndarray], listener_codes: np.ndarray) -> np.ndarray:
