@@ -44,6 +44,8 @@ def register(sub) -> None:
     p.add_argument("--input", required=True, help="dataset folder")
     p.add_argument("--models", required=True, help="registry root (local or gs://)")
     p.add_argument("--config", help="YAML deep-merged over the defaults (ranker, gate, retrain sections)")
+    p.add_argument("--examples", help="reuse examples from `build-examples` covering both windows instead of "
+                   "building them (e.g. to retrain with another config on the same data)")
     p.add_argument("--work", help="scratch folder for examples and the candidate model (default: a temp dir)")
     p.add_argument("--runner", default="DirectRunner", help="Beam runner for build-examples")
     p.set_defaults(func=run, accepts_beam_options=True)
@@ -69,10 +71,13 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     ex_dir, model_dir = storage.join(work, "examples"), storage.join(work, "candidate")
     log.info("retrain %s: training %s..%s, evaluation %s..%s, work %s", args.shelf, train_dates[0], train_dates[-1],
              eval_dates[0], eval_dates[-1], work)
-    examples_job.run(argparse.Namespace(as_of=",".join(train_dates + eval_dates), horizon=rc["horizon"],
-                                        input=args.input, output=ex_dir, config=args.config, runner=args.runner),
-                     beam_args)
-    examples = read_examples(ex_dir, args.shelf)
+    if args.examples:  # examples built earlier (same feature spec is checked when they are read)
+        ex_dir = args.examples
+    else:
+        examples_job.run(argparse.Namespace(as_of=",".join(train_dates + eval_dates), horizon=rc["horizon"],
+                                            input=args.input, output=ex_dir, config=args.config, runner=args.runner),
+                         beam_args)
+    examples = read_examples(ex_dir, args.shelf, train_dates[0], eval_dates[-1])
     cut = pd.Timestamp(args.as_of, tz="UTC")
     train_ex, eval_ex = examples[examples["as_of"] < cut], examples[examples["as_of"] >= cut]
     if eval_ex.empty:
