@@ -1,0 +1,28 @@
+"""Entry file for the daily Beam job on Dataflow: ``python daily_main.py --date D --input ... [Beam flags]``.
+
+It is ``home-recs daily`` under another name, so that launchers that want a Python *file* can run it:
+the Dataflow Flex Template launcher (``FLEX_TEMPLATE_PYTHON_PY_FILE`` in ``deploy/dataflow/Dockerfile``)
+and Airflow's ``BeamRunPythonPipelineOperator`` (``py_file`` in ``deploy/airflow/home_recs_dag.py``).
+Both pass the job's parameters as ``--name=value`` flags; the ones ``daily`` does not know
+(``--project``, ``--region``, ``--temp_location``, ``--setup_file``, ``--job_name``, ``--labels``, ...)
+go to Beam's PipelineOptions, exactly as on the command line. Unlike the CLI (DirectRunner), the runner
+defaults to DataflowRunner here; an explicit ``--runner`` wins.
+
+Exit code: the CLI's (0 published, 2 input error, 1 other error).
+"""
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.cli import main as cli_main
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not any(a == "--runner" or a.startswith("--runner=") for a in args):
+        args = ["--runner=DataflowRunner"] + args
+    return cli_main(["daily"] + args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

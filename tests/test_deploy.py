@@ -1,0 +1,145 @@
+"""Deployment files under deploy/: the Dataflow entry file, the Airflow DAGs, the Flex Template, the config.
+
+The DagBag test needs Airflow, which lives in its own virtualenv (.venv-airflow, created by
+deploy/airflow/check_dag.sh); it is skipped when that virtualenv does not exist.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+import jobs.cli
+from transforms.config import default_config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
+
+# The argv Airflow's BeamRunPythonPipelineOperator passes to daily_main.py on Dataflow (apache-beam provider
+# 6.3.1, google provider 22.8.0: beam_options_to_args of the DAG's pipeline_options plus the DataflowConfiguration).
+BEAM_OPERATOR_ARGV = [
+    "--runner=DataflowRunner", "--job_name=home-recs-daily-1a2b3c4d", "--project=p", "--region=europe-west1",
+    '--labels={"airflow-version": "v3-3-2"}', "--config=", "--date=2026-11-28", "--input=gs://b/in",
+    "--models=gs://b/reg", "--output=gs://b/out", "--run-id=airflow-x-t1", "--setup_file=/repo/setup.py",
+    "--temp_location=gs://b/tmp",
+]
+
+
+def load_module(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_daily_main_forwards_to_the_cli(capsys):
+    daily_main = load_module(DEPLOY / "dataflow" / "daily_main.py")
+    with pytest.raises(SystemExit) as exit_info:
+        daily_main.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "usage: home-recs daily" in capsys.readouterr().out
+
+
+def test_daily_main_defaults_to_dataflow_and_keeps_beam_flags(monkeypatch):
+    daily_main = load_module(DEPLOY / "dataflow" / "daily_main.py")
+    seen = []
+    monkeypatch.setattr(jobs.cli, "main", lambda argv: seen.append(argv) or 0)
+    assert daily_main.main(["--date=2026-11-28", "--input=gs://b/in", "--output=gs://b/out"]) == 0
+    assert seen[-1] == ["daily", "--runner=DataflowRunner", "--date=2026-11-28", "--input=gs://b/in",
+                        "--output=gs://b/out"]
+    assert daily_main.main(["--runner", "DirectRunner", "--date=2026-11-28"]) == 0
+    assert seen[-1] == ["daily", "--runner", "DirectRunner", "--date=2026-11-28"]
+
+
+def test_beam_operator_argv_parses_as_daily_plus_beam_options():
+    args, beam_args = jobs.cli.build_parser().parse_known_args(["daily"] + BEAM_OPERATOR_ARGV)
+    assert (args.command, args.date, args.input, args.output, args.models, args.run_id, args.runner) == (
+        "daily", "2026-11-28", "gs://b/in", "gs://b/out", "gs://b/reg", "airflow-x-t1", "DataflowRunner")
+    assert not args.config  # an empty --config= means the packaged defaults
+    assert args.accepts_beam_options
+    assert [a.split("=", 1)[0] for a in beam_args] == [
+        "--job_name", "--project", "--region", "--labels", "--setup_file", "--temp_location"]
+
+
+def test_flex_template_metadata_names_daily_options():
+    meta = json.loads((DEPLOY / "dataflow" / "metadata.json").read_text())
+    names = [p["name"] for p in meta["parameters"]]
+    assert names == ["date", "input", "output", "models", "config"]
+    parser = jobs.cli.build_parser()
+    daily = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["daily"]
+    options = {o for action in daily._actions for o in action.option_strings}
+    assert {f"--{name}" for name in names} <= options  # the launcher passes each as --name=value
+    optional = {p["name"] for p in meta["parameters"] if p.get("isOptional")}
+    assert optional == {"models", "config"}
+    for p in meta["parameters"]:
+        for rx in p.get("regexes", []):
+            re.compile(rx)
+    date_rx = meta["parameters"][0]["regexes"][0]
+    assert re.fullmatch(date_rx, "2026-11-28") and not re.fullmatch(date_rx, "28/11/2026")
+
+
+def test_dockerfile_copies_what_the_env_vars_name():
+    text = (DEPLOY / "dataflow" / "Dockerfile").read_text()
+    assert re.search(r"^FROM gcr\.io/dataflow-templates-base/python311-template-launcher-base\b", text, re.M)
+    env = dict(re.findall(r'^ENV (FLEX_TEMPLATE_PYTHON_\w+)="\$\{WORKDIR\}/([^"]+)"', text, re.M))
+    assert env == {"FLEX_TEMPLATE_PYTHON_PY_FILE": "daily_main.py", "FLEX_TEMPLATE_PYTHON_SETUP_FILE": "setup.py"}
+    copies = dict((dst.split("/")[-1], src) for src, dst in re.findall(r"^COPY (\S+) \$\{WORKDIR\}/(\S+)", text, re.M))
+    for target in env.values():
+        assert (ROOT / copies[target]).is_file()
+    for package in ("jobs", "transforms", "models"):  # setup.py's find_packages
+        assert (ROOT / copies[package] / "__init__.py").is_file()
+
+
+def _leaves(d: dict, prefix=()):
+    for key, value in d.items():
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, prefix + (key,))
+        else:
+            yield prefix + (key,)
+
+
+def test_production_config_uses_documented_keys_only():
+    path = DEPLOY / "config" / "production.yaml"
+    override = yaml.safe_load(path.read_text())
+    defaults = default_config()
+    for keys in _leaves(override):
+        node = defaults
+        for key in keys:
+            assert isinstance(node, dict) and key in node, f"production.yaml: {'.'.join(keys)} is not a default key"
+            node = node[key]
+    config = load_config(str(path))
+    assert config["drift"]["fail_on_alert"] is True  # the DAG's drift task relies on exit 1 for an alert
+    assert config["drift"]["run_after_daily"] is False
+
+
+@pytest.mark.skipif(not AIRFLOW_PYTHON.exists(),
+                    reason="no Airflow virtualenv at .venv-airflow (Airflow is kept out of .venv); "
+                           "create it with: bash deploy/airflow/check_dag.sh")
+def test_dags_parse_with_airflow_dagbag():
+    proc = subprocess.run([str(AIRFLOW_PYTHON), str(DEPLOY / "airflow" / "dagbag_check.py"), "--render"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.stdout, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["import_errors"] == {}
+    assert report["dag_ids"] == ["home_recs_daily", "home_recs_retrain"]
+    daily, retrain = report["dags"]["home_recs_daily"], report["dags"]["home_recs_retrain"]
+    assert set(daily["tasks"]) == {"item_neighbours", "daily", "daily_published", "drift"}
+    assert set(retrain["tasks"]) == {"retrain_shortcuts", "retrain_podcasts", "retrain_playlists"}
+    assert daily["catchup"] is False and retrain["catchup"] is False
+    assert daily["tasks"]["drift"]["upstream"] == ["daily_published"]
+    assert daily["tasks"]["daily_published"]["upstream"] == ["daily"]
+    for task in retrain["tasks"].values():
+        assert task["operator"] == "BashOperator" and task["skip_on_exit_code"] == [3]
+    rendered = daily["tasks"]["drift"]["rendered"]["bash_command"]
+    assert "drift --date 2026-11-28 " in rendered and "{{" not in rendered
+    as_of = retrain["tasks"]["retrain_podcasts"]["rendered"]["bash_command"]
+    assert "retrain --shelf podcasts --as-of 2026-11-20 " in as_of  # ds - retrain_lag_days (8)
+    assert report["failures"] == [], report["failures"]
+    assert proc.returncode == 0
