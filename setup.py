@@ -15,7 +15,6 @@ setup(
     include_package_data=True,
     install_requires=[
         "apache-beam[gcp]>=2.77.0,<2.78",
-        "pyspark[sql]>=4.3.0,<4.4",
         "xgboost-cpu>=3.2.0,<3.3",
         "scikit-learn>=1.5,<2",
         "pandas>=2.2.0,<2.4",
@@ -26,6 +25,9 @@ setup(
         "matplotlib>=3.8,<4",           # PNG charts in the evaluation and drift reports
     ],
     extras_require={
+        # Spark jobs (item-neighbours, the SparkXGBRanker back-end). An extra, so Dataflow workers that
+        # install this package from setup.py do not build the ~456 MB pyspark wheel they never use.
+        "spark": ["pyspark[sql]>=4.3.0,<4.4"],
         "test": ["pytest>=8,<10", "gcp-storage-emulator>=2024.8.3"],
     },
     entry_points={"console_scripts": ["home-recs=jobs.cli:main"]},
