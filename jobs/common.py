@@ -15,6 +15,7 @@ from transforms.beam_io import ReadTable, counter, rejected_to_arrow, split_by_l
 from transforms.catalog import Catalog, shelf_item_types
 from transforms.feature_spec import FEATURE_SPECS
 from transforms.history import build_state
+from transforms.neighbours_table import load_neighbours
 from transforms.read import find_table_files, read_chunks
 from transforms.validate import reject_duplicate_keys, rejected_frame
 
@@ -96,19 +97,28 @@ def read_inputs(p, files: dict, now: pd.Timestamp, config: dict) -> Inputs:
     return Inputs(joined.states, catalog, cur, rejected)
 
 
-def side_tables(batches, catalog, as_ofs: list[int], config: dict):
-    """``{as_of_ms: SideTables}`` as a PCollection of (as_of_ms, SideTables), one per as_of."""
+def side_tables(batches, catalog, as_ofs: list[int], config: dict, neighbours_path: str | None = None):
+    """``{as_of_ms: SideTables}`` as a PCollection of (as_of_ms, SideTables), one per as_of.
+
+    With ``neighbours_path`` (the Spark item-neighbours output), co-listening comes from that table,
+    read on a worker as a side input, and the in-Beam pair counting is skipped.
+    """
     shelves = config["shelves"]
     colisten = [s for s in shelves if "colisten" in (shelves[s].get("sources") or {})]
+    beam_colisten = [] if neighbours_path else colisten
 
     def partials(batch, cat):
         types = {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS}
-        yield from partial_aggregates_multi(batch, as_ofs, types, colisten, cat, config).items()
+        yield from partial_aggregates_multi(batch, as_ofs, types, beam_colisten, cat, config).items()
 
+    nb = (batches.pipeline | "NeighboursPath" >> beam.Create([neighbours_path])
+          | "LoadNeighbours" >> beam.Map(lambda path: load_neighbours(path) if path else None))
     return (batches
             | "Partials" >> beam.FlatMap(partials, cat=beam.pvalue.AsSingleton(catalog))
             | "SumPartials" >> beam.CombinePerKey(lambda ps: merge_partials(list(ps) or [Partials()]))
-            | "SideTables" >> beam.MapTuple(lambda a, total: (a, build_side_tables(total, a, config))))
+            | "SideTables" >> beam.Map(
+                lambda kv, table: (kv[0], build_side_tables(kv[1], kv[0], config).with_item_neighbours(table, colisten)),
+                table=beam.pvalue.AsSingleton(nb)))
 
 
 def heuristic_scorers(config: dict) -> dict:

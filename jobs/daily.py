@@ -55,6 +55,8 @@ def register(sub) -> None:
     p.add_argument("--runner", default="DirectRunner",
                    help="Beam runner (default DirectRunner; Prism needs internet, so it is never implied)")
     p.add_argument("--run-id", help="id stamped on every row (default: UTC time + random suffix)")
+    p.add_argument("--neighbours", help="output of `home-recs item-neighbours` (Spark): co-listening and ALS "
+                   "candidate sources read it as a side input instead of counting pairs in Beam")
     p.add_argument("--models", help="model registry root: each model shelf serves its 'production' version "
                    "(checksums and feature spec verified; unusable or missing -> heuristic fallback, flagged)")
     p.add_argument("--model", action="append", default=[], metavar="SHELF=PATH",
@@ -173,7 +175,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     p = make_pipeline(args.runner, beam_args)
     inputs = read_inputs(p, files, now, config)
     batches = inputs.states | "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
-    side = side_tables(batches, inputs.catalog, [as_of_ms], config) | "OnlyDay" >> beam.Values()
+    side = side_tables(batches, inputs.catalog, [as_of_ms], config, args.neighbours) | "OnlyDay" >> beam.Values()
     out = batches | "Recommend" >> beam.ParDo(
         RecommendFn(as_of_ms, config, run_id, models), catalog=beam.pvalue.AsSingleton(inputs.catalog),
         side=beam.pvalue.AsSingleton(side), curation=beam.pvalue.AsSingleton(inputs.curation)
@@ -247,6 +249,7 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
     return {
         "date": date, "as_of": f"{date}T00:00:00Z", "run_id": run_id, "runner": args.runner,
         "input": args.input, "output": args.output, "config_fingerprint": fingerprint(config),
+        "neighbours": args.neighbours,
         "models": {"registry": args.models, "versions": models.versions, "fallbacks": models.fallbacks},
         "inputs": tables, "shelves": shelves,
         "listeners": {k.split(".", 1)[1]: v for k, v in counts.items()

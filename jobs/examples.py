@@ -47,6 +47,7 @@ def register(sub) -> None:
     p.add_argument("--output", required=True, help="examples folder (replaced on success)")
     p.add_argument("--config", help="YAML file deep-merged over the packaged defaults")
     p.add_argument("--runner", default="DirectRunner", help="Beam runner (default DirectRunner)")
+    p.add_argument("--neighbours", help="output of `home-recs item-neighbours`, as in `home-recs daily`")
     p.set_defaults(func=run, accepts_beam_options=True)
 
 
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     # labels need events up to the last as_of + horizon; "now" only guards against future timestamps
     inputs = read_inputs(p, files, pd.Timestamp.now(tz="UTC"), config)
     batches = inputs.states | "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
-    sides = side_tables(batches, inputs.catalog, as_ofs, config)
+    sides = side_tables(batches, inputs.catalog, as_ofs, config, getattr(args, "neighbours", None))
     out = batches | "Examples" >> beam.ParDo(
         ExamplesFn(config, horizon_ms), catalog=beam.pvalue.AsSingleton(inputs.catalog),
         sides=beam.pvalue.AsDict(sides), curation=beam.pvalue.AsSingleton(inputs.curation)

@@ -48,6 +48,7 @@ def register(sub) -> None:
                    "building them (e.g. to retrain with another config on the same data)")
     p.add_argument("--work", help="scratch folder for examples and the candidate model (default: a temp dir)")
     p.add_argument("--runner", default="DirectRunner", help="Beam runner for build-examples")
+    p.add_argument("--neighbours", help="output of `home-recs item-neighbours` for the candidate sources")
     p.set_defaults(func=run, accepts_beam_options=True)
 
 
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         ex_dir = args.examples
     else:
         examples_job.run(argparse.Namespace(as_of=",".join(train_dates + eval_dates), horizon=rc["horizon"],
-                                            input=args.input, output=ex_dir, config=args.config, runner=args.runner),
+                                            input=args.input, output=ex_dir, config=args.config, runner=args.runner,
+                                            neighbours=args.neighbours),
                          beam_args)
     examples = read_examples(ex_dir, args.shelf, train_dates[0], eval_dates[-1])
     cut = pd.Timestamp(args.as_of, tz="UTC")

@@ -69,6 +69,18 @@ def _colisten(view: ListenerView, quota: int) -> np.ndarray:
     return s.index.to_numpy(dtype=object)[:quota]
 
 
+def _als(view: ListenerView, quota: int) -> np.ndarray:
+    """Nearest items in ALS factor space (Spark item-neighbours job) to the listener's 20 most
+    recent distinct items, by summed cosine; nothing without an ALS table."""
+    table = view.side.als
+    if table is None or table.empty or len(view.played) == 0:
+        return np.zeros(0, dtype=object)
+    recent = pd.unique(view.played[::-1])[:20]
+    rows = table[table["a"].isin(recent)]
+    s = rows.groupby("b")["sim"].sum().sort_index().sort_values(ascending=False, kind="stable")
+    return s.index.to_numpy(dtype=object)[:quota]
+
+
 def _top_list(view: ListenerView) -> np.ndarray:
     tops = view.side.top.get(view.shelf, {})
     market = tops.get(view.state.profile.market, np.zeros(0, dtype=object))
@@ -92,7 +104,7 @@ def _onboarding(view: ListenerView, quota: int) -> np.ndarray:
 
 
 SOURCES: dict[str, Callable[[ListenerView, int], np.ndarray]] = {
-    "history": _history, "colisten": _colisten, "popular": _popular, "onboarding": _onboarding,
+    "history": _history, "colisten": _colisten, "als": _als, "popular": _popular, "onboarding": _onboarding,
 }
 
 

@@ -127,6 +127,7 @@ class SideTables:
     - ``top[shelf][market]``: entity ids (object array) by n_window desc, ties by id.
     - ``neighbours[shelf]``: DataFrame with a, b, sim (cosine, float64), both directions, top-N per a.
     - ``entity_types[shelf]``: Series entity -> item type.
+    - ``als``: DataFrame a, b, sim of ALS item-factor neighbours (Spark item-neighbours job), or None.
     """
 
     as_of_ms: int
@@ -134,6 +135,19 @@ class SideTables:
     top: dict
     neighbours: dict
     entity_types: dict
+    als: pd.DataFrame | None = None
+
+    def with_item_neighbours(self, table: pd.DataFrame | None, shelves) -> "SideTables":
+        """Use the Spark neighbour table (``item_id, neighbour_id, score, method``): its
+        ``cooccurrence`` rows replace the in-Beam co-listening of ``shelves`` (same cosine measure,
+        computed at scale), its ``als`` rows feed the ALS source. ``None`` leaves everything as is."""
+        if table is None:
+            return self
+        renamed = table.rename(columns={"item_id": "a", "neighbour_id": "b", "score": "sim"})
+        cooc = renamed[renamed["method"] == "cooccurrence"][["a", "b", "sim"]].reset_index(drop=True)
+        self.neighbours = {**self.neighbours, **{shelf: cooc for shelf in shelves}}
+        self.als = renamed[renamed["method"] == "als"][["a", "b", "sim"]].reset_index(drop=True)
+        return self
 
     def pop_lookup(self, shelf: str, market: str, entities) -> tuple[np.ndarray, np.ndarray]:
         """(n_window, n_trend) float64 arrays for ``entities`` in ``market`` (0 where unseen)."""

@@ -1,0 +1,112 @@
+"""Candidate recall@N per shelf and per source, and of the configured mix (issue 4's measurement).
+
+In memory, without Beam: the same functions the daily job runs (histories, side tables, candidate
+sources, labels), on a dataset small enough for one machine (30Music, synthetic). Usage:
+
+    python bench/candidate_recall.py --input /tmp/m30 --as-of 2014-12-21 --horizon-days 7 \
+        --neighbours /tmp/m30-nb --shelves shortcuts,playlists --json out.json
+
+Recall@N = positives found among a listener's first N candidates / all positives, summed over the
+shelf's audience (listeners with no candidates count with their positives). "mix" runs the shelf's
+configured sources with their quotas scaled to N, merged as in serving.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.candidates import SOURCES, generate_candidates, listener_view  # noqa: E402
+from models.home import in_audience, ServingContext  # noqa: E402
+from transforms.aggregates import build_side_tables, partial_aggregates_multi  # noqa: E402
+from transforms.catalog import Catalog, shelf_item_types  # noqa: E402
+from transforms.config import load_config  # noqa: E402
+from transforms.history import MS_PER_DAY, build_state, event_block  # noqa: E402
+from transforms.labels import positives  # noqa: E402
+from transforms.neighbours_table import load_neighbours  # noqa: E402
+
+
+def load_states(input_dir: str, config: dict):
+    ev = pd.read_parquet(f"{input_dir}/events.parquet")
+    lis = pd.read_parquet(f"{input_dir}/listeners.parquet")
+    items = pd.read_parquet(f"{input_dir}/items.parquet")
+    rows = {r["listener_id"]: r for r in lis.to_dict("records")}
+    block = event_block(ev)
+    states = []
+    for lid, idx in ev.groupby("listener_id").indices.items():
+        state, _ = build_state(lid, [{k: v[idx] for k, v in block.items()}], [rows[lid]] if lid in rows else [],
+                               config["listeners"]["default_market"])
+        states.append(state)
+    return states, Catalog.from_items(items)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--input", required=True)
+    ap.add_argument("--as-of", required=True)
+    ap.add_argument("--horizon-days", type=int, default=7)
+    ap.add_argument("--neighbours")
+    ap.add_argument("--shelves", default="shortcuts,podcasts,playlists")
+    ap.add_argument("--n", default="50,100,200,500")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    config = load_config()
+    ns = [int(x) for x in args.n.split(",")]
+    t0 = time.time()
+    states, cat = load_states(args.input, config)
+    as_of = int(pd.Timestamp(args.as_of, tz="UTC").value // 1_000_000)
+    shelves = args.shelves.split(",")
+    types = {s: shelf_item_types(config["shelves"][s], cat) for s in shelves}
+    colisten = [s for s in shelves if "colisten" in config["shelves"][s].get("sources", {})]
+    parts = [partial_aggregates_multi(states[i:i + 512], [as_of], types, [] if args.neighbours else colisten,
+                                      cat, config)[as_of] for i in range(0, len(states), 512)]
+    from transforms.aggregates import merge_partials
+    side = build_side_tables(merge_partials(parts), as_of, config)
+    side = side.with_item_neighbours(load_neighbours(args.neighbours) if args.neighbours else None, colisten)
+    ctx = ServingContext(as_of, cat, side, None, config, types, {}, "bench")
+    horizon = args.horizon_days * MS_PER_DAY
+    results = {}
+    for shelf in shelves:
+        cfg = config["shelves"][shelf]
+        audience = [s for s in states if s.is_registered(as_of) and in_audience(s, cfg, ctx)]
+        pos = {s.listener_id: positives(shelf, s, as_of, horizon, cat, types[shelf], config) for s in audience}
+        total = sum(len(p) for p in pos.values())
+        active = [s for s in audience if len(pos[s.listener_id])]  # others cannot add a found positive
+        quotas = cfg.get("sources", {})
+        variants = {name: {name: 1.0} for name in SOURCES}
+        variants["mix"] = {k: v / sum(quotas.values()) for k, v in quotas.items()}
+        table = {}
+        for variant, shares in variants.items():
+            table[variant] = {}
+            for n in ns:
+                scfg = {**cfg, "sources": {k: max(1, int(round(share * n))) for k, share in shares.items()},
+                        "max_candidates": n}
+                found = 0
+                for s in active:
+                    cands = generate_candidates(listener_view(s, as_of, shelf, types[shelf], cat, side), scfg)
+                    found += int(np.isin(cands.ids, pos[s.listener_id]).sum())
+                table[variant][n] = found / total if total else None
+        results[shelf] = {"positives": total, "audience": len(audience), "listeners_with_positives": len(active),
+                          "item_types": types[shelf], "mix_quotas": quotas, "recall": table}
+        print(f"\n{shelf}: {total:,} positives from {len(active):,} of {len(audience):,} listeners "
+              f"(item types {types[shelf]}; mix {quotas})")
+        print("| source | " + " | ".join(f"recall@{n}" for n in ns) + " |")
+        print("|---|" + "---|" * len(ns))
+        for variant, row in table.items():
+            cells = " | ".join("-" if row[n] is None else f"{row[n]:.4f}" for n in ns)
+            print(f"| {variant} | {cells} |")
+    print(f"\n({time.time() - t0:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
