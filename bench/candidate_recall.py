@@ -56,6 +56,8 @@ def main() -> int:
     ap.add_argument("--shelves", default="shortcuts,podcasts,playlists")
     ap.add_argument("--n", default="50,100,200,500")
     ap.add_argument("--json")
+    ap.add_argument("--mix", action="append", default=[], metavar="NAME=SRC:Q,SRC:Q",
+                    help="an extra mix to measure, e.g. colisten_first=colisten:100,als:50,popular:50")
     args = ap.parse_args()
     config = load_config()
     ns = [int(x) for x in args.n.split(",")]
@@ -69,7 +71,7 @@ def main() -> int:
                                       cat, config)[as_of] for i in range(0, len(states), 512)]
     from transforms.aggregates import merge_partials
     side = build_side_tables(merge_partials(parts), as_of, config)
-    side = side.with_item_neighbours(load_neighbours(args.neighbours) if args.neighbours else None, colisten)
+    side = side.with_item_neighbours(load_neighbours(args.neighbours) if args.neighbours else None, shelves)
     ctx = ServingContext(as_of, cat, side, None, config, types, {}, "bench")
     horizon = args.horizon_days * MS_PER_DAY
     results = {}
@@ -82,6 +84,10 @@ def main() -> int:
         quotas = cfg.get("sources", {})
         variants = {name: {name: 1.0} for name in SOURCES}
         variants["mix"] = {k: v / sum(quotas.values()) for k, v in quotas.items()}
+        for extra in args.mix:
+            name, _, spec = extra.partition("=")
+            q = {src: float(v) for src, v in (part.split(":") for part in spec.split(","))}
+            variants[f"mix:{name}"] = {k: v / sum(q.values()) for k, v in q.items()}
         table = {}
         for variant, shares in variants.items():
             table[variant] = {}

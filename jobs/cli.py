@@ -13,7 +13,7 @@ import sys
 from transforms.errors import InputError
 
 # Sub-command modules, in the order --help lists them.
-COMMAND_MODULES = ("jobs.generate", "jobs.importers", "jobs.daily", "jobs.examples", "jobs.train", "jobs.evaluate", "jobs.retrain", "jobs.models_cli", "jobs.drift")
+COMMAND_MODULES = ("jobs.generate", "jobs.importers", "jobs.daily", "jobs.examples", "jobs.train", "jobs.evaluate", "jobs.retrain", "jobs.models_cli", "jobs.drift", "jobs.neighbours")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -117,7 +117,8 @@ def side_tables(batches, catalog, as_ofs: list[int], config: dict, neighbours_pa
             | "Partials" >> beam.FlatMap(partials, cat=beam.pvalue.AsSingleton(catalog))
             | "SumPartials" >> beam.CombinePerKey(lambda ps: merge_partials(list(ps) or [Partials()]))
             | "SideTables" >> beam.Map(
-                lambda kv, table: (kv[0], build_side_tables(kv[1], kv[0], config).with_item_neighbours(table, colisten)),
+                lambda kv, table: (kv[0], build_side_tables(kv[1], kv[0], config).with_item_neighbours(
+                    table, [s for s in shelves if s in FEATURE_SPECS])),
                 table=beam.pvalue.AsSingleton(nb)))
 
 

@@ -119,23 +119,29 @@ def listener_view(state: ListenerState, as_of_ms: int, shelf: str, entity_types,
 def generate_candidates(view: ListenerView, shelf_config: dict) -> CandidateSet:
     """Run the shelf's sources with their quotas and merge them.
 
-    Order: sources in config order, each source's own ranking inside; an item proposed by several
-    sources appears once, at its first position, with all their flags. With ``exclude_played``
-    the listener's already-played entities are removed. At most ``max_candidates`` are kept.
+    Order: each source's quota in config order (each source's own ranking inside), then the
+    sources' further items in the same order until ``max_candidates`` is reached, so quota a source
+    cannot use goes to the others. An item proposed by several sources appears once, at its first
+    position, with the flags of every source that ranked it within the budget. With
+    ``exclude_played`` the listener's already-played entities are removed first.
     Raises ValueError naming an unknown source.
     """
-    ordered: list = []
-    flags: dict[str, set] = {}
-    for name, quota in (shelf_config.get("sources") or {}).items():
+    limit = int(shelf_config.get("max_candidates", 200))
+    played = pd.Index(pd.unique(view.played)) if shelf_config.get("exclude_played") else pd.Index([])
+    quotas = shelf_config.get("sources") or {}
+    ranked: dict[str, np.ndarray] = {}
+    for name, quota in quotas.items():
         if name not in SOURCES:
             raise ValueError(f"shelf {view.shelf!r}: unknown candidate source {name!r} (known: {sorted(SOURCES)})")
-        proposed = SOURCES[name](view, int(quota))
-        flags[name] = set(proposed)
-        ordered.extend(proposed)
-    ids = pd.unique(np.asarray(ordered, dtype=object)) if ordered else np.zeros(0, dtype=object)
-    if shelf_config.get("exclude_played"):
-        ids = ids[~pd.Index(ids).isin(view.played)] if len(ids) else ids
-    ids = ids[: int(shelf_config.get("max_candidates", 200))]
+        # each source ranks up to the whole candidate budget, so unused quota can be topped up below
+        found = SOURCES[name](view, limit)
+        ranked[name] = found[~pd.Index(found).isin(played)] if len(found) and len(played) else found
+    # first every source's quota, in config order; then, while slots remain, the sources' next
+    # items in the same order (a source that finds little leaves its quota to the others)
+    ordered = [i for name, quota in quotas.items() for i in ranked[name][: int(quota)]]
+    ordered += [i for name, quota in quotas.items() for i in ranked[name][int(quota):]]
+    ids = pd.unique(np.asarray(ordered, dtype=object))[:limit] if ordered else np.zeros(0, dtype=object)
+    flags = {name: set(found) for name, found in ranked.items()}
     sources = {name: np.fromiter((i in members for i in ids), dtype=bool, count=len(ids))
                for name, members in flags.items()}
     return CandidateSet(np.asarray(ids, dtype=object), sources)

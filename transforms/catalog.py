@@ -19,7 +19,8 @@ class Catalog:
     """Validated, de-duplicated ``items`` table indexed by ``item_id``.
 
     ``frame`` columns: item_type, creator_id, parent_id, genres (``|``-joined or None),
-    language, duration_ms (float64, NaN unknown), explicit (float64 0/1, NaN unknown).
+    language, duration_ms (float64, NaN unknown), explicit (float64 0/1, NaN unknown), name,
+    release_date (datetime64[ns, UTC] or NaT).
     """
 
     frame: pd.DataFrame
@@ -29,7 +30,7 @@ class Catalog:
         """Build from accepted ``items`` rows (contract columns). Later duplicates are ignored."""
         frame = items.drop_duplicates("item_id", keep="first").set_index("item_id")
         frame = frame.reindex(columns=["item_type", "creator_id", "parent_id", "genres", "language",
-                                       "duration_ms", "explicit", "name"])
+                                       "duration_ms", "explicit", "name", "release_date"])
         frame["duration_ms"] = pd.to_numeric(frame["duration_ms"], errors="coerce").astype("float64")
         frame["explicit"] = pd.to_numeric(frame["explicit"], errors="coerce").astype("float64")
         return cls(frame)
