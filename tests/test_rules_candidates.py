@@ -105,3 +105,18 @@ def test_heuristic_scorer_weights_named_features():
     X = np.zeros((2, len(s.w)), dtype=np.float32)
     X[0, 0], X[0, 3], X[1, 3] = 1.0, 0.5, np.nan  # plays_7d, frecency_7d
     assert s.score(X).tolist() == [2.0, 0.0]
+
+
+def test_unused_quota_is_topped_up_from_the_other_sources():
+    cat = Catalog.from_items(pd.DataFrame({"item_id": [f"s{i}" for i in range(8)], "item_type": "show"}))
+    nb = pd.DataFrame({"a": ["s0"], "b": ["s1"], "sim": [0.5]})  # co-listening finds a single show
+    side = _side({"podcasts": nb}, {"podcasts": {"SE": np.array([f"s{i}" for i in (7, 6, 5, 4, 3, 1)], dtype=object)}})
+    st = ListenerState("L", Profile(0, "SE"), event_block(pd.DataFrame({
+        "item_id": ["s0"], "item_type": ["show"], "context_id": [None], "ts": [utc("2025-01-01")], "ms_played": [1]})))
+    view = ListenerView(st, ms("2025-01-02"), "podcasts", np.array(["s0"], dtype=object),
+                        np.array([ms("2025-01-01")]), cat, side)
+    cands = generate_candidates(view, {"sources": {"colisten": 3, "popular": 2}, "max_candidates": 5})
+    # colisten uses 1 of its 3 slots; popular fills its 2, then tops up the 2 colisten left unused
+    assert cands.ids.tolist() == ["s1", "s7", "s6", "s5", "s4"]
+    # s1 is popular's 6th item: beyond the 5-candidate budget, so only colisten claims it
+    assert cands.source_labels() == ["colisten", "popular", "popular", "popular", "popular"]
