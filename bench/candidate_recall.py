@@ -66,7 +66,8 @@ def main() -> int:
     as_of = int(pd.Timestamp(args.as_of, tz="UTC").value // 1_000_000)
     shelves = args.shelves.split(",")
     types = {s: shelf_item_types(config["shelves"][s], cat) for s in shelves}
-    colisten = [s for s in shelves if "colisten" in config["shelves"][s].get("sources", {})]
+    colisten = [s for s in shelves if "colisten" in config["shelves"][s].get("sources", {})
+                and s in (config["colisten"].get("beam_shelves") or [])]
     parts = [partial_aggregates_multi(states[i:i + 512], [as_of], types, [] if args.neighbours else colisten,
                                       cat, config)[as_of] for i in range(0, len(states), 512)]
     from transforms.aggregates import merge_partials

@@ -104,8 +104,9 @@ def side_tables(batches, catalog, as_ofs: list[int], config: dict, neighbours_pa
     read on a worker as a side input, and the in-Beam pair counting is skipped.
     """
     shelves = config["shelves"]
-    colisten = [s for s in shelves if "colisten" in (shelves[s].get("sources") or {})]
-    beam_colisten = [] if neighbours_path else colisten
+    beam_shelves = set(config["colisten"].get("beam_shelves") or [])
+    beam_colisten = [] if neighbours_path else [
+        s for s in shelves if "colisten" in (shelves[s].get("sources") or {}) and s in beam_shelves]
 
     def partials(batch, cat):
         types = {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS}
