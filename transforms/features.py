@@ -60,37 +60,32 @@ def cohort_of(hist: dict, catalog: Catalog) -> str:
     return cohorts(np.zeros(len(genre), dtype=np.int64), genre, 1)[0]
 
 
-def overlap_share(candidate_codes: list[np.ndarray], listener_codes: np.ndarray) -> np.ndarray:
-    """Share of each candidate's genres found in ``listener_codes`` (0 for a candidate without genres)."""
+def _intersections(candidate_codes: list[np.ndarray], listener_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(|candidate genres ∩ listener genres|, |candidate genres|) per candidate, float64 and int64,
+    computed on one flat array (codes are unique within a candidate)."""
     n = len(candidate_codes)
-    if n == 0:
-        return np.zeros(0)
     lengths = np.fromiter((len(c) for c in candidate_codes), dtype=np.int64, count=n)
-    flat = np.concatenate(candidate_codes + [np.zeros(0, np.int32)])
+    flat = np.concatenate(list(candidate_codes) + [np.zeros(0, np.int32)])
     hits = np.isin(flat, listener_codes).astype(np.int64)
     inter = np.zeros(n)
     nonempty = lengths > 0
     if nonempty.any():
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         inter[nonempty] = np.add.reduceat(hits, starts[nonempty])
-    return np.divide(inter, lengths, out=np.zeros(n), where=lengths > 0)
+    return inter, lengths
+
+
+def overlap_share(candidate_codes: list[np.ndarray], listener_codes: np.ndarray) -> np.ndarray:
+    """Share of each candidate's genres found in ``listener_codes`` (0 for a candidate without genres)."""
+    inter, lengths = _intersections(candidate_codes, listener_codes)
+    return np.divide(inter, lengths, out=np.zeros(len(inter)), where=lengths > 0)
 
 
 def jaccard_to(candidate_codes: list[np.ndarray], listener_codes: np.ndarray) -> np.ndarray:
     """Jaccard similarity of each candidate's genre set to the listener's (0 when both are empty)."""
-    n = len(candidate_codes)
-    if n == 0:
-        return np.zeros(0)
-    lengths = np.fromiter((len(c) for c in candidate_codes), dtype=np.int64, count=n)
-    flat = np.concatenate(candidate_codes + [np.zeros(0, np.int32)])
-    hits = np.isin(flat, listener_codes).astype(np.int64)
-    inter = np.zeros(n)
-    nonempty = lengths > 0
-    if nonempty.any():
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        inter[nonempty] = np.add.reduceat(hits, starts[nonempty])
+    inter, lengths = _intersections(candidate_codes, listener_codes)
     union = lengths + len(listener_codes) - inter
-    return np.divide(inter, union, out=np.zeros(n), where=union > 0)
+    return np.divide(inter, union, out=np.zeros(len(inter)), where=union > 0)
 
 
 def compute_features(shelf: str, state: ListenerState, as_of_ms: int, candidates, sources: dict,
