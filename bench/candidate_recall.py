@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.candidates import SOURCES, generate_candidates, listener_view  # noqa: E402
 from models.home import in_audience, ServingContext  # noqa: E402
-from transforms.aggregates import build_side_tables, partial_aggregates_multi  # noqa: E402
+from transforms.aggregates import beam_colisten_shelves, build_side_tables, partial_aggregates_multi  # noqa: E402
 from transforms.catalog import Catalog, shelf_item_types  # noqa: E402
 from transforms.config import load_config  # noqa: E402
 from transforms.history import MS_PER_DAY, build_state, event_block  # noqa: E402
@@ -66,9 +66,8 @@ def main() -> int:
     as_of = int(pd.Timestamp(args.as_of, tz="UTC").value // 1_000_000)
     shelves = args.shelves.split(",")
     types = {s: shelf_item_types(config["shelves"][s], cat) for s in shelves}
-    colisten = [s for s in shelves if "colisten" in config["shelves"][s].get("sources", {})
-                and s in (config["colisten"].get("beam_shelves") or [])]
-    parts = [partial_aggregates_multi(states[i:i + 512], [as_of], types, [] if args.neighbours else colisten,
+    colisten = [s for s in beam_colisten_shelves(config, bool(args.neighbours)) if s in shelves]
+    parts = [partial_aggregates_multi(states[i:i + 512], [as_of], types, colisten,
                                       cat, config)[as_of] for i in range(0, len(states), 512)]
     from transforms.aggregates import merge_partials
     side = build_side_tables(merge_partials(parts), as_of, config)

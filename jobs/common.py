@@ -10,7 +10,8 @@ import pandas as pd
 
 from models.heuristic import HeuristicScorer
 from transforms import contract, publish, storage
-from transforms.aggregates import Partials, build_side_tables, merge_partials, partial_aggregates_multi
+from transforms.aggregates import (Partials, beam_colisten_shelves, build_side_tables, merge_partials,
+                                   partial_aggregates_multi)
 from transforms.beam_io import ReadTable, counter, rejected_to_arrow, split_by_listener
 from transforms.catalog import Catalog, shelf_item_types
 from transforms.feature_spec import FEATURE_SPECS
@@ -104,9 +105,7 @@ def side_tables(batches, catalog, as_ofs: list[int], config: dict, neighbours_pa
     read on a worker as a side input, and the in-Beam pair counting is skipped.
     """
     shelves = config["shelves"]
-    beam_shelves = set(config["colisten"].get("beam_shelves") or [])
-    beam_colisten = [] if neighbours_path else [
-        s for s in shelves if "colisten" in (shelves[s].get("sources") or {}) and s in beam_shelves]
+    beam_colisten = beam_colisten_shelves(config, bool(neighbours_path))
 
     def partials(batch, cat):
         types = {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS}

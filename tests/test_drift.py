@@ -263,7 +263,9 @@ def synthetic_features(frames: dict, as_of: str, config: dict) -> dict[str, pd.D
     as_of_ms = day_start_ms(as_of)
     shelves = config["shelves"]
     types = {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS}
-    colisten = [s for s in shelves if "colisten" in (shelves[s].get("sources") or {})]
+    from transforms.aggregates import beam_colisten_shelves
+
+    colisten = beam_colisten_shelves(config, False)  # the daily job's rule, without a neighbour table
     side = build_side_tables(partial_aggregates(states, as_of_ms, types, colisten, cat, config), as_of_ms, config)
     ctx = ServingContext(as_of_ms, cat, side, frames.get("curation"), config,
                          {s: shelf_item_types(c, cat) for s, c in shelves.items()},

@@ -32,6 +32,15 @@ class Partials:
     singles: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["shelf", "a", "n"]))
 
 
+def beam_colisten_shelves(config: dict, have_neighbour_table: bool) -> list[str]:
+    """Shelves whose co-listening pairs are counted in Beam: those listing the ``colisten`` source
+    and named in ``colisten.beam_shelves``, and none when the Spark neighbour table is given."""
+    if have_neighbour_table:
+        return []
+    allowed = set(config["colisten"].get("beam_shelves") or [])
+    return [s for s, c in config["shelves"].items() if "colisten" in (c.get("sources") or {}) and s in allowed]
+
+
 def partial_aggregates(states: list[ListenerState], as_of_ms: int, shelf_types: dict[str, list[str]],
                        colisten_shelves: list[str], catalog: Catalog, config: dict) -> Partials:
     """Counts contributed by a batch of listeners at ``as_of_ms`` (epoch ms UTC).
