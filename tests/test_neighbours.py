@@ -157,7 +157,7 @@ def clustered(n_listeners=40):
 def test_als_gives_factors_and_neighbours_deterministically(spark):
     from models.neighbours import item_neighbours
 
-    config = {"neighbours": {"top_n": 3, "min_item_listeners": 2, "seed": 3,
+    config = {"neighbours": {"methods": ["als"], "top_n": 3, "min_item_listeners": 2, "seed": 3,
                              "als": {"rank": 4, "max_iter": 5, "reg_param": 0.05}}}
     runs = []
     for _ in range(2):
@@ -173,7 +173,7 @@ def test_als_gives_factors_and_neighbours_deterministically(spark):
     assert not (als["item_id"] == als["neighbour_id"]).any() and (als["score"] <= 1 + 1e-6).all()
     top = als.sort_values("score", ascending=False).groupby("item_id").head(1)
     assert (top["item_id"].str[0] == top["neighbour_id"].str[0]).all()   # the best neighbour is in-cluster
-    assert set(nb["method"]) == {"als", "cooccurrence"}
+    assert set(nb["method"]) == {"als"}
     pd.testing.assert_frame_equal(runs[0][0], runs[1][0])
     assert all((a == b).all() for a, b in zip(runs[0][1]["factors"], runs[1][1]["factors"]))
 
