@@ -44,7 +44,8 @@ def register(sub) -> None:
                     "       OUTPUT/summary.json, then OUTPUT/_SUCCESS (readers wait for it).\n"
                     "Rows with a null/empty id or ts are dropped and counted (validation is the daily job's).",
         epilog="example: home-recs item-neighbours --as-of 2014-12-21 --input /tmp/m30 --output /tmp/m30-nb")
-    p.add_argument("--as-of", required=True, metavar="YYYY-MM-DD", help="cut-off date: only plays before 00:00 UTC count")
+    p.add_argument("--as-of", required=True, metavar="YYYY-MM-DD",
+                   help="cut-off date: only plays before 00:00 UTC of this day count")
     p.add_argument("--input", required=True, metavar="DIR", help="dataset folder with an events table (local or gs://)")
     p.add_argument("--output", required=True, metavar="DIR", help="output folder (its tables are replaced)")
     p.add_argument("--config", metavar="FILE", help="YAML deep-merged over the packaged defaults (section neighbours:)")
@@ -201,14 +202,26 @@ def _timestamp(df, name: str):
             .otherwise(text.try_cast("timestamp")))
 
 
-def read_events(spark, input_dir: str, as_of_us: int):
-    """(events DataFrame without null/empty ids or ts, counts dict). Counts: read, dropped_null_or_empty,
-    before_as_of."""
-    from pyspark.sql import functions as F
-
+def input_files(input_dir: str) -> tuple[list[str], list[str] | None]:
+    """(events files, items files or None). Raises InputError when there is no events table; checked
+    before Spark starts."""
     from transforms.read import find_table_files
 
-    files = find_table_files(input_dir, "events")
+    events = find_table_files(input_dir, "events")
+    try:
+        items = find_table_files(input_dir, "items")
+    except InputError:
+        log.warning("no items table under %s: plays count toward their item and context_id only "
+                    "(no parents or creators)", input_dir)
+        items = None
+    return events, items
+
+
+def read_events(spark, files: list[str], as_of_us: int):
+    """(events DataFrame without null/empty ids or ts, counts dict). Counts: files, read,
+    dropped_null_or_empty, before_as_of."""
+    from pyspark.sql import functions as F
+
     raw = read_table(spark, files, contract.EVENTS, EVENT_COLUMNS)
 
     def filled(c):
@@ -217,8 +230,8 @@ def read_events(spark, input_dir: str, as_of_us: int):
     ok = filled("listener_id") & filled("item_id") & F.col("ts").isNotNull()
     row = raw.agg(F.count(F.lit(1)).alias("read"), F.sum(ok.cast("long")).alias("ok"),
                   F.sum((ok & (F.unix_micros("ts") < F.lit(as_of_us))).cast("long")).alias("before")).first()
-    counts = {"files": len(files), "read": int(row["read"]), "dropped_null_or_empty": int(row["read"] - (row["ok"] or 0)),
-              "before_as_of": int(row["before"] or 0)}
+    counts = {"files": len(files), "read": int(row["read"]),
+              "dropped_null_or_empty": int(row["read"] - (row["ok"] or 0)), "before_as_of": int(row["before"] or 0)}
     if counts["dropped_null_or_empty"]:
         log.warning("events: dropped %d of %d rows with a null/empty listener_id, item_id or ts (validation and the "
                     "rejected/ output are the daily job's; this job only skips them)",
@@ -226,17 +239,9 @@ def read_events(spark, input_dir: str, as_of_us: int):
     return raw.where(ok), counts
 
 
-def read_items(spark, input_dir: str):
+def read_items(spark, files: list[str] | None):
     """The catalog columns the entity mapping needs, or None when the dataset has no items table."""
-    from transforms.read import find_table_files
-
-    try:
-        files = find_table_files(input_dir, "items")
-    except InputError:
-        log.warning("no items table under %s: plays count toward their item and context_id only "
-                    "(no parents or creators)", input_dir)
-        return None
-    return read_table(spark, files, contract.ITEMS, ITEM_COLUMNS)
+    return None if not files else read_table(spark, files, contract.ITEMS, ITEM_COLUMNS)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -251,6 +256,8 @@ def _delete_file(path: str) -> None:
 
 
 def run(args: argparse.Namespace, _beam_args: list[str] | None = None) -> int:
+    from pyspark.sql import functions as F
+
     from models.neighbours import as_of_micros, item_neighbours, neighbour_params
     from transforms.config import fingerprint, load_config
 
@@ -261,6 +268,7 @@ def run(args: argparse.Namespace, _beam_args: list[str] | None = None) -> int:
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     stage = storage.join(args.output, "_staging", run_id)
     timings: dict[str, float] = {}
+    event_files, item_files = input_files(args.input)
     spark, created = spark_session(args.master, args.driver_memory, args.spark_conf)
     spark_info = {"version": spark.version, "master": spark.sparkContext.master if created else "(existing session)"}
     timings["spark_start_s"] = round(time.time() - started, 1)
@@ -268,8 +276,8 @@ def run(args: argparse.Namespace, _beam_args: list[str] | None = None) -> int:
              spark.version, spark.sparkContext.master)
     try:
         t0 = time.time()
-        events, event_counts = read_events(spark, args.input, as_of_micros(as_of))
-        items = read_items(spark, args.input)
+        events, event_counts = read_events(spark, event_files, as_of_micros(as_of))
+        items = read_items(spark, item_files)
         timings["read_s"] = round(time.time() - t0, 1)
         t0 = time.time()
         stats: dict = {}
@@ -285,8 +293,6 @@ def run(args: argparse.Namespace, _beam_args: list[str] | None = None) -> int:
         timings["neighbours_and_write_s"] = round(time.time() - t0, 1)
 
         written = spark.read.parquet(storage.join(stage, "neighbours"))
-        from pyspark.sql import functions as F
-
         per_method = {r["method"]: {"rows": int(r["rows"]), "items": int(r["items"])}
                       for r in written.groupBy("method").agg(F.count(F.lit(1)).alias("rows"),
                                                              F.countDistinct("item_id").alias("items")).collect()}
@@ -309,7 +315,8 @@ def run(args: argparse.Namespace, _beam_args: list[str] | None = None) -> int:
     storage.write_json(storage.join(args.output, "summary.json"), summary)
     storage.write_bytes(storage.join(args.output, "_SUCCESS"), run_id.encode())
     print(f"item-neighbours as_of {as_of}: {event_counts['before_as_of']:,} events before as_of "
-          f"({event_counts['dropped_null_or_empty']:,} dropped null/empty); matrix {stats.get('matrix_listeners', 0):,} "
+          f"({event_counts['dropped_null_or_empty']:,} dropped null/empty); "
+          f"matrix {stats.get('matrix_listeners', 0):,} "
           f"listeners x {sum(stats.get('entities_per_type', {}).values()):,} entities "
           f"({', '.join(f'{k} {v:,}' for k, v in stats.get('entities_per_type', {}).items())})")
     for method, c in sorted(per_method.items()):
@@ -324,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("item-neighbours", "-h", "--help"):
+    if not argv or argv[0] != "item-neighbours":
         argv = ["item-neighbours"] + argv
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)

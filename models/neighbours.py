@@ -11,11 +11,14 @@ Two methods, one listener x entity matrix:
   Volinsky 2008) on play counts, then item-item cosine of the item factors. The top-N search is a
   blocked brute force distributed by Spark: the L2-normalised factors of one entity type are broadcast,
   and each task scores a block of query items against all items of that type (one float32 matrix
-  product per block) and keeps the top N. Cost is O(I^2 * rank) per type and the factor matrix of a type
-  must fit in a task's memory: fine to a few million entities per type (I = 115k took about a minute on
-  two cores); beyond that, replace :func:`als_neighbours` by LSH blocking
-  (``BucketedRandomProjectionLSH``) or an ANN index. ``als.max_items_per_type`` guards against an
+  product per block) and keeps the top N. Cost is O(I^2 * rank) per type: 52 s for the 86,725 tracks of
+  the 10M-event benchmark on two cores, so about 2 hours there for 1M entities of one type (it divides by
+  the cores of a cluster). The broadcast is I * rank float32 (1M x 32 = 128 MB), collected on the driver
+  first. Beyond ~1M per type, replace :func:`als_neighbours` by LSH blocking
+  (``BucketedRandomProjectionLSH``) or an ANN index; ``als.max_items_per_type`` guards against an
   accidental quadratic run (the type's factors are still written).
+- The cosine self-join costs listeners x types x cap^2 / 2 pair rows (157M on the 10M-event set), hence
+  the per-listener cap.
 
 What a play counts toward (the entities of the matrix)
 -------------------------------------------------------
@@ -44,7 +47,6 @@ neighbour id, and the item-cap sampling hashes with ``seed``.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -118,7 +120,8 @@ def neighbour_params(config: dict | NeighbourParams | None) -> NeighbourParams:
     section = config.get("neighbours", config if "top_n" in config or "als" in config else {}) or {}
     merged = {**DEFAULTS, **{k: v for k, v in section.items() if k != "als"}}
     merged["als"] = {**DEFAULTS["als"], **(section.get("als") or {})}
-    unknown = sorted(set(merged) - set(DEFAULTS)) + sorted(f"als.{k}" for k in set(merged["als"]) - set(DEFAULTS["als"]))
+    unknown = (sorted(set(merged) - set(DEFAULTS))
+               + sorted(f"als.{k}" for k in set(merged["als"]) - set(DEFAULTS["als"])))
     if unknown:
         raise InputError(f"config: unknown key(s) in neighbours: {', '.join(unknown)}")
 
@@ -137,7 +140,8 @@ def neighbour_params(config: dict | NeighbourParams | None) -> NeighbourParams:
 
     methods = tuple(merged["methods"] or ())
     if not methods or any(m not in METHODS for m in methods):
-        raise InputError(f"config: neighbours.methods must be a non-empty subset of {list(METHODS)}, got {merged['methods']!r}")
+        raise InputError(f"config: neighbours.methods must be a non-empty subset of {list(METHODS)}, "
+                         f"got {merged['methods']!r}")
     types = tuple(merged["item_types"] or ())
     if not types or any(t not in contract.ITEM_TYPES for t in types):
         raise InputError(f"config: neighbours.item_types must be a non-empty subset of {list(contract.ITEM_TYPES)}, "
@@ -154,8 +158,9 @@ def neighbour_params(config: dict | NeighbourParams | None) -> NeighbourParams:
         min_cooccurrence=integer("min_cooccurrence", merged["min_cooccurrence"], 1),
         seed=integer("seed", merged["seed"], 0),
         als=AlsParams(rank=integer("als.rank", als["rank"], 1), max_iter=integer("als.max_iter", als["max_iter"], 1),
-                      reg_param=number("als.reg_param", als["reg_param"], 0), alpha=number("als.alpha", als["alpha"], 0),
-                      rating=als["rating"], num_blocks=integer("als.num_blocks", als["num_blocks"], 0, allow_none=True) or None,
+                      reg_param=number("als.reg_param", als["reg_param"], 0),
+                      alpha=number("als.alpha", als["alpha"], 0), rating=als["rating"],
+                      num_blocks=integer("als.num_blocks", als["num_blocks"], 0, allow_none=True) or None,
                       max_items_per_type=integer("als.max_items_per_type",
                                                                        als["max_items_per_type"], 1)))
 

@@ -1,11 +1,10 @@
 """Item neighbours (Spark): hand-computed cosine, the as_of cut, activity caps, entity mapping, ALS,
-the item-neighbours job end to end, and load_neighbours errors. One SparkSession for the module."""
+the item-neighbours job end to end, and load_neighbours errors. Spark tests use the run's one shared
+SparkSession (the session-scoped ``spark`` fixture of conftest.py)."""
 from __future__ import annotations
 
 import json
 import math
-import os
-import sys
 from types import SimpleNamespace
 
 import pandas as pd
@@ -17,23 +16,6 @@ from transforms.errors import InputError
 from transforms.neighbours_table import load_neighbours
 
 AS_OF = "2024-01-10"
-
-
-@pytest.fixture(scope="session")
-def spark():
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    from pyspark.sql import SparkSession
-
-    existing = SparkSession.getActiveSession()
-    session = existing or (SparkSession.builder.master("local[2]").appName("test-neighbours")
-                           .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-                           .config("spark.sql.shuffle.partitions", "2").config("spark.default.parallelism", "2")
-                           .config("spark.sql.session.timeZone", "UTC").getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    if existing is None:
-        session.stop()
 
 
 def events(spark, rows):
@@ -91,7 +73,11 @@ def test_top_n_keeps_the_best_and_breaks_ties_by_neighbour_id(spark):
 def test_events_at_or_after_as_of_change_nothing(spark):
     # day 9 = 2024-01-10 00:00 UTC exactly (= as_of), then later
     late = [("L4", "c", 9), ("L2", "d", 10), ("L9", "a", 12), ("L9", "b", 12)]
-    assert str(events(spark, [late[0]]).toPandas()["ts"][0])[:19] == "2024-01-10 00:00:00"  # session tz UTC
+    from pyspark.sql import functions as F
+
+    from models.neighbours import as_of_micros
+
+    assert events(spark, [late[0]]).select(F.unix_micros("ts")).first()[0] == as_of_micros(AS_OF)
     assert_hand_cosine(cooc_table(spark, HAND + late))
 
 
