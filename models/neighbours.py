@@ -476,7 +476,7 @@ def item_neighbours(spark, events_df, as_of, config, items_df=None, stats: dict 
     ``item_id, factors (array<float>)`` (empty when ``als`` is not among ``methods``).
     ``config`` is the full job config (its ``neighbours:`` section) or the section itself.
     When ``stats`` is a dict it receives the matrix counts (listeners, rows, entities per type).
-    The matrix stays cached (MEMORY_AND_DISK) until the caller is done with the results.
+    The integer matrix, its item index and the factors stay cached (MEMORY_AND_DISK) for the lazy results.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -491,6 +491,10 @@ def item_neighbours(spark, events_df, as_of, config, items_df=None, stats: dict 
         stats["matrix_listeners"] = int(matrix.select("listener_id").distinct().count())
         stats["entities_per_type"] = {r["entity_type"]: int(r["entities"]) for r in sorted(per_type)}
         stats["catalog"] = items_df is not None
+    # both methods read only the integer matrix: materialise it and free the string one (10M events with
+    # --driver-memory 2g: the cosine ran out of Java heap with both cached, and passes without)
+    indexed.ratings.count()
+    matrix.unpersist()
     parts = []
     if "cooccurrence" in params.methods:
         parts.append(cooccurrence_neighbours(matrix, params, indexed))
