@@ -23,13 +23,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.candidates import SOURCES, generate_candidates, listener_view  # noqa: E402
-from models.home import in_audience, ServingContext  # noqa: E402
+from models.candidates import SOURCES, SourceInput, generate_candidates, played_pairs  # noqa: E402
+from models.home import ServingContext, audience_mask  # noqa: E402
+from transforms.batch import ListenerBatch  # noqa: E402
 from transforms.aggregates import beam_colisten_shelves, build_side_tables, partial_aggregates_multi  # noqa: E402
 from transforms.catalog import Catalog, shelf_item_types  # noqa: E402
 from transforms.config import load_config  # noqa: E402
 from transforms.history import MS_PER_DAY, build_state, event_block  # noqa: E402
-from transforms.labels import positives  # noqa: E402
+from transforms.labels import positive_keys  # noqa: E402
 from transforms.neighbours_table import load_neighbours  # noqa: E402
 
 
@@ -74,13 +75,18 @@ def main() -> int:
     side = side.with_item_neighbours(load_neighbours(args.neighbours) if args.neighbours else None, shelves)
     ctx = ServingContext(as_of, cat, side, None, config, types, {}, "bench")
     horizon = args.horizon_days * MS_PER_DAY
+    batch = ListenerBatch.from_states(states, ctx.codebook)
+    hist, window = batch.before(as_of), batch.window(as_of, as_of + horizon)
     results = {}
     for shelf in shelves:
         cfg = config["shelves"][shelf]
-        audience = [s for s in states if s.is_registered(as_of) and in_audience(s, cfg, ctx)]
-        pos = {s.listener_id: positives(shelf, s, as_of, horizon, cat, types[shelf], config) for s in audience}
-        total = sum(len(p) for p in pos.values())
-        active = [s for s in audience if len(pos[s.listener_id])]  # others cannot add a found positive
+        audience = audience_mask(batch, cfg, ctx)
+        before = played_pairs(hist, types[shelf]) if cfg.get("exclude_played") or shelf == "podcasts" else None
+        pos = positive_keys(shelf, window, types[shelf], config, before)
+        pos = pos[audience[pos // batch.span]]
+        total = len(pos)
+        active = np.zeros(batch.size, dtype=bool)
+        active[pos // batch.span] = True  # others cannot add a found positive
         quotas = cfg.get("sources", {})
         variants = {name: {name: 1.0} for name in SOURCES}
         variants["mix"] = {k: v / sum(quotas.values()) for k, v in quotas.items()}
@@ -94,14 +100,13 @@ def main() -> int:
             for n in ns:
                 scfg = {**cfg, "sources": {k: max(1, int(round(share * n))) for k, share in shares.items()},
                         "max_candidates": n}
-                found = 0
-                for s in active:
-                    cands = generate_candidates(listener_view(s, as_of, shelf, types[shelf], cat, side), scfg)
-                    found += int(np.isin(cands.ids, pos[s.listener_id]).sum())
+                cands = generate_candidates(SourceInput(hist, shelf, types[shelf], active), scfg)
+                found = int(np.isin(cands.who * batch.span + cands.code, pos).sum())
                 table[variant][n] = found / total if total else None
-        results[shelf] = {"positives": total, "audience": len(audience), "listeners_with_positives": len(active),
+        results[shelf] = {"positives": total, "audience": int(audience.sum()),
+                          "listeners_with_positives": int(active.sum()),
                           "item_types": types[shelf], "mix_quotas": quotas, "recall": table}
-        print(f"\n{shelf}: {total:,} positives from {len(active):,} of {len(audience):,} listeners "
+        print(f"\n{shelf}: {total:,} positives from {int(active.sum()):,} of {int(audience.sum()):,} listeners "
               f"(item types {types[shelf]}; mix {quotas})")
         print("| source | " + " | ".join(f"recall@{n}" for n in ns) + " |")
         print("|---|" + "---|" * len(ns))

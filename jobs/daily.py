@@ -94,7 +94,8 @@ class RecommendFn(beam.DoFn):
     def process(self, states, catalog, side, curation):
         entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
         ctx = ServingContext(self.as_of_ms, catalog, side, curation, self.config, entity_types,
-                             self.scorer_set.scorers, self.run_id, log_features=True)
+                             self.scorer_set.scorers, self.run_id, log_features=True,
+                             cache=worker_cache(self, catalog, side, curation))
         result = recommend_batch(states, ctx)
         for shelf, frame in result.features.items():
             frame.insert(2, "as_of", pd.Timestamp(self.as_of_ms, unit="ms", tz="UTC"))
@@ -105,6 +106,16 @@ class RecommendFn(beam.DoFn):
             counter(f"shelf.{shelf}.rows").inc(len(rows))
             counter(f"shelf.{shelf}.listeners").inc(rows["listener_id"].nunique())
             yield shelf, pa.Table.from_pandas(rows[REC_SCHEMA.names], schema=REC_SCHEMA, preserve_index=False)
+
+
+def worker_cache(fn: beam.DoFn, *side_inputs) -> dict:
+    """A dict kept on the DoFn instance for as long as the side inputs are the same objects, so
+    listener-independent work (codebook, editorial slots...) is done once per worker, not per batch."""
+    held = getattr(fn, "_held_cache", None)
+    if held is None or len(held[0]) != len(side_inputs) or any(a is not b for a, b in zip(held[0], side_inputs)):
+        held = (side_inputs, {})
+        fn._held_cache = held
+    return held[1]
 
 
 def parse_model_flags(flags: list[str]) -> dict[str, tuple[str, None]]:

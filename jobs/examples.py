@@ -83,9 +83,15 @@ class ExamplesFn(beam.DoFn):
 
     def process(self, batch, catalog, sides, curation):
         entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
+        caches = getattr(self, "_caches", None)
+        if caches is None or caches[0] is not catalog or caches[1] is not curation:
+            caches = self._caches = (catalog, curation, {})
         for as_of_ms, side in sides.items():
+            held = caches[2].get(as_of_ms)
+            if held is None or held[0] is not side:
+                held = caches[2][as_of_ms] = (side, {})
             ctx = ServingContext(as_of_ms, catalog, side, curation, self.config, entity_types,
-                                 heuristic_scorers(self.config), "examples")
+                                 heuristic_scorers(self.config), "examples", cache=held[1])
             frames, recall = examples_for_batch(batch, ctx, self.horizon_ms)
             yield beam.pvalue.TaggedOutput(self.RECALL, (as_of_ms, recall))
             for shelf, frame in frames.items():

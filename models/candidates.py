@@ -1,7 +1,10 @@
-"""Candidate sources (stage 1): small pluggable units that each propose items for a listener.
+"""Candidate sources (stage 1), for a whole batch of listeners at once.
 
 A shelf declares in config which sources it uses and the quota of each (``sources: {name: quota}``).
-:func:`generate_candidates` runs them in that order, merges duplicates keeping every source that
+Each source in :data:`SOURCES` takes a :class:`SourceInput` (the batch's history, the shelf's
+entity types and the listeners it serves) and returns, for every listener, their ranked entities:
+a :class:`Ranked` (``who``, ``code``) with each listener's rows contiguous and best first.
+:func:`generate_candidates` runs the shelf's sources, merges duplicates keeping every source that
 proposed an item, drops already-played items on discovery shelves, and caps the total. The daily
 job and the training-example job both call it, so they see the same candidates.
 """
@@ -13,135 +16,211 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from transforms.aggregates import GLOBAL_MARKET, SideTables
-from transforms.catalog import Catalog, resolve_entities
-from transforms.features import jaccard_to, listener_genres
-from transforms.history import ListenerState
+from transforms.batch import History
+from transforms.features import listener_genres, neighbour_sums
+
+ALS_RECENT_ITEMS = 20  # the ALS source looks for neighbours of this many most recent distinct items
+HISTORY_DECAY_DAYS = 7.0
+
+
+@dataclass
+class SourceInput:
+    """What sources see: the batch's plays before as_of, the shelf, its entity types, and
+    ``served`` (bool (B,)): the listeners the shelf serves (others get no rows)."""
+
+    hist: History
+    shelf: str
+    entity_types: list
+    served: np.ndarray
+
+    @property
+    def codebook(self):
+        return self.hist.batch.codebook
+
+
+@dataclass
+class Ranked:
+    """Per-listener ranked lists, stacked: ``who`` int64 and ``code`` int64 (n,), each listener's
+    rows contiguous, in rank order (best first)."""
+
+    who: np.ndarray
+    code: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "Ranked":
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+    def rank(self) -> np.ndarray:
+        """0-based rank of each row within its listener."""
+        return _rank_within(self.who)
+
+    def head(self, limit: int) -> "Ranked":
+        keep = self.rank() < limit
+        return Ranked(self.who[keep], self.code[keep])
+
+    def only(self, mask: np.ndarray) -> "Ranked":
+        return Ranked(self.who[mask], self.code[mask])
 
 
 @dataclass
 class CandidateSet:
-    """One listener's candidates on one shelf: ``ids`` (object, n), ``sources`` name -> bool (n,)."""
+    """A batch's candidates on one shelf: ``who``/``code`` (n,) int64, listeners contiguous in
+    batch order, candidates in merge order; ``sources`` name -> bool (n,), config order."""
 
-    ids: np.ndarray
+    who: np.ndarray
+    code: np.ndarray
     sources: dict[str, np.ndarray]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.code)
 
-    def source_labels(self) -> list[str]:
-        """Per candidate, the ``|``-joined names of the sources that proposed it."""
+    def source_labels(self) -> np.ndarray:
+        """Per candidate, the ``|``-joined names of the sources that proposed it (object (n,))."""
         names = list(self.sources)
-        flags = np.column_stack([self.sources[s] for s in names]) if names else np.zeros((len(self.ids), 0), bool)
-        return ["|".join(n for n, f in zip(names, row) if f) for row in flags]
+        bits = np.zeros(len(self.code), dtype=np.int64)
+        for i, name in enumerate(names):
+            bits |= self.sources[name].astype(np.int64) << i
+        uniq, inverse = np.unique(bits, return_inverse=True)
+        labels = np.asarray(["|".join(n for i, n in enumerate(names) if b >> i & 1) for b in uniq], dtype=object)
+        return labels[inverse] if len(bits) else np.zeros(0, dtype=object)
 
 
-@dataclass
-class ListenerView:
-    """What sources see: the listener, their plays before as_of mapped to shelf entities."""
-
-    state: ListenerState
-    as_of_ms: int
-    shelf: str
-    played: np.ndarray      # entity per play (object), most recent last, None dropped
-    played_ts: np.ndarray   # epoch ms UTC of those plays
-    catalog: Catalog
-    side: SideTables
+def _rank_within(who: np.ndarray) -> np.ndarray:
+    """Position of each row within its run of equal ``who`` (rows of a listener are contiguous)."""
+    if not len(who):
+        return np.zeros(0, dtype=np.int64)
+    start = np.r_[0, np.flatnonzero(np.diff(who)) + 1]
+    return np.arange(len(who)) - np.repeat(start, np.diff(np.r_[start, len(who)]))
 
 
-def _history(view: ListenerView, quota: int) -> np.ndarray:
-    """The listener's own entities, by decayed frequency (frecency, 7-day half-life-like decay)."""
-    if len(view.played) == 0:
-        return np.zeros(0, dtype=object)
-    age_days = (view.as_of_ms - view.played_ts) / 86_400_000
-    s = pd.Series(np.exp(-age_days / 7.0)).groupby(view.played).sum()
-    s = s.sort_index().sort_values(ascending=False, kind="stable")
-    return s.index.to_numpy(dtype=object)[:quota]
+def _top_by_score(who, code, score, hist: History, limit: int) -> Ranked:
+    """Rows ordered by listener, score descending, ties by item id; at most ``limit`` each."""
+    if not len(code):
+        return Ranked.empty()
+    order = np.lexsort((hist.batch.id_rank(code), -score, who))
+    return Ranked(who[order], code[order]).head(limit)
 
 
-def _colisten(view: ListenerView, quota: int) -> np.ndarray:
-    """Co-listening neighbours of the listener's entities, by summed cosine similarity."""
-    table = view.side.neighbours.get(view.shelf)
-    if table is None or table.empty or len(view.played) == 0:
-        return np.zeros(0, dtype=object)
-    rows = table[table["a"].isin(pd.unique(view.played))]
-    s = rows.groupby("b")["sim"].sum().sort_index().sort_values(ascending=False, kind="stable")
-    return s.index.to_numpy(dtype=object)[:quota]
+def _history(inp: SourceInput, limit: int) -> Ranked:
+    """The listener's own entities, by decayed frequency (frecency: sum of exp(-age_days / 7))."""
+    hist = inp.hist
+    ent, _ = hist.entities(inp.entity_types)
+    ok = (ent >= 0) & inp.served[hist.who]
+    if not ok.any():
+        return Ranked.empty()
+    age_days = (hist.as_of_ms - hist.ts_ms[ok]) / 86_400_000
+    span = pair_span(hist)
+    # one compensated sum per (listener, entity), over the plays in time order
+    s = pd.Series(np.exp(-age_days / HISTORY_DECAY_DAYS)).groupby(hist.who[ok] * span + ent[ok], sort=False).sum()
+    keys = s.index.to_numpy(np.int64)
+    return _top_by_score(keys // span, keys % span, s.to_numpy(), hist, limit)
 
 
-def _als(view: ListenerView, quota: int) -> np.ndarray:
-    """Nearest items in ALS factor space (Spark item-neighbours job) to the listener's 20 most
-    recent distinct items, by summed cosine; nothing without an ALS table."""
-    table = view.side.als
-    if table is None or table.empty or len(view.played) == 0:
-        return np.zeros(0, dtype=object)
-    recent = pd.unique(view.played[::-1])[:20]
-    rows = table[table["a"].isin(recent)]
-    s = rows.groupby("b")["sim"].sum().sort_index().sort_values(ascending=False, kind="stable")
-    return s.index.to_numpy(dtype=object)[:quota]
+def _neighbour_source(table, recent: int | None):
+    def source(inp: SourceInput, limit: int) -> Ranked:
+        sums = neighbour_sums(inp.hist, table(inp), inp.entity_types, recent)
+        sums = sums[inp.served[sums["who"].to_numpy()]]
+        return _top_by_score(sums["who"].to_numpy(np.int64), sums["b"].to_numpy(np.int64), sums["sim"].to_numpy(),
+                             inp.hist, limit)
+    return source
 
 
-def _top_list(view: ListenerView) -> np.ndarray:
-    tops = view.side.top.get(view.shelf, {})
-    market = tops.get(view.state.profile.market, np.zeros(0, dtype=object))
-    rest = tops.get(GLOBAL_MARKET, np.zeros(0, dtype=object))
-    return pd.unique(np.concatenate([market, rest]))  # market first, topped up from all markets
+_colisten = _neighbour_source(lambda inp: inp.codebook.neighbours.get(inp.shelf), None)
+_colisten.__doc__ = "Co-listening neighbours of the listener's entities, by summed cosine similarity."
+_als = _neighbour_source(lambda inp: inp.codebook.als, ALS_RECENT_ITEMS)
+_als.__doc__ = ("Nearest items in ALS factor space (Spark item-neighbours job) to the listener's 20 most "
+                "recent distinct items, by summed cosine; nothing without an ALS table.")
 
 
-def _popular(view: ListenerView, quota: int) -> np.ndarray:
+def _top_lists(inp: SourceInput, limit: int | None) -> Ranked:
+    """Each served listener's market top list (market first, then all markets), cut to ``limit``."""
+    batch = inp.hist.batch
+    markets, which = np.unique(batch.market.astype(str), return_inverse=True)
+    lists = [inp.codebook.top_list(inp.shelf, batch.market[np.flatnonzero(which == i)[0]]) for i in range(len(markets))]
+    if limit is not None:
+        lists = [x[:limit] for x in lists]
+    lens = np.asarray([len(x) for x in lists], dtype=np.int64)
+    who = np.flatnonzero(inp.served)
+    n = lens[which[who]]
+    starts = np.r_[0, np.cumsum(lens)[:-1]][which[who]]
+    flat = np.concatenate(lists + [np.zeros(0, np.int64)]).astype(np.int64)
+    idx = np.repeat(starts, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+    return Ranked(np.repeat(who, n).astype(np.int64), flat[idx])
+
+
+def _popular(inp: SourceInput, limit: int) -> Ranked:
     """Most-played items in the listener's market over the popularity window, then globally."""
-    return _top_list(view)[:quota]
+    return _top_lists(inp, limit)
 
 
-def _onboarding(view: ListenerView, quota: int) -> np.ndarray:
+def _onboarding(inp: SourceInput, limit: int) -> Ranked:
     """Popular items sharing a genre with the listener (onboarding genres + most played genres)."""
-    top = _top_list(view)
-    codes = listener_genres(view.state, view.state.before(view.as_of_ms), view.catalog)
-    if len(top) == 0 or len(codes) == 0:
-        return np.zeros(0, dtype=object)
-    match = jaccard_to(view.catalog.genre_codes_of(top), codes)
-    return top[match > 0][:quota]
+    top = _top_lists(inp, None)
+    cb = inp.codebook
+    G = max(cb.n_genres, 1)
+    owner, at = cb.genres.expand(top.code)
+    hit = np.isin(top.who[owner] * G + cb.genres.values[at].astype(np.int64), listener_genres(inp.hist))
+    match = np.bincount(owner[hit], minlength=len(top.code)) > 0
+    return top.only(match).head(limit)
 
 
-SOURCES: dict[str, Callable[[ListenerView, int], np.ndarray]] = {
+SOURCES: dict[str, Callable[[SourceInput, int], Ranked]] = {
     "history": _history, "colisten": _colisten, "als": _als, "popular": _popular, "onboarding": _onboarding,
 }
 
 
-def listener_view(state: ListenerState, as_of_ms: int, shelf: str, entity_types, catalog: Catalog,
-                  side: SideTables) -> ListenerView:
-    hist = state.before(as_of_ms)
-    ent, _ = resolve_entities(hist["item_id"], hist["item_type"], hist["context_id"], catalog, entity_types)
-    ok = ent != None  # noqa: E711
-    return ListenerView(state, as_of_ms, shelf, ent[ok], hist["ts_ms"][ok], catalog, side)
+def played_pairs(hist: History, entity_types) -> np.ndarray:
+    """Sorted unique keys ``who * span + entity`` of what each listener played (entity mapping of
+    the shelf), with ``span`` from :func:`pair_span`."""
+    span = pair_span(hist)
+    ent, _ = hist.entities(entity_types)
+    ok = ent >= 0
+    return hist.memo(("played_pairs", tuple(sorted(entity_types))), lambda: np.unique(hist.who[ok] * span + ent[ok]))
 
 
-def generate_candidates(view: ListenerView, shelf_config: dict) -> CandidateSet:
-    """Run the shelf's sources with their quotas and merge them.
+def pair_span(hist: History) -> int:
+    """Multiplier that makes ``who * span + code`` a unique (listener, entity) key in a batch."""
+    return hist.batch.span
 
-    Order: each source's quota in config order (each source's own ranking inside), then the
-    sources' further items in the same order until ``max_candidates`` is reached, so quota a source
-    cannot use goes to the others. An item proposed by several sources appears once, at its first
-    position, with the flags of every source that ranked it within the budget. With
-    ``exclude_played`` the listener's already-played entities are removed first.
+
+def generate_candidates(inp: SourceInput, shelf_config: dict) -> CandidateSet:
+    """Run the shelf's sources with their quotas and merge them, for every served listener.
+
+    Order per listener: each source's quota in config order (each source's own ranking inside),
+    then the sources' further items in the same order until ``max_candidates`` is reached, so
+    quota a source cannot use goes to the others. An item proposed by several sources appears
+    once, at its first position, with the flags of every source that ranked it within the budget.
+    Each source ranks up to ``max_candidates`` items; with ``exclude_played`` the listener's
+    already-played entities are then removed from each source's list.
     Raises ValueError naming an unknown source.
     """
     limit = int(shelf_config.get("max_candidates", 200))
-    played = pd.Index(pd.unique(view.played)) if shelf_config.get("exclude_played") else pd.Index([])
     quotas = shelf_config.get("sources") or {}
-    ranked: dict[str, np.ndarray] = {}
-    for name, quota in quotas.items():
+    for name in quotas:
         if name not in SOURCES:
-            raise ValueError(f"shelf {view.shelf!r}: unknown candidate source {name!r} (known: {sorted(SOURCES)})")
-        # each source ranks up to the whole candidate budget, so unused quota can be topped up below
-        found = SOURCES[name](view, limit)
-        ranked[name] = found[~pd.Index(found).isin(played)] if len(found) and len(played) else found
-    # first every source's quota, in config order; then, while slots remain, the sources' next
-    # items in the same order (a source that finds little leaves its quota to the others)
-    ordered = [i for name, quota in quotas.items() for i in ranked[name][: int(quota)]]
-    ordered += [i for name, quota in quotas.items() for i in ranked[name][int(quota):]]
-    ids = pd.unique(np.asarray(ordered, dtype=object))[:limit] if ordered else np.zeros(0, dtype=object)
-    flags = {name: set(found) for name, found in ranked.items()}
-    sources = {name: np.fromiter((i in members for i in ids), dtype=bool, count=len(ids))
-               for name, members in flags.items()}
-    return CandidateSet(np.asarray(ids, dtype=object), sources)
+            raise ValueError(f"shelf {inp.shelf!r}: unknown candidate source {name!r} (known: {sorted(SOURCES)})")
+    span = pair_span(inp.hist)
+    played = played_pairs(inp.hist, inp.entity_types) if shelf_config.get("exclude_played") else None
+    found_keys, parts = {}, []
+    for k, (name, quota) in enumerate(quotas.items()):
+        found = SOURCES[name](inp, limit)
+        keys = found.who * span + found.code
+        if played is not None and len(keys):
+            kept = ~np.isin(keys, played)
+            found, keys = found.only(kept), keys[kept]
+        found_keys[name] = keys
+        rank = found.rank()
+        parts.append((found.who, keys, np.full(len(keys), k), rank, rank >= int(quota)))
+    if not parts:
+        return CandidateSet(np.zeros(0, np.int64), np.zeros(0, np.int64), {})
+    who, keys, src, rank, phase = (np.concatenate(c) for c in zip(*parts))
+    # per listener: every source's quota first (config order), then the sources' further items
+    order = np.lexsort((rank, src, phase, who))
+    _, first = np.unique(keys[order], return_index=True)
+    chosen = order[np.sort(first)]
+    who, keys = who[chosen], keys[chosen]
+    keep = _rank_within(who) < limit
+    who, keys = who[keep], keys[keep]
+    # flags: every source that ranked the item (within the budget) for that listener
+    return CandidateSet(who.astype(np.int64), (keys % span).astype(np.int64),
+                        {name: np.isin(keys, k) for name, k in found_keys.items()})

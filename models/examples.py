@@ -9,9 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.home import ServingContext, in_audience, shelf_candidates
+from models.candidates import played_pairs
+from models.home import ServingContext, audience_mask, shelf_candidates
+from transforms.batch import ListenerBatch
 from transforms.feature_spec import FEATURE_SPECS, feature_names
-from transforms.labels import positives
+from transforms.labels import positive_keys
 
 EXAMPLE_KEYS = ["listener_id", "as_of", "item_id", "candidate_source"]
 
@@ -27,44 +29,33 @@ def examples_for_batch(states, ctx: ServingContext, horizon_ms: int) -> tuple[di
     ``{"positives": P, "found": F, "listeners": L}`` where F counts positives that were among the
     candidates, over listeners in the shelf's audience (including those with no candidates).
     """
+    batch = ListenerBatch.from_states(states, ctx.codebook)
     as_of = pd.Timestamp(ctx.as_of_ms, unit="ms", tz="UTC")
+    hist = batch.before(ctx.as_of_ms)
+    window = batch.window(ctx.as_of_ms, ctx.as_of_ms + horizon_ms)
     # A listener with no play in the label window has no positive on any shelf: their query groups
     # would teach a ranker nothing and never count in evaluation, so they are not materialised.
-    states = [s for s in states if len(s.window(ctx.as_of_ms, ctx.as_of_ms + horizon_ms)["ts_ms"])]
+    active = np.bincount(window.who, minlength=batch.size) > 0
     frames, recall = {}, {}
-    for shelf in ctx.config["shelves"]:
+    for shelf, cfg in ctx.config["shelves"].items():
         if shelf not in FEATURE_SPECS:
             continue
         types = ctx.entity_types[shelf]
-        per = shelf_candidates(states, shelf, ctx)
-        with_cands = {s.listener_id for s, _, _ in per}
-        counts = {"positives": 0, "found": 0, "listeners": 0}
-        labels = []
-        for state, cands, _ in per:
-            pos = positives(shelf, state, ctx.as_of_ms, horizon_ms, ctx.catalog, types, ctx.config)
-            hit = pd.Index(cands.ids).isin(pos)
-            labels.append(hit.astype(np.int8))
-            counts["positives"] += len(pos)
-            counts["found"] += int(hit.sum())
-            counts["listeners"] += 1
-        # audience members without candidates still own positives the candidates missed
-        for state in states:
-            if state.listener_id in with_cands or not state.is_registered(ctx.as_of_ms):
-                continue
-            if in_audience(state, ctx.config["shelves"][shelf], ctx):
-                n = len(positives(shelf, state, ctx.as_of_ms, horizon_ms, ctx.catalog, types, ctx.config))
-                counts["positives"] += n
-                counts["listeners"] += 1
-        recall[shelf] = counts
-        if not per:
+        served = active & audience_mask(batch, cfg, ctx)
+        cands, X = shelf_candidates(hist, shelf, ctx, served)
+        before = played_pairs(hist, types) if cfg.get("exclude_played") or shelf == "podcasts" else None
+        pos = positive_keys(shelf, window, types, ctx.config, before)
+        pos = pos[served[pos // batch.span]]
+        labels = np.isin(cands.who * batch.span + cands.code, pos)
+        recall[shelf] = {"positives": int(len(pos)), "found": int(labels.sum()), "listeners": int(served.sum())}
+        if not len(cands):
             continue
-        X = np.concatenate([x for _, _, x in per])
         frame = pd.DataFrame(X, columns=feature_names(shelf))
-        frame.insert(0, "listener_id", np.repeat([s.listener_id for s, _, _ in per], [len(c) for _, c, _ in per]))
+        frame.insert(0, "listener_id", batch.listener_id[cands.who])
         frame.insert(1, "as_of", as_of)
-        frame.insert(2, "item_id", np.concatenate([c.ids for _, c, _ in per]))
-        frame.insert(3, "candidate_source", sum((c.source_labels() for _, c, _ in per), []))
-        frame["label"] = np.concatenate(labels)
+        frame.insert(2, "item_id", batch.ids(cands.code))
+        frame.insert(3, "candidate_source", cands.source_labels())
+        frame["label"] = labels.astype(np.int8)
         frames[shelf] = frame
     return frames, recall
 

@@ -1,8 +1,10 @@
-"""Stage 1 + stage 2 for a batch of listeners: candidates, features, one scoring call per shelf,
-rules, editorial slots, and the output rows of DESIGN.md "Outputs".
+"""Stage 1 + stage 2 for a batch of listeners, in columns: candidates, features, one scoring call
+per shelf, rules, editorial slots, and the output rows of DESIGN.md "Outputs".
 
-Pure Python over in-memory objects; the Beam job calls :func:`recommend_batch` on batches of
-listeners, so scoring runs on one stacked float32 matrix per shelf and batch.
+Every step works on all listeners of the batch at once (:class:`transforms.batch.ListenerBatch`),
+so the cost per listener is a share of a few array operations, not a loop of small pandas calls.
+What does not depend on the listener - the codebook of ids, editorial slots per (market, minor),
+recent episodes - is built once per worker and ``as_of`` and kept in ``ServingContext.cache``.
 
 Shelf kinds: ``model`` (candidates, features, ranker, then the rules of :mod:`models.rules`),
 ``rule`` (rows from a rule of :mod:`models.rules`, no model, no features) and ``editorial`` (the
@@ -20,26 +22,31 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from models.candidates import CandidateSet, generate_candidates, listener_view
-from models.rules import (FOLLOWED_MIN_PLAYS, NEW_EPISODES_MAX_AGE_DAYS, RULES, diversify, editorial_slots,
-                          explicit_allowed, followed_shows, insert_editorial, is_minor, market_allowed,
-                          new_episodes, not_followed, not_played_within, rank_order, recent_episodes)
+from models.candidates import CandidateSet, SourceInput, generate_candidates, pair_span
+from models.rules import (FOLLOWED_MIN_PLAYS, NEW_EPISODES_MAX_AGE_DAYS, RULES, diversify, editorial_layout,
+                          editorial_slots, explicit_allowed, followed_shows, is_minor, new_episodes, not_followed,
+                          not_played_within, recent_episodes)
+from transforms import contract
 from transforms.aggregates import SideTables
-from transforms.catalog import Catalog, resolve_entities
+from transforms.batch import Codebook, History, ListenerBatch, take
+from transforms.catalog import Catalog
 from transforms.feature_spec import FEATURE_SPECS, feature_names
-from transforms.features import compute_features
+from transforms.features import batch_features
 from transforms.history import MS_PER_DAY, ListenerState
 
 log = logging.getLogger(__name__)
 
 OUTPUT_COLUMNS = ["listener_id", "shelf", "position", "item_id", "item_type", "score", "source",
                   "candidate_source", "model_version", "run_id"]
+_TYPE_NAMES = np.asarray(list(contract.ITEM_TYPES) + [None], dtype=object)  # index -1 -> None
 
 
 @dataclass
 class ServingContext:
     """Everything a batch needs besides the listeners. ``scorers``: shelf -> object with
-    ``score(X) -> float64 (n,)``, ``source`` and ``version``; ``entity_types``: shelf -> item types."""
+    ``score(X) -> float64 (n,)``, ``source`` and ``version``; ``entity_types``: shelf -> item types.
+    ``cache``: listener-independent work kept between batches of one worker (pass the same dict
+    for batches that share catalog, side tables, curation and as_of)."""
 
     as_of_ms: int
     catalog: Catalog
@@ -50,6 +57,13 @@ class ServingContext:
     scorers: dict
     run_id: str
     log_features: bool = False
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def codebook(self) -> Codebook:
+        if "codebook" not in self.cache:
+            self.cache["codebook"] = Codebook(self.catalog, self.side)
+        return self.cache["codebook"]
 
 
 @dataclass
@@ -62,218 +76,254 @@ class BatchResult:
     candidates: dict = field(default_factory=dict)
 
 
-def in_audience(state: ListenerState, shelf_config: dict, ctx: ServingContext) -> bool:
-    """A shelf with ``audience: new_listeners`` serves only listeners whose tenure at as_of is
-    below ``listeners.new_listener_days``; other shelves serve every registered listener."""
+def audience_mask(batch: ListenerBatch, shelf_config: dict, ctx: ServingContext) -> np.ndarray:
+    """bool (B,): listeners registered before as_of and in the shelf's audience. A shelf with
+    ``audience: new_listeners`` serves only listeners whose tenure at as_of is below
+    ``listeners.new_listener_days``; other shelves serve every registered listener."""
+    mask = batch.registered_before(ctx.as_of_ms)
     if shelf_config.get("audience") == "new_listeners":
-        return state.tenure_days(ctx.as_of_ms) < float(ctx.config["listeners"]["new_listener_days"])
-    return True
+        mask &= batch.tenure_days(ctx.as_of_ms) < float(ctx.config["listeners"]["new_listener_days"])
+    return mask
 
 
-def shelf_candidates(states: list[ListenerState], shelf: str, ctx: ServingContext
-                     ) -> list[tuple[ListenerState, CandidateSet, np.ndarray]]:
-    """Candidates and feature matrices of every listener in the shelf's audience with at least one
-    candidate. Shared by serving and training examples (the one feature code path)."""
-    cfg = ctx.config["shelves"][shelf]
+def market_mask(batch: ListenerBatch, shelf_config: dict) -> np.ndarray:
+    """bool (B,): shelf key ``markets``, a whitelist of listener markets (None: every market)."""
+    markets = shelf_config.get("markets")
+    return np.ones(batch.size, dtype=bool) if markets is None else np.isin(batch.market.astype(str), list(markets))
+
+
+def shelf_candidates(hist: History, shelf: str, ctx: ServingContext, served: np.ndarray
+                     ) -> tuple[CandidateSet, np.ndarray]:
+    """Candidates and the feature matrix (float32, (n, spec)) of the ``served`` listeners of a
+    batch on ``shelf``. Shared by serving and training examples (the one feature code path)."""
     types = ctx.entity_types[shelf]
-    out = []
-    for state in states:
-        if not state.is_registered(ctx.as_of_ms) or not in_audience(state, cfg, ctx):
-            continue
-        view = listener_view(state, ctx.as_of_ms, shelf, types, ctx.catalog, ctx.side)
-        cands = generate_candidates(view, cfg)
-        if len(cands) == 0:
-            continue
-        X = compute_features(shelf, state, ctx.as_of_ms, cands.ids, cands.sources, ctx.catalog, ctx.side, types)
-        out.append((state, cands, X))
-    return out
+    cands = generate_candidates(SourceInput(hist, shelf, types, served), ctx.config["shelves"][shelf])
+    X = batch_features(shelf, hist, types, cands.who, cands.code, cands.sources,
+                       hist.batch.codebook.neighbours.get(shelf))
+    return cands, X
 
 
 def recommend_batch(states: list[ListenerState], ctx: ServingContext) -> BatchResult:
-    """Home shelves for a batch of listeners at ``ctx.as_of_ms``.
+    """Home shelves for a batch of listeners at ``ctx.as_of_ms`` (see :func:`recommend`)."""
+    return recommend(ListenerBatch.from_states(states, ctx.codebook), ctx)
+
+
+def recommend(batch: ListenerBatch, ctx: ServingContext) -> BatchResult:
+    """Home shelves for a :class:`ListenerBatch` at ``ctx.as_of_ms``.
 
     Listeners registered at or after as_of are skipped, and so are, per shelf, listeners outside
     its ``markets`` whitelist. A listener with no candidates (or no rule rows) on a shelf gets no
     rows there (editorial slots alone still fill an editorial shelf).
     """
-    as_of = pd.Timestamp(ctx.as_of_ms, unit="ms", tz="UTC")
-    facts = _Facts(ctx)
+    hist = batch.before(ctx.as_of_ms)
+    minor = is_minor(batch.birth_year, ctx.as_of_ms)
     frames, features, n_cands = [], {}, {}
     for shelf, cfg in ctx.config["shelves"].items():
-        served = [s for s in states if market_allowed(s.profile.market, cfg.get("markets"))]
+        in_market = market_mask(batch, cfg)
         if cfg["kind"] == "editorial":
-            frames.append(_editorial_rows(served, shelf, cfg, ctx, as_of, facts))
+            frames.append(_editorial_rows(batch, in_market & batch.registered_before(ctx.as_of_ms), shelf, cfg, ctx,
+                                          minor))
             continue
+        served = in_market & audience_mask(batch, cfg, ctx)
         if cfg["kind"] == "rule":
-            frames.append(_rule_rows(served, shelf, cfg, ctx, as_of, facts))
+            frames.append(_rule_rows(hist, served, shelf, cfg, ctx, minor))
             continue
         if shelf not in FEATURE_SPECS:
             continue
-        per = shelf_candidates(served, shelf, ctx)
-        n_cands[shelf] = sum(len(c) for _, c, _ in per)
-        if not per:
+        cands, X = shelf_candidates(hist, shelf, ctx, served)
+        n_cands[shelf] = len(cands)
+        if not len(cands):
             continue
-        X = np.concatenate([x for _, _, x in per])
         scorer = ctx.scorers[shelf]
         scores = scorer.score(X)  # one call for the whole batch
-        offsets = np.cumsum([0] + [len(c) for _, c, _ in per])
-        columns: dict[str, list] = {c: [] for c in OUTPUT_COLUMNS}
-        for k, (state, cands, _) in enumerate(per):
-            for col, values in _rank_rows(state, shelf, cfg, cands, scores[offsets[k]:offsets[k + 1]], ctx, as_of,
-                                          scorer, facts).items():
-                columns[col].extend(values)
-        frames.append(columns)
+        frames.append(_rank_rows(hist, shelf, cfg, cands, scores, scorer, ctx, minor))
         if ctx.log_features:
-            features[shelf] = _feature_frame(per, shelf)
-    frames = [pd.DataFrame(f) if isinstance(f, dict) else f for f in frames]
+            features[shelf] = _feature_frame(batch, cands, X, shelf)
     frames = [f for f in frames if len(f)]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
     return BatchResult(rows[OUTPUT_COLUMNS], features, n_cands)
 
 
-class _Facts:
-    """Per-batch memo of what the rules need about a listener (history mapped to entities, minor
-    flag, followed shows), so several shelves of one listener share the work."""
-
-    def __init__(self, ctx: ServingContext):
-        self.ctx = ctx
-        self._hist: dict = {}
-        self._resolved: dict = {}
-        self._minor: dict = {}
-        self.per_batch: dict = {}  # shelf-level things computed once per batch (recent episodes)
-
-    def hist(self, state: ListenerState) -> dict:
-        if state.listener_id not in self._hist:
-            self._hist[state.listener_id] = state.before(self.ctx.as_of_ms)
-        return self._hist[state.listener_id]
-
-    def played(self, state: ListenerState, types) -> tuple[np.ndarray, np.ndarray]:
-        """The listener's plays before as_of mapped to entities of ``types``: (entity, ts_ms)."""
-        key = (state.listener_id, tuple(types))
-        if key not in self._resolved:
-            h = self.hist(state)
-            ent, _ = resolve_entities(h["item_id"], h["item_type"], h["context_id"], self.ctx.catalog, types)
-            ok = ent != None  # noqa: E711
-            self._resolved[key] = (ent[ok], h["ts_ms"][ok])
-        return self._resolved[key]
-
-    def followed(self, state: ListenerState, min_plays: int) -> np.ndarray:
-        return followed_shows(self.played(state, ["show"])[0], min_plays)
-
-    def minor(self, state: ListenerState) -> bool:
-        if state.listener_id not in self._minor:
-            self._minor[state.listener_id] = is_minor(state.profile.birth_year, self.ctx.as_of_ms)
-        return self._minor[state.listener_id]
-
-
-def _blocks_minor(state: ListenerState, cfg: dict, facts: _Facts) -> bool:
+def _blocked(cfg: dict, minor: np.ndarray) -> np.ndarray:
     """Shelf key ``block_explicit_for_minors`` (default true: fail safe) and the listener a minor."""
-    return bool(cfg.get("block_explicit_for_minors", True)) and facts.minor(state)
+    return minor & bool(cfg.get("block_explicit_for_minors", True))
 
 
-def _filter_mask(state, shelf, cfg, ids: np.ndarray, ctx: ServingContext, facts: _Facts) -> np.ndarray:
-    """Keep mask of the shelf's post-ranking filters over ``ids`` (rank order)."""
-    keep = np.ones(len(ids), dtype=bool)
-    if not len(ids):
-        return keep
+def _filter_mask(hist: History, shelf, cfg, who, code, ctx: ServingContext, minor) -> np.ndarray:
+    """Keep mask of the shelf's post-ranking filters over candidate rows (rank order)."""
+    keep = np.ones(len(code), dtype=bool)
+    span = pair_span(hist)
+    keys = who * span + code
     hours = cfg.get("exclude_played_within_hours")
     if hours is not None:
-        played, ts = facts.played(state, ctx.entity_types[shelf])
-        keep &= not_played_within(ids, played, ts, ctx.as_of_ms, hours)
+        ent, _ = hist.entities(ctx.entity_types[shelf])
+        ok = ent >= 0
+        keep &= not_played_within(keys, hist.who[ok] * span + ent[ok], hist.ts_ms[ok], ctx.as_of_ms, hours)
     if cfg.get("exclude_followed_shows"):
-        keep &= not_followed(ids, facts.followed(state, int(cfg.get("followed_min_plays", FOLLOWED_MIN_PLAYS))))
-    if _blocks_minor(state, cfg, facts):
-        keep &= explicit_allowed(ctx.catalog.lookup(ids, "explicit"), True)
+        keep &= not_followed(keys, _followed(hist, cfg))
+    keep &= explicit_allowed(take(hist.batch.codebook.explicit, code, np.nan), _blocked(cfg, minor)[who])
     return keep
 
 
-def _slots(state, shelf, cfg, ctx: ServingContext, as_of, facts: _Facts) -> pd.DataFrame:
-    """Live editorial slots of the shelf in the listener's market, explicit ones removed for minors."""
-    slots = editorial_slots(ctx.curation, shelf, state.profile.market, as_of)
-    if len(slots) and _blocks_minor(state, cfg, facts):
-        slots = slots[explicit_allowed(ctx.catalog.lookup(slots["item_id"], "explicit"), True)]
-    return slots
+def _followed(hist: History, cfg: dict) -> np.ndarray:
+    """Keys ``listener * span + show`` of the shows each listener follows (see models.rules)."""
+    min_plays = int(cfg.get("followed_min_plays", FOLLOWED_MIN_PLAYS))
+
+    def build():
+        show, _ = hist.entities(["show"])
+        return followed_shows(np.where(show >= 0, hist.who * pair_span(hist) + show, -1), min_plays)
+    return hist.memo(("followed", min_plays), build)
 
 
-def _rank_rows(state, shelf, cfg, cands: CandidateSet, scores, ctx: ServingContext, as_of, scorer,
-               facts: _Facts | None = None) -> dict:
-    facts = facts or _Facts(ctx)
-    order = rank_order(scores, cands.ids)
-    ids = cands.ids[order]
-    ids = ids[_filter_mask(state, shelf, cfg, ids, ctx, facts)]
-    keep = diversify(ctx.catalog.lookup(ids, "creator_id"), ctx.catalog.lookup(ids, "parent_id"),
-                     cfg.get("max_per_creator"), cfg.get("max_per_parent"))
-    ranked = list(ids[keep])
-    placed = insert_editorial(ranked, _slots(state, shelf, cfg, ctx, as_of, facts), int(cfg["size"]))
-    score_of = dict(zip(cands.ids, scores))
-    label_of = dict(zip(cands.ids, cands.source_labels()))
-    items = [i for i, _ in placed]
+def _slot_sets(shelf: str, cfg: dict, ctx: ServingContext, batch: ListenerBatch, blocked: np.ndarray):
+    """Editorial slots per (market, blocked minor) of the batch's listeners: returns (set index
+    per listener (B,), list of slot frames with position, item_id, code). Built once per worker."""
+    as_of = pd.Timestamp(ctx.as_of_ms, unit="ms", tz="UTC")
+    keys = list(zip(batch.market.tolist(), blocked.tolist()))
+    distinct = list(dict.fromkeys(keys))
+    sets = []
+    for market, minor in distinct:
+        cache_key = ("slots", shelf, market, minor)
+        if cache_key not in ctx.cache:
+            slots = editorial_slots(ctx.curation, shelf, market, as_of)
+            if len(slots) and minor:
+                slots = slots[explicit_allowed(ctx.catalog.lookup(slots["item_id"], "explicit"), True)]
+            ctx.cache[cache_key] = slots.reset_index(drop=True)
+        slots = ctx.cache[cache_key].copy()
+        slots["code"] = batch.encode(slots["item_id"].to_numpy(dtype=object))
+        sets.append(slots)
+    index = {k: i for i, k in enumerate(distinct)}
+    return np.asarray([index[k] for k in keys], dtype=np.int64), sets
+
+
+def _with_editorial(batch: ListenerBatch, shelf, cfg, ctx: ServingContext, minor, listeners: np.ndarray,
+                    who: np.ndarray, code: np.ndarray, columns: dict, size: int) -> pd.DataFrame:
+    """Place each listener's editorial slots among their ranked rows (``who``, ``code`` and
+    ``columns`` per row, in rank order) and cut to ``size``; ``listeners`` are those who get a list.
+    Returns who, code, item_id, editorial (bool), position (1-based) and ``columns``."""
+    set_of, sets = _slot_sets(shelf, cfg, ctx, batch, _blocked(cfg, minor))
+    span = batch.span
+    slot_keys = np.concatenate([i * span + s["code"].to_numpy(np.int64)[s["code"].to_numpy() >= 0]
+                                for i, s in enumerate(sets)] + [np.zeros(0, np.int64)])
+    rest = ~np.isin(set_of[who] * span + code, slot_keys)
+    who, code = who[rest], code[rest]
+    columns = {k: v[rest] for k, v in columns.items()}
+    rank = np.arange(len(who)) - np.searchsorted(who, who, side="left")
+    n_rest = np.bincount(who, minlength=batch.size)
+    final = rank.copy()
+    parts = []
+    row_of = np.full(batch.size, -1, dtype=np.int64)
+    for i, slots in enumerate(sets):
+        if not len(slots):
+            continue
+        ls = listeners[set_of[listeners] == i]
+        rest_at, ed_at = editorial_layout(slots["position"].to_numpy(), n_rest[ls], size)
+        row_of[ls] = np.arange(len(ls))
+        mine = np.flatnonzero((set_of[who] == i) & (rank < size))
+        final[mine] = rest_at[row_of[who[mine]], rank[mine]]
+        final[(set_of[who] == i) & (rank >= size)] = size  # beyond the cut either way
+        parts.append(pd.DataFrame({"who": np.repeat(ls, len(slots)), "code": np.tile(slots["code"].to_numpy(), len(ls)),
+                                   "item_id": np.tile(slots["item_id"].to_numpy(dtype=object), len(ls)),
+                                   "editorial": True, "final": ed_at.ravel()}))
+    ranked = pd.DataFrame({"who": who, "code": code, "item_id": batch.ids(code), "editorial": False, "final": final,
+                           **columns})
+    out = pd.concat([ranked] + parts, ignore_index=True) if parts else ranked
+    out = out[out["final"].to_numpy() < size].sort_values(["who", "final"], kind="stable", ignore_index=True)
+    out["position"] = out["final"].to_numpy(np.int64) + 1
+    return out
+
+
+def _type_names(batch: ListenerBatch, code: np.ndarray, shelf: str) -> np.ndarray:
+    """Item type per code: the catalog's, else the side tables' (e.g. an artist), else None."""
+    cb = batch.codebook
+    types = take(cb.item_type, code, -1).astype(np.int64)
+    fill = cb.fill_type.get(shelf)
+    if fill is not None:
+        types = np.where(types < 0, take(fill, code, -1), types)
+    return _TYPE_NAMES[types]
+
+
+def _rank_rows(hist: History, shelf, cfg, cands: CandidateSet, scores, scorer, ctx: ServingContext, minor
+               ) -> pd.DataFrame:
+    batch = hist.batch
+    order = np.lexsort((batch.id_rank(cands.code), -np.asarray(scores, dtype=np.float64), cands.who))
+    who, code = cands.who[order], cands.code[order]
+    score, label = np.asarray(scores, dtype=np.float64)[order], cands.source_labels()[order]
+    keep = _filter_mask(hist, shelf, cfg, who, code, ctx, minor)
+    who, code, score, label = who[keep], code[keep], score[keep], label[keep]
+    cb = batch.codebook
+    keep = diversify(take(cb.creator, code, -1), take(cb.parent, code, -1), cfg.get("max_per_creator"),
+                     cfg.get("max_per_parent"), groups=who)
+    placed = _with_editorial(batch, shelf, cfg, ctx, minor, np.unique(cands.who), who[keep], code[keep],
+                             {"score": score[keep], "candidate_source": label[keep]}, int(cfg["size"]))
+    ed = placed["editorial"].to_numpy()
+    return _output(batch, shelf, placed, ctx,
+                   score=np.where(ed, np.nan, placed["score"].to_numpy(np.float64)),
+                   source=np.where(ed, "editorial", scorer.source),
+                   candidate_source=np.where(ed, "editorial", placed["candidate_source"].to_numpy(dtype=object)),
+                   model_version=np.where(ed, None, scorer.version))
+
+
+def _output(batch: ListenerBatch, shelf: str, placed: pd.DataFrame, ctx: ServingContext, **columns) -> pd.DataFrame:
     n = len(placed)
-    return {
-        "listener_id": [state.listener_id] * n, "shelf": [shelf] * n, "position": list(range(1, n + 1)),
-        "item_id": items, "item_type": list(_types(items, ctx, shelf)),
-        "score": [np.nan if ed else float(score_of[i]) for i, ed in placed],
-        "source": ["editorial" if ed else scorer.source for _, ed in placed],
-        "candidate_source": ["editorial" if ed else label_of[i] for i, ed in placed],
-        "model_version": [None if ed else scorer.version for _, ed in placed],
-        "run_id": [ctx.run_id] * n,
-    }
+    return pd.DataFrame({
+        "listener_id": batch.listener_id[placed["who"].to_numpy(np.int64)], "shelf": np.full(n, shelf, dtype=object),
+        "position": placed["position"].to_numpy(np.int64), "item_id": placed["item_id"].to_numpy(dtype=object),
+        "item_type": _type_names(batch, placed["code"].to_numpy(np.int64), shelf),
+        **{k: np.asarray(v, dtype=np.float64 if k == "score" else object) for k, v in columns.items()},
+        "run_id": np.full(n, ctx.run_id, dtype=object)})
 
 
-def _editorial_rows(states, shelf, cfg, ctx: ServingContext, as_of, facts: _Facts | None = None) -> pd.DataFrame:
-    facts = facts or _Facts(ctx)
-    frames = []
-    by_market: dict[tuple, pd.DataFrame] = {}
-    for state in states:
-        if not state.is_registered(ctx.as_of_ms):
+def _editorial_rows(batch: ListenerBatch, served: np.ndarray, shelf, cfg, ctx: ServingContext, minor) -> pd.DataFrame:
+    """Rows of a ``kind: editorial`` shelf: each served listener's live slots, renumbered 1..n."""
+    set_of, sets = _slot_sets(shelf, cfg, ctx, batch, _blocked(cfg, minor))
+    parts = []
+    for i, slots in enumerate(sets):
+        slots = slots.head(int(cfg["size"]))
+        ls = np.flatnonzero(served & (set_of == i))
+        if not len(slots) or not len(ls):
             continue
-        key = (state.profile.market, _blocks_minor(state, cfg, facts))
-        if key not in by_market:
-            by_market[key] = _slots(state, shelf, cfg, ctx, as_of, facts).head(int(cfg["size"]))
-        slots = by_market[key]
-        if slots.empty:
-            continue
-        items = slots["item_id"].tolist()
-        frames.append(pd.DataFrame({
-            "listener_id": state.listener_id, "shelf": shelf, "position": np.arange(1, len(items) + 1),
-            "item_id": items, "item_type": _types(items, ctx, shelf), "score": np.nan, "source": "editorial",
-            "candidate_source": "editorial", "model_version": None, "run_id": ctx.run_id}))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
+        k = len(slots)
+        parts.append(pd.DataFrame({"who": np.repeat(ls, k), "code": np.tile(slots["code"].to_numpy(), len(ls)),
+                                   "item_id": np.tile(slots["item_id"].to_numpy(dtype=object), len(ls)),
+                                   "position": np.tile(np.arange(1, k + 1), len(ls))}))
+    if not parts:
+        return pd.DataFrame(columns=OUTPUT_COLUMNS)
+    placed = pd.concat(parts, ignore_index=True).sort_values(["who", "position"], kind="stable", ignore_index=True)
+    n = len(placed)
+    return _output(batch, shelf, placed, ctx, score=np.full(n, np.nan), source=np.full(n, "editorial", dtype=object),
+                   candidate_source=np.full(n, "editorial", dtype=object), model_version=np.full(n, None, dtype=object))
 
 
 _warned: set = set()
 
 
-def _release_ms(catalog: Catalog) -> np.ndarray | None:
-    """Catalog ``release_date`` as epoch ms UTC (float64, NaN unknown); None when the catalog does
-    not carry the column."""
-    if "release_date" not in catalog.frame.columns:
-        return None
-    ts = pd.to_datetime(catalog.frame["release_date"], utc=True, errors="coerce")
-    return ((ts - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(milliseconds=1)).to_numpy(dtype=np.float64)
-
-
-def _recent_episodes(shelf, cfg, ctx: ServingContext, facts: _Facts) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(episodes in the release window, the same without explicit ones), once per batch and shelf."""
+def _recent_episodes(shelf, cfg, ctx: ServingContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(episodes in the release window, the same without explicit ones), once per worker and shelf;
+    columns item_id, show_id, release_ms, item (code), show (code)."""
     key = ("recent_episodes", shelf)
-    if key not in facts.per_batch:
-        release = _release_ms(ctx.catalog)
-        if release is None:
+    if key not in ctx.cache:
+        frame = ctx.catalog.frame
+        if "release_date" not in frame.columns:
             if shelf not in _warned:
                 _warned.add(shelf)
                 log.warning("shelf %s: the catalog has no release_date column, so the rule serves nothing", shelf)
             recent = recent_episodes([], [], [], [], ctx.as_of_ms)
         else:
-            frame = ctx.catalog.frame
+            ts = pd.to_datetime(frame["release_date"], utc=True, errors="coerce")
+            release = ((ts - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(milliseconds=1)).to_numpy(dtype=np.float64)
             recent = recent_episodes(frame.index.to_numpy(dtype=object), frame["item_type"].to_numpy(dtype=object),
                                      frame["parent_id"].to_numpy(dtype=object), release, ctx.as_of_ms,
                                      float(cfg.get("max_age_days", NEW_EPISODES_MAX_AGE_DAYS)))
-        clean = recent[explicit_allowed(ctx.catalog.lookup(recent["item_id"], "explicit"), True)]
-        facts.per_batch[key] = (recent, clean)
-    return facts.per_batch[key]
+        cb = ctx.codebook
+        recent = recent.assign(item=cb.encode_known(recent["item_id"].to_numpy(dtype=object)),
+                               show=cb.encode_known(recent["show_id"].to_numpy(dtype=object)))
+        clean = recent[explicit_allowed(ctx.catalog.lookup(recent["item_id"], "explicit"), True)].reset_index(drop=True)
+        ctx.cache[key] = (recent, clean)
+    return ctx.cache[key]
 
 
-def _rule_rows(states, shelf, cfg, ctx: ServingContext, as_of, facts: _Facts) -> pd.DataFrame:
+def _rule_rows(hist: History, served: np.ndarray, shelf, cfg, ctx: ServingContext, minor) -> pd.DataFrame:
     """Rows of a ``kind: rule`` shelf: ``rule`` (default: the shelf's name) names a rule of
     :data:`models.rules.RULES`. ``source=rule``, ``candidate_source=rule:<rule>``, no
     model_version, and ``score`` null: a rule has no score, its order is ``position`` (for
@@ -282,47 +332,34 @@ def _rule_rows(states, shelf, cfg, ctx: ServingContext, as_of, facts: _Facts) ->
     rule = cfg.get("rule", shelf)
     if rule not in RULES:
         raise ValueError(f"shelf {shelf!r}: unknown rule {rule!r} (known: {list(RULES)})")
-    size = int(cfg["size"])
-    recent, clean = _recent_episodes(shelf, cfg, ctx, facts)
-    frames = []
-    for state in states:
-        if not state.is_registered(ctx.as_of_ms) or not in_audience(state, cfg, ctx):
-            continue
-        minor = _blocks_minor(state, cfg, facts)
-        followed = facts.followed(state, int(cfg.get("followed_min_plays", FOLLOWED_MIN_PLAYS)))
-        if not len(followed):
-            continue
-        picked = new_episodes(clean if minor else recent, followed, facts.hist(state)["item_id"], size,
-                              cfg.get("max_per_parent"))
-        if picked.empty:
-            continue
-        placed = insert_editorial(list(picked["item_id"]), _slots(state, shelf, cfg, ctx, as_of, facts), size)
-        items = [i for i, _ in placed]
-        frames.append(pd.DataFrame({
-            "listener_id": state.listener_id, "shelf": shelf, "position": np.arange(1, len(items) + 1),
-            "item_id": items, "item_type": _types(items, ctx, shelf), "score": np.nan,
-            "source": ["editorial" if ed else "rule" for _, ed in placed],
-            "candidate_source": ["editorial" if ed else f"rule:{rule}" for _, ed in placed],
-            "model_version": None, "run_id": ctx.run_id}))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
+    batch, size = hist.batch, int(cfg["size"])
+    span = pair_span(hist)
+    followed = _followed(hist, cfg)
+    followed = followed[served[followed // span]]
+    blocked = _blocked(cfg, minor)
+    played = hist.who * span + hist.item
+    picks = []
+    for is_blocked, episodes in zip((False, True), _recent_episodes(shelf, cfg, ctx)):
+        mine = followed[blocked[followed // span] == is_blocked]
+        who, row = new_episodes(episodes["show"].to_numpy(np.int64), episodes["item"].to_numpy(np.int64), mine, played,
+                                span, size, cfg.get("max_per_parent"))
+        picks.append(pd.DataFrame({"who": who, "code": episodes["item"].to_numpy(np.int64)[row]}))
+    picked = pd.concat(picks, ignore_index=True).sort_values("who", kind="stable")
+    if not len(picked):
+        return pd.DataFrame(columns=OUTPUT_COLUMNS)
+    who, code = picked["who"].to_numpy(np.int64), picked["code"].to_numpy(np.int64)
+    placed = _with_editorial(batch, shelf, cfg, ctx, minor, np.unique(who), who, code, {}, size)
+    ed = placed["editorial"].to_numpy()
+    n = len(placed)
+    return _output(batch, shelf, placed, ctx, score=np.full(n, np.nan), source=np.where(ed, "editorial", "rule"),
+                   candidate_source=np.where(ed, "editorial", f"rule:{rule}"), model_version=np.full(n, None, dtype=object))
 
 
-def _types(items, ctx: ServingContext, shelf: str) -> np.ndarray:
-    types = ctx.catalog.lookup(items, "item_type")
-    known = ctx.side.entity_types.get(shelf)
-    if known is not None and len(items):
-        fill = known.reindex(np.asarray(items, dtype=object)).to_numpy(dtype=object)
-        types = np.where(types == None, fill, types)  # noqa: E711
-    return types
-
-
-def _feature_frame(per, shelf: str) -> pd.DataFrame:
-    names = feature_names(shelf)
-    X = np.concatenate([x for _, _, x in per])
-    frame = pd.DataFrame(X, columns=names)
-    frame.insert(0, "listener_id", np.repeat([s.listener_id for s, _, _ in per], [len(c) for _, c, _ in per]))
-    frame.insert(1, "item_id", np.concatenate([c.ids for _, c, _ in per]))
-    frame.insert(2, "candidate_source", sum((c.source_labels() for _, c, _ in per), []))
+def _feature_frame(batch: ListenerBatch, cands: CandidateSet, X: np.ndarray, shelf: str) -> pd.DataFrame:
+    frame = pd.DataFrame(X, columns=feature_names(shelf))
+    frame.insert(0, "listener_id", batch.listener_id[cands.who])
+    frame.insert(1, "item_id", batch.ids(cands.code))
+    frame.insert(2, "candidate_source", cands.source_labels())
     return frame
 
 
@@ -331,5 +368,5 @@ def day_start_ms(date: str) -> int:
     return int(pd.Timestamp(date, tz="UTC").value // 1_000_000)
 
 
-__all__ = ["OUTPUT_COLUMNS", "ServingContext", "BatchResult", "recommend_batch", "shelf_candidates",
-           "day_start_ms", "MS_PER_DAY"]
+__all__ = ["OUTPUT_COLUMNS", "ServingContext", "BatchResult", "recommend_batch", "recommend", "shelf_candidates",
+           "audience_mask", "day_start_ms", "MS_PER_DAY"]

@@ -39,35 +39,41 @@ def rank_order(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
 # diversity
 
 
-def cap_per_key(keys: np.ndarray, limit: int | None) -> np.ndarray:
-    """Bool mask keeping at most ``limit`` items per key, in the given (ranked) order.
-    Items with an unknown key (None/NaN) are never capped. ``limit`` None or <= 0 keeps all."""
-    keys = np.asarray(keys, dtype=object)
+def cap_per_key(keys: np.ndarray, limit: int | None, groups: np.ndarray | None = None) -> np.ndarray:
+    """Bool mask keeping at most ``limit`` items per key (per key and group when ``groups``, e.g.
+    the listener of each row, is given), in the given (ranked) order. Items with an unknown key
+    (None/NaN, or a negative integer code) are never capped. ``limit`` None or <= 0 keeps all."""
+    keys = np.asarray(keys)
     if not limit or limit <= 0 or len(keys) == 0:
         return np.ones(len(keys), dtype=bool)
-    known = pd.notna(keys)
-    filled = np.where(known, keys, "")
-    rank_within = pd.Series(filled).groupby(filled).cumcount().to_numpy()
+    if keys.dtype == object:
+        codes, _ = pd.factorize(keys)  # None/NaN -> -1
+    else:
+        codes = keys.astype(np.int64)
+    known = codes >= 0
+    group = np.zeros(len(codes), dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
+    rank_within = pd.Series(codes).groupby([group, codes], sort=False).cumcount().to_numpy()
     return ~known | (rank_within < limit)
 
 
-def cap_per_creator(creators: np.ndarray, limit: int | None) -> np.ndarray:
+def cap_per_creator(creators: np.ndarray, limit: int | None, groups: np.ndarray | None = None) -> np.ndarray:
     """At most ``limit`` items per creator (artist, publisher...): :func:`cap_per_key`."""
-    return cap_per_key(creators, limit)
+    return cap_per_key(creators, limit, groups)
 
 
-def cap_per_parent(parents: np.ndarray, limit: int | None) -> np.ndarray:
+def cap_per_parent(parents: np.ndarray, limit: int | None, groups: np.ndarray | None = None) -> np.ndarray:
     """At most ``limit`` items per parent (a track's album, an episode's show): :func:`cap_per_key`."""
-    return cap_per_key(parents, limit)
+    return cap_per_key(parents, limit, groups)
 
 
 def diversify(creators: np.ndarray, parents: np.ndarray, max_per_creator: int | None,
-              max_per_parent: int | None) -> np.ndarray:
+              max_per_parent: int | None, groups: np.ndarray | None = None) -> np.ndarray:
     """Both caps, one after the other: the creator cap first, then the parent cap on the items the
     creator cap kept (an item dropped by one cap does not use up a slot of the other)."""
-    keep = cap_per_creator(creators, max_per_creator)
+    keep = cap_per_creator(creators, max_per_creator, groups)
     idx = np.flatnonzero(keep)
-    keep[idx] = cap_per_parent(np.asarray(parents, dtype=object)[idx], max_per_parent)
+    keep[idx] = cap_per_parent(np.asarray(parents)[idx], max_per_parent,
+                               None if groups is None else np.asarray(groups)[idx])
     return keep
 
 
@@ -80,49 +86,53 @@ def market_allowed(market: str | None, markets) -> bool:
     return markets is None or market in set(markets)
 
 
-def is_minor(birth_year: int | None, as_of_ms: int, minor_age: int = MINOR_AGE) -> bool:
-    """True when the listener may be younger than ``minor_age`` at ``as_of`` (module docstring)."""
+def is_minor(birth_year, as_of_ms: int, minor_age: int = MINOR_AGE):
+    """True when the listener may be younger than ``minor_age`` at ``as_of`` (module docstring).
+    ``birth_year``: a number or None, or a float64 array (NaN unknown) -> bool array."""
+    year = pd.Timestamp(as_of_ms, unit="ms", tz="UTC").year
+    if np.ndim(birth_year):
+        by = np.asarray(birth_year, dtype=np.float64)
+        return ~np.isnan(by) & (year - by <= minor_age)
     if birth_year is None or pd.isna(birth_year):
         return False
-    year = pd.Timestamp(as_of_ms, unit="ms", tz="UTC").year
     return year - int(birth_year) <= minor_age
 
 
-def explicit_allowed(explicit: np.ndarray, minor: bool) -> np.ndarray:
-    """Keep mask: for a minor, drop items whose catalog ``explicit`` is 1 (NaN = unknown is kept)."""
+def explicit_allowed(explicit: np.ndarray, minor) -> np.ndarray:
+    """Keep mask: for a minor, drop items whose catalog ``explicit`` is 1 (NaN = unknown is kept).
+    ``minor``: one bool, or a bool per item (the minor flag of each row's listener)."""
     explicit = np.asarray(explicit, dtype=np.float64)
-    if not minor:
-        return np.ones(len(explicit), dtype=bool)
-    return ~(explicit == 1.0)
+    return ~((explicit == 1.0) & np.asarray(minor, dtype=bool))
 
 
 def not_played_within(ids: np.ndarray, played: np.ndarray, played_ts_ms: np.ndarray, as_of_ms: int,
                       hours: float | None) -> np.ndarray:
     """Keep mask for shelf key ``exclude_played_within_hours``: drop the items (shelf entities) the
     listener played in ``[as_of - hours, as_of)``. ``played``/``played_ts_ms`` are the listener's
-    plays mapped to the shelf's entities. ``hours`` None keeps everything."""
-    ids = np.asarray(ids, dtype=object)
+    plays mapped to the shelf's entities. ``hours`` None keeps everything. Ids may be strings of
+    one listener, or integer ``(listener, entity)`` keys of a whole batch."""
     if hours is None or len(ids) == 0 or len(played) == 0:
         return np.ones(len(ids), dtype=bool)
     ts = np.asarray(played_ts_ms, dtype=np.int64)
-    recent = np.asarray(played, dtype=object)[(ts >= as_of_ms - float(hours) * MS_PER_HOUR) & (ts < as_of_ms)]
-    return ~pd.Index(ids).isin(recent)
+    recent = np.asarray(played)[(ts >= as_of_ms - float(hours) * MS_PER_HOUR) & (ts < as_of_ms)]
+    return ~pd.Index(np.asarray(ids)).isin(recent)
 
 
 def followed_shows(show_per_play: np.ndarray, min_plays: int = FOLLOWED_MIN_PLAYS) -> np.ndarray:
     """Shows the listener follows: those with at least ``min_plays`` plays. ``show_per_play`` is
-    the show each play before as_of counts toward (None when none). Sorted object array."""
-    shows = np.asarray(show_per_play, dtype=object)
-    shows = shows[pd.notna(shows)]
+    the show each play before as_of counts toward (None when none; or integer ``(listener, show)``
+    keys, negative when none). Sorted array of the same dtype."""
+    shows = np.asarray(show_per_play)
+    shows = shows[pd.notna(shows)] if shows.dtype == object else shows[shows >= 0]
     if len(shows) == 0:
-        return np.zeros(0, dtype=object)
+        return np.zeros(0, dtype=shows.dtype)
     counts = pd.Series(shows).value_counts()
-    return np.sort(counts.index[counts.to_numpy() >= int(min_plays)].to_numpy(dtype=object))
+    return np.sort(counts.index[counts.to_numpy() >= int(min_plays)].to_numpy(dtype=shows.dtype))
 
 
 def not_followed(ids: np.ndarray, followed: np.ndarray) -> np.ndarray:
     """Keep mask for shelf key ``exclude_followed_shows``: drop shows the listener follows."""
-    return ~pd.Index(np.asarray(ids, dtype=object)).isin(np.asarray(followed, dtype=object))
+    return ~pd.Index(np.asarray(ids)).isin(np.asarray(followed))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,7 +158,9 @@ def insert_editorial(ranked_ids: list, slots: pd.DataFrame, size: int) -> list[t
     """Place editorial items at their positions among ``ranked_ids`` and cut to ``size``.
 
     Returns ``[(item_id, is_editorial), ...]``; an item both ranked and curated appears once, at
-    its editorial position. A position beyond the list's end appends the item.
+    its editorial position. Slots are inserted in position order, each at index
+    ``min(max(position - 1, 0), current length)``: a position beyond the list's end appends the
+    item, and positions 0 and 1 both mean "first" (the contract allows 0).
     """
     editorial = dict(zip(slots["item_id"], slots["position"]))
     rest = [i for i in ranked_ids if i not in editorial]
@@ -156,6 +168,31 @@ def insert_editorial(ranked_ids: list, slots: pd.DataFrame, size: int) -> list[t
     for item, position in sorted(editorial.items(), key=lambda kv: kv[1]):
         out.insert(min(max(int(position) - 1, 0), len(out)), (item, True))
     return out[:size]
+
+
+def editorial_layout(positions: np.ndarray, n_rest: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`insert_editorial` for many listeners that share one slot set, as index tables.
+
+    ``positions``: the slot set's positions (K,), as :func:`editorial_slots` orders them;
+    ``n_rest``: per listener (L,), how many ranked items remain once curated items are removed.
+    Returns ``rest_index`` (L, size) int64, the 0-based final index of the listener's ranked item
+    j < size (-1 where the listener has no such item), and ``ed_index`` (L, K), the final index
+    of each editorial item. Indices >= ``size`` are cut. The layout depends on a listener only
+    through ``min(n_rest, size)``, so :func:`insert_editorial` runs once per distinct value.
+    """
+    positions = np.asarray(positions, dtype=np.int64)
+    k = len(positions)
+    capped = np.minimum(np.asarray(n_rest, dtype=np.int64), size)
+    rest_index = np.full((len(capped), size), -1, dtype=np.int64)
+    ed_index = np.zeros((len(capped), k), dtype=np.int64)
+    slots = pd.DataFrame({"item_id": [-1 - i for i in range(k)], "position": positions})
+    for c in np.unique(capped):
+        placed = insert_editorial(list(range(c)), slots, c + k)
+        final = {item: at for at, (item, _) in enumerate(placed)}
+        rows = capped == c
+        rest_index[np.ix_(rows, np.arange(c))] = [final[j] for j in range(c)]
+        ed_index[rows] = [final[-1 - i] for i in range(k)]
+    return rest_index, ed_index
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,21 +214,37 @@ def recent_episodes(ids: np.ndarray, item_types: np.ndarray, parents: np.ndarray
                              ignore_index=True)
 
 
-def new_episodes(recent: pd.DataFrame, followed: np.ndarray, played_items: np.ndarray, size: int,
-                 max_per_show: int | None = None) -> pd.DataFrame:
-    """Rule shelf "New episodes of your shows" for one listener.
+def new_episodes(show: np.ndarray, item: np.ndarray, followed: np.ndarray, played_items: np.ndarray, span: int,
+                 size: int, max_per_show: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rule shelf "New episodes of your shows" for a batch of listeners.
 
-    ``recent``: :func:`recent_episodes` (the release window is applied there); ``followed``: the
-    listener's followed shows (:func:`followed_shows`); ``played_items``: item ids the listener
-    played before as_of. Keeps episodes of followed shows not yet played, newest first (ties by
-    item id), at most ``max_per_show`` per show, at most ``size``. Returns the rows of ``recent``.
+    ``show``/``item``: int64 codes of the :func:`recent_episodes` rows (newest first; the release
+    window is applied there); ``followed``: keys ``listener * span + show`` of followed shows
+    (:func:`followed_shows`); ``played_items``: keys ``listener * span + item`` of items played
+    before as_of. Keeps, per listener, episodes of followed shows not yet played, newest first
+    (ties by item id), at most ``max_per_show`` per show and at most ``size``.
+    Returns (listener, row of ``recent``) int64 arrays, by listener then rank.
     """
-    if recent.empty or len(followed) == 0:
-        return recent.iloc[:0]
-    mine = recent[recent["show_id"].isin(np.asarray(followed, dtype=object))
-                  & ~recent["item_id"].isin(np.asarray(played_items, dtype=object))]
-    mine = mine[cap_per_parent(mine["show_id"].to_numpy(dtype=object), max_per_show)]
-    return mine.head(int(size)).reset_index(drop=True)
+    show = np.asarray(show, dtype=np.int64)
+    followed = np.asarray(followed, dtype=np.int64)
+    if not len(show) or not len(followed):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    by_show = np.argsort(show, kind="stable")  # each show's episodes, newest first
+    shows_sorted = show[by_show]
+    f_show = followed % span
+    lo, hi = np.searchsorted(shows_sorted, f_show, "left"), np.searchsorted(shows_sorted, f_show, "right")
+    n = hi - lo
+    who = np.repeat(followed // span, n)
+    row = by_show[np.repeat(lo, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
+    fresh = ~np.isin(who * span + np.asarray(item, dtype=np.int64)[row], played_items)
+    who, row = who[fresh], row[fresh]
+    order = np.lexsort((row, who))
+    who, row = who[order], row[order]
+    keep = cap_per_parent(show[row], max_per_show, who)
+    who, row = who[keep], row[keep]
+    start = np.searchsorted(who, who, side="left")
+    keep = np.arange(len(who)) - start < int(size)
+    return who[keep], row[keep]
 
 
 RULES = ("new_episodes",)

@@ -39,3 +39,22 @@ def spark():
     session = get_spark("local[2]", "home-recs-tests")
     yield session
     session.stop()
+
+
+def one_batch(states, catalog, side):
+    """A :class:`ListenerBatch` of ``states`` with a codebook of ``catalog`` and ``side``."""
+    from transforms.batch import Codebook, ListenerBatch
+
+    return ListenerBatch.from_states(list(states), Codebook(catalog, side))
+
+
+def listener_features(shelf, state, as_of_ms, candidates, sources, catalog, side, entity_types):
+    """The batch feature function on one listener's candidates (id strings): float32 (n, spec)."""
+    import numpy as np
+
+    from transforms.features import batch_features
+
+    batch = one_batch([state], catalog, side)
+    codes = batch.encode(np.asarray(candidates, dtype=object))
+    return batch_features(shelf, batch.before(as_of_ms), entity_types, np.zeros(len(codes), np.int64), codes,
+                          sources, batch.codebook.neighbours.get(shelf))

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import ms, utc
+from tests.conftest import listener_features, ms, one_batch, utc
 from transforms.aggregates import build_side_tables, partial_aggregates
 from transforms.catalog import Catalog
 from transforms.feature_spec import feature_names, spec_fingerprint
-from transforms.features import compute_features, jaccard_to, weekday
+from transforms.features import jaccard_to, listener_cohorts, weekday
 from transforms.history import ListenerState, Profile, event_block
 
 AS_OF = ms("2025-01-10")  # a Friday
@@ -43,7 +43,8 @@ def features(st: ListenerState, config) -> pd.DataFrame:
     cat = catalog()
     side = build_side_tables(partial_aggregates([st], AS_OF, {"shortcuts": ["album"]}, [], cat, config), AS_OF, config)
     cands = np.array(["A", "B", "C"], dtype=object)
-    X = compute_features("shortcuts", st, AS_OF, cands, {"history": np.array([True, True, False])}, cat, side, ["album"])
+    X = listener_features("shortcuts", st, AS_OF, cands, {"history": np.array([True, True, False])}, cat, side,
+                          ["album"])
     assert X.dtype == np.float32 and X.shape == (3, len(feature_names("shortcuts")))
     return pd.DataFrame(X, columns=feature_names("shortcuts"), index=cands)
 
@@ -105,8 +106,6 @@ def test_spec_fingerprint_is_stable_and_shelf_specific():
 
 
 def test_cohort_and_genre_overlap_features_by_hand(config):
-    from transforms.features import cohort_of
-
     cat = Catalog.from_items(pd.DataFrame({
         "item_id": ["t1", "t2", "t3", "e1", "e2", "e3", "s1", "s2", "s3"],
         "item_type": ["track"] * 3 + ["episode"] * 3 + ["show"] * 3,
@@ -124,14 +123,15 @@ def test_cohort_and_genre_overlap_features_by_hand(config):
     M = listener("M", ["t1", "e2"])             # rock cohort, like L; played show s2
     N = listener("N", ["t3", "t3", "e3"])       # pop cohort; played show s3
     rock = f"genre:{cat.genre_vocab['rock']}"
-    assert cohort_of(L.before(AS_OF), cat) == rock == cohort_of(M.before(AS_OF), cat)
     side = build_side_tables(partial_aggregates([L, M, N], AS_OF, {"podcasts": ["show"]}, [], cat, config), AS_OF, config)
+    assert listener_cohorts(one_batch([L, M, N], cat, side).before(AS_OF)).tolist() == [
+        rock, rock, f"genre:{cat.genre_vocab['pop']}"]
     cands = np.array(["s2", "s3"], dtype=object)
-    X = compute_features("podcasts", L, AS_OF, cands, {}, cat, side, ["show"])
+    X = listener_features("podcasts", L, AS_OF, cands, {}, cat, side, ["show"])
     f = pd.DataFrame(X, columns=feature_names("podcasts"), index=cands)
     np.testing.assert_allclose(f["pop_cohort_log"], [math.log(2), 0.0], rtol=1e-6)  # only M (rock) played s2
     np.testing.assert_allclose(f["pop_market_log"], [math.log(2), math.log(2)], rtol=1e-6)
     np.testing.assert_allclose(f["shelf_genre_overlap"], [0.5, 0.0])  # L's shows: s1 {news}
-    X2 = compute_features("playlists", L, AS_OF, cands, {}, cat, side, ["show"])
+    X2 = listener_features("playlists", L, AS_OF, cands, {}, cat, side, ["show"])
     g = pd.DataFrame(X2, columns=feature_names("playlists"), index=cands)
     np.testing.assert_allclose(g["onboarding_overlap"], [0.5, 0.0])  # onboarding {comedy}

@@ -93,11 +93,24 @@ def test_recent_episodes_release_window():
 
 def test_new_episodes_followed_unplayed_newest_first():
     recent = _episodes()
-    got = new_episodes(recent, obj("s1", "s2"), obj("e3", "zz"), size=10)
-    assert got["item_id"].tolist() == ["e2", "e4", "e1", "e_edge"]  # s3 not followed, e3 already played
-    assert new_episodes(recent, obj("s1", "s2"), obj("e3"), size=2)["item_id"].tolist() == ["e2", "e4"]
-    assert new_episodes(recent, obj("s1", "s2"), obj(), 10, max_per_show=1)["item_id"].tolist() == ["e2", "e4"]
-    assert new_episodes(recent, obj(), obj(), 10).empty
+    vocab = pd.Index(["s1", "s2", "s3", "e1", "e2", "e3", "e4", "e5", "e_edge", "zz"])
+    span = len(vocab)
+
+    def keys(who, ids):
+        return np.asarray(who, dtype=np.int64) * span + vocab.get_indexer(ids)
+
+    def picked(followed, played, size, max_per_show=None):
+        who, row = new_episodes(vocab.get_indexer(recent["show_id"]), vocab.get_indexer(recent["item_id"]),
+                                np.sort(followed), np.sort(played), span, size, max_per_show)
+        return [(int(w), recent["item_id"].iloc[r]) for w, r in zip(who, row)]
+
+    # listener 0 follows s1 and s2 and played e3; listener 1 follows s2 only
+    followed = np.concatenate([keys([0, 0], ["s1", "s2"]), keys([1], ["s2"])])
+    got = picked(followed, keys([0, 0], ["e3", "zz"]), 10)
+    assert got == [(0, "e2"), (0, "e4"), (0, "e1"), (0, "e_edge"), (1, "e4")]  # s3 not followed, e3 played
+    assert picked(followed, keys([0], ["e3"]), 2) == [(0, "e2"), (0, "e4"), (1, "e4")]
+    assert picked(followed, np.zeros(0, np.int64), 10, max_per_show=1) == [(0, "e2"), (0, "e4"), (1, "e4")]
+    assert picked(np.zeros(0, np.int64), np.zeros(0, np.int64), 10) == []
 
 
 class _FixedScorer:

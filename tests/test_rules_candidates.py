@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from models.candidates import CandidateSet, ListenerView, generate_candidates
+from models.candidates import SourceInput, generate_candidates
 from models.heuristic import HeuristicScorer
 from models.rules import cap_per_creator, editorial_slots, insert_editorial, rank_order
-from tests.conftest import ms, utc
+from tests.conftest import ms, one_batch, utc
 from transforms.aggregates import SideTables, build_side_tables, partial_aggregates
 from transforms.catalog import Catalog, resolve_entities
 from transforms.history import ListenerState, Profile, event_block
@@ -46,6 +46,13 @@ def _side(neighbours=None, top=None):
     return SideTables(0, {}, top or {}, neighbours or {}, {})
 
 
+def _view(state, cat, side, as_of=ms("2025-01-02")):
+    """The podcasts shelf's source input for one listener, and a function giving candidate ids."""
+    batch = one_batch([state], cat, side)
+    return (SourceInput(batch.before(as_of), "podcasts", ["show"], np.ones(1, dtype=bool)),
+            lambda cands: batch.ids(cands.code).tolist())
+
+
 def test_candidate_merge_keeps_all_sources_and_excludes_played():
     cat = Catalog.from_items(pd.DataFrame({"item_id": ["s1", "s2", "s3", "s4"], "item_type": "show",
                                            "genres": ["news", "news", "comedy", "news"]}))
@@ -53,14 +60,13 @@ def test_candidate_merge_keeps_all_sources_and_excludes_played():
     side = _side({"podcasts": nb}, {"podcasts": {"SE": np.array(["s4", "s3", "s1"], dtype=object)}})
     st = ListenerState("L", Profile(0, "SE", onboarding_genres=frozenset({"news"})), event_block(pd.DataFrame({
         "item_id": ["s1"], "item_type": ["show"], "context_id": [None], "ts": [utc("2025-01-01")], "ms_played": [1]})))
-    view = ListenerView(st, ms("2025-01-02"), "podcasts", np.array(["s1"], dtype=object),
-                        np.array([ms("2025-01-01")]), cat, side)
+    view, ids = _view(st, cat, side)
     cands = generate_candidates(view, {"sources": {"colisten": 10, "popular": 10, "onboarding": 10},
                                        "exclude_played": True, "max_candidates": 10})
-    assert cands.ids.tolist() == ["s2", "s3", "s4"]
-    assert cands.source_labels() == ["colisten", "colisten|popular", "popular|onboarding"]
+    assert ids(cands) == ["s2", "s3", "s4"]
+    assert cands.source_labels().tolist() == ["colisten", "colisten|popular", "popular|onboarding"]
     capped = generate_candidates(view, {"sources": {"popular": 10}, "exclude_played": False, "max_candidates": 2})
-    assert capped.ids.tolist() == ["s4", "s3"]
+    assert ids(capped) == ["s4", "s3"]
 
 
 def test_resolve_entities_priority():
@@ -113,10 +119,26 @@ def test_unused_quota_is_topped_up_from_the_other_sources():
     side = _side({"podcasts": nb}, {"podcasts": {"SE": np.array([f"s{i}" for i in (7, 6, 5, 4, 3, 1)], dtype=object)}})
     st = ListenerState("L", Profile(0, "SE"), event_block(pd.DataFrame({
         "item_id": ["s0"], "item_type": ["show"], "context_id": [None], "ts": [utc("2025-01-01")], "ms_played": [1]})))
-    view = ListenerView(st, ms("2025-01-02"), "podcasts", np.array(["s0"], dtype=object),
-                        np.array([ms("2025-01-01")]), cat, side)
+    view, ids = _view(st, cat, side)
     cands = generate_candidates(view, {"sources": {"colisten": 3, "popular": 2}, "max_candidates": 5})
     # colisten uses 1 of its 3 slots; popular fills its 2, then tops up the 2 colisten left unused
-    assert cands.ids.tolist() == ["s1", "s7", "s6", "s5", "s4"]
+    assert ids(cands) == ["s1", "s7", "s6", "s5", "s4"]
     # s1 is popular's 6th item: beyond the 5-candidate budget, so only colisten claims it
-    assert cands.source_labels() == ["colisten", "popular", "popular", "popular", "popular"]
+    assert cands.source_labels().tolist() == ["colisten", "popular", "popular", "popular", "popular"]
+
+
+def test_editorial_layout_matches_inserting_one_list_at_a_time():
+    from models.rules import editorial_layout
+
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        k, size = int(rng.integers(1, 5)), int(rng.integers(1, 8))
+        positions = np.sort(rng.choice(np.arange(0, 12), size=k, replace=False))  # 0 and 1 both mean first
+        n_rest = rng.integers(0, 12, size=6)
+        rest_at, ed_at = editorial_layout(positions, n_rest, size)
+        slots = pd.DataFrame({"item_id": [f"e{i}" for i in range(k)], "position": positions})
+        for row, n in enumerate(n_rest):
+            expected = insert_editorial([f"r{j}" for j in range(n)], slots, size)
+            got = sorted([(int(rest_at[row, j]), f"r{j}") for j in range(min(n, size))]
+                         + [(int(ed_at[row, i]), f"e{i}") for i in range(k)])
+            assert [i for at, i in got if at < size] == [i for i, _ in expected]

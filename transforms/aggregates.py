@@ -41,6 +41,21 @@ def beam_colisten_shelves(config: dict, have_neighbour_table: bool) -> list[str]
     return [s for s, c in config["shelves"].items() if "colisten" in (c.get("sources") or {}) and s in allowed]
 
 
+def cohorts(who: np.ndarray, genre: np.ndarray, n_listeners: int) -> np.ndarray:
+    """Taste cohort per listener: ``genre:<code>`` of the primary genre they played most (ties: the
+    lowest code), ``genre:none`` without genre data. ``who`` (int, listener index) and ``genre``
+    (int64 primary genre code per play, -1 unknown) are aligned; returns an object array
+    (n_listeners,). Popularity is also counted per cohort, so "popular with listeners like me"
+    is a feature (cf. cohort popularity in DESIGN.md's candidate sources)."""
+    out = np.full(n_listeners, "genre:none", dtype=object)
+    known = genre >= 0
+    if known.any():
+        counts = pd.DataFrame({"who": who[known], "g": genre[known]}).value_counts().reset_index(name="n")
+        top = counts.sort_values(["who", "n", "g"], ascending=[True, False, True]).drop_duplicates("who")
+        out[top["who"].to_numpy()] = ["genre:%d" % g for g in top["g"].to_numpy()]
+    return out
+
+
 def partial_aggregates(states: list[ListenerState], as_of_ms: int, shelf_types: dict[str, list[str]],
                        colisten_shelves: list[str], catalog: Catalog, config: dict) -> Partials:
     """Counts contributed by a batch of listeners at ``as_of_ms`` (epoch ms UTC).
@@ -48,7 +63,7 @@ def partial_aggregates(states: list[ListenerState], as_of_ms: int, shelf_types: 
     Popularity: per shelf, each listener adds 1 to every distinct entity they played in
     ``[as_of - popularity.window_days, as_of)`` (``n_window``) and in the last
     ``popularity.trend_days`` (``n_trend``), under their market, under ``*`` and under their taste
-    cohort (``genre:<code>``, see ``features.cohort_of``).
+    cohort (``genre:<code>``, see :func:`cohorts`).
     Co-listening: per shelf in ``colisten_shelves``, each listener's distinct entities played before
     ``as_of`` (the ``colisten.max_items_per_listener`` most recent) add 1 to every pair.
     """
@@ -59,8 +74,6 @@ def partial_aggregates_multi(states: list[ListenerState], as_ofs: list[int], she
                              colisten_shelves: list[str], catalog: Catalog, config: dict) -> dict[int, Partials]:
     """:func:`partial_aggregates` for several as_of instants at once: plays are mapped to shelf
     entities once for the batch, then cut at each as_of. Returns as_of -> Partials."""
-    from transforms.features import cohorts
-
     window_ms = int(config["popularity"]["window_days"] * MS_PER_DAY)
     trend_ms = int(config["popularity"]["trend_days"] * MS_PER_DAY)
     cap = int(config["colisten"]["max_items_per_listener"])

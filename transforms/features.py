@@ -1,21 +1,25 @@
-"""The one feature code path: a listener's candidates -> a float32 feature matrix in spec order.
+"""The one feature code path: candidate rows of a batch of listeners -> a float32 feature matrix.
 
-The daily job and the training-example job both call :func:`compute_features`; nothing else
-computes features. It only reads events with ``ts < as_of`` (through ``ListenerState.before``),
-so an event at or after ``as_of`` cannot leak into a feature.
+The daily job and the training-example job both call :func:`batch_features`; nothing else computes
+features. It reads a :class:`transforms.batch.History` cut at ``as_of`` (events with ``ts < as_of``
+only), so an event at or after ``as_of`` cannot leak into a feature. Each feature is computed for
+all candidate rows of the batch at once: plays are matched to candidate rows by one integer key
+``(listener, entity)``, and counts are ``np.bincount`` over that match.
+
+Float sums run in the same order as a per-listener loop would (plays in time order per listener;
+neighbour-table rows in table order), so results do not depend on how listeners are batched.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from transforms.aggregates import GLOBAL_MARKET, SideTables
-from transforms.catalog import Catalog, resolve_entities
+from transforms.aggregates import GLOBAL_MARKET, cohorts
+from transforms.batch import History, take
 from transforms.feature_spec import FEATURE_SPECS
-from transforms.history import MS_PER_DAY, ListenerState
+from transforms.history import MS_PER_DAY
 
 SKIP_MS = 30_000
-SOURCES = ("history", "colisten", "popular", "onboarding")
 TOP_GENRES = 5
 
 
@@ -24,54 +28,12 @@ def weekday(ts_ms):
     return (np.asarray(ts_ms, dtype=np.int64) // MS_PER_DAY + 3) % 7
 
 
-def listener_genres(state: ListenerState, hist: dict, catalog: Catalog) -> np.ndarray:
-    """Genre codes of a listener: onboarding genres plus the TOP_GENRES most played genres
-    (of the played items, or of the context they were played from). int32 array, sorted, unique."""
-    codes = [catalog.genre_vocab[g] for g in state.profile.onboarding_genres if g in catalog.genre_vocab]
-    if len(hist["item_id"]):
-        played = catalog.genre_codes_of(hist["item_id"])
-        ctx = catalog.genre_codes_of(hist["context_id"])
-        flat = np.concatenate([p if len(p) else c for p, c in zip(played, ctx)] + [np.zeros(0, np.int32)])
-        if len(flat):
-            counts = np.bincount(flat)
-            top = np.argsort(-counts, kind="stable")[:TOP_GENRES]
-            codes += [int(c) for c in top if counts[c] > 0]
-    return np.unique(np.asarray(codes, dtype=np.int32))
-
-
-def cohorts(who: np.ndarray, genre: np.ndarray, n_listeners: int) -> np.ndarray:
-    """Taste cohort per listener: ``genre:<code>`` of the primary genre they played most (ties: the
-    lowest code), ``genre:none`` without genre data. ``who`` (int, listener index) and ``genre``
-    (int64 primary genre code per play, -1 unknown) are aligned; returns an object array
-    (n_listeners,). Popularity is also counted per cohort, so "popular with listeners like me"
-    is a feature (cf. cohort popularity in DESIGN.md's candidate sources)."""
-    out = np.full(n_listeners, "genre:none", dtype=object)
-    known = genre >= 0
-    if known.any():
-        counts = pd.DataFrame({"who": who[known], "g": genre[known]}).value_counts().reset_index(name="n")
-        top = counts.sort_values(["who", "n", "g"], ascending=[True, False, True]).drop_duplicates("who")
-        out[top["who"].to_numpy()] = ["genre:%d" % g for g in top["g"].to_numpy()]
-    return out
-
-
-def cohort_of(hist: dict, catalog: Catalog) -> str:
-    """The taste cohort (see :func:`cohorts`) of one listener's history."""
-    genre = catalog.primary_genre_of(hist["item_id"]) if len(hist["item_id"]) else np.zeros(0, np.int64)
-    return cohorts(np.zeros(len(genre), dtype=np.int64), genre, 1)[0]
-
-
 def _intersections(candidate_codes: list[np.ndarray], listener_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(|candidate genres ∩ listener genres|, |candidate genres|) per candidate, float64 and int64,
-    computed on one flat array (codes are unique within a candidate)."""
-    n = len(candidate_codes)
-    lengths = np.fromiter((len(c) for c in candidate_codes), dtype=np.int64, count=n)
+    """(|candidate genres ∩ listener genres|, |candidate genres|) per candidate, float64 and int64."""
+    lengths = np.fromiter((len(c) for c in candidate_codes), dtype=np.int64, count=len(candidate_codes))
     flat = np.concatenate(list(candidate_codes) + [np.zeros(0, np.int32)])
-    hits = np.isin(flat, listener_codes).astype(np.int64)
-    inter = np.zeros(n)
-    nonempty = lengths > 0
-    if nonempty.any():
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        inter[nonempty] = np.add.reduceat(hits, starts[nonempty])
+    owner = np.repeat(np.arange(len(candidate_codes)), lengths)
+    inter = np.bincount(owner, weights=np.isin(flat, listener_codes).astype(np.float64), minlength=len(lengths))
     return inter, lengths
 
 
@@ -88,33 +50,123 @@ def jaccard_to(candidate_codes: list[np.ndarray], listener_codes: np.ndarray) ->
     return np.divide(inter, union, out=np.zeros(len(inter)), where=union > 0)
 
 
-def compute_features(shelf: str, state: ListenerState, as_of_ms: int, candidates, sources: dict,
-                     catalog: Catalog, side: SideTables, entity_types: list[str]) -> np.ndarray:
-    """Feature matrix of one listener's candidates on one shelf.
+# ------------------------------------------------------------------------------------------
+# listener-level facts of a batch, memoised on the History (shared by shelves, sources, rules)
+
+
+def listener_genres(hist: History) -> np.ndarray:
+    """Genre set per listener as sorted unique int64 keys ``who * n_genres + genre``: onboarding
+    genres plus the TOP_GENRES most played genres (of the played item, or of the context it was
+    played from when the item has none; ties by lower genre code)."""
+    def build():
+        batch, cb = hist.batch, hist.batch.codebook
+        G = max(cb.n_genres, 1)
+        item_len = cb.genres.lengths(hist.item)
+        src = np.where(item_len > 0, hist.item, hist.context)
+        owner, at = cb.genres.expand(src)
+        keys = hist.who[owner] * G + cb.genres.values[at].astype(np.int64)
+        uniq, counts = np.unique(keys, return_counts=True)
+        who = uniq // G
+        order = np.lexsort((uniq % G, -counts, who))
+        who_sorted = who[order]
+        rank = np.arange(len(order)) - np.searchsorted(who_sorted, who_sorted, side="left")
+        top = uniq[order][rank < TOP_GENRES]
+        onb = np.repeat(np.arange(batch.size, dtype=np.int64), np.diff(batch.onboarding.ptr)) * G \
+            + batch.onboarding.values.astype(np.int64)
+        return np.unique(np.concatenate([top, onb]))
+    return hist.memo("listener_genres", build)
+
+
+def played_entity_genres(hist: History, types) -> np.ndarray:
+    """Genres of the entities each listener played on a shelf (e.g. their shows' genres for
+    podcasts): sorted unique keys ``who * n_genres + genre``."""
+    def build():
+        cb = hist.batch.codebook
+        ent, _ = hist.entities(types)
+        ok = ent >= 0
+        span = hist.batch.span
+        pairs = np.unique(hist.who[ok] * span + ent[ok])
+        owner, at = cb.genres.expand(pairs % span)
+        return np.unique((pairs // span)[owner] * max(cb.n_genres, 1) + cb.genres.values[at].astype(np.int64))
+    return hist.memo(("entity_genres", tuple(sorted(types))), build)
+
+
+def listener_cohorts(hist: History) -> np.ndarray:
+    """Taste cohort per listener of the batch (see :func:`cohorts`), object (B,)."""
+    return hist.memo("cohorts", lambda: cohorts(hist.who, take(hist.batch.codebook.primary_genre, hist.item, -1),
+                                                hist.batch.size))
+
+
+def neighbour_sums(hist: History, table, types, recent: int | None = None) -> pd.DataFrame:
+    """Per listener, the sum of neighbour similarities over the distinct entities they played.
+
+    ``table``: :class:`transforms.batch.Neighbours` (or None); ``recent``: only the listener's
+    ``recent`` most recently played distinct entities (None = all). Returns a frame ``who``,
+    ``b`` (int64 code), ``sim`` (float64 sum), one row per (listener, neighbour); each sum adds
+    the table's rows in table order (pandas' compensated groupby sum), as a per-listener filter of
+    the table followed by a groupby would.
+    """
+    empty = pd.DataFrame({"who": np.zeros(0, np.int64), "b": np.zeros(0, np.int64), "sim": np.zeros(0)})
+    ent, _ = hist.entities(types)
+    ok = np.flatnonzero(ent >= 0)
+    if table is None or not len(ok):
+        return empty
+    span = hist.batch.span
+    keys = hist.who[ok] * span + ent[ok]
+    if recent is None:
+        pairs = np.unique(keys)
+    else:
+        # the most recent distinct entities: order by each entity's last play, newest first
+        last = pd.Series(np.arange(len(keys))).groupby(keys).max()
+        frame = pd.DataFrame({"key": last.index.to_numpy(), "last": last.to_numpy()})
+        frame["who"] = frame["key"] // span
+        frame = frame.sort_values(["who", "last"], ascending=[True, False])
+        pairs = frame["key"].to_numpy()[frame.groupby("who").cumcount().to_numpy() < recent]
+    owner, at = table.csr.expand(pairs % span)
+    if not len(owner):
+        return empty
+    rows = pd.DataFrame({"who": (pairs // span)[owner], "row": table.row[at], "b": table.b[at], "sim": table.sim[at]})
+    rows = rows.sort_values(["who", "row"], kind="stable")
+    return rows.groupby(["who", "b"], sort=False)["sim"].sum().reset_index()
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def batch_features(shelf: str, hist: History, entity_types, who: np.ndarray, codes: np.ndarray,
+                   sources: dict[str, np.ndarray], neighbours=None) -> np.ndarray:
+    """Feature matrix of a batch's candidate rows on one shelf.
 
     Args:
       shelf: a shelf with a spec in :data:`transforms.feature_spec.FEATURE_SPECS`.
-      state: the listener (all events; only those before ``as_of_ms`` are read).
-      as_of_ms: cut-off, epoch milliseconds UTC.
-      candidates: n candidate entity ids (object array).
-      sources: source name -> bool array (n,), which candidate source produced each candidate.
-      catalog, side: the item table and the population aggregates at ``as_of``.
+      hist: the batch's plays before ``as_of`` (``hist.as_of_ms``, epoch ms UTC).
       entity_types: the item types this shelf draws from (plays are mapped to them).
+      who: int64 (n,), the listener (row of the batch) of each candidate row.
+      codes: int64 (n,), the candidate entity (codebook code); unique within a listener.
+      sources: source name -> bool (n,): which candidate sources proposed each row.
+      neighbours: the shelf's co-listening table (:class:`transforms.batch.Neighbours`) or None.
 
     Returns:
       float32 array (n, len(spec)), columns in spec order; NaN where a value is missing
-      (e.g. ``last_play_days`` of a never-played item).
-
-    Raises KeyError when ``shelf`` has no feature spec.
+      (e.g. ``last_play_days`` of a never-played item). Raises KeyError for a shelf without a spec.
     """
     spec = FEATURE_SPECS[shelf]
-    cand = np.asarray(candidates, dtype=object)
-    n = len(cand)
-    hist = state.before(as_of_ms)
-    ent, _ = resolve_entities(hist["item_id"], hist["item_type"], hist["context_id"], catalog, entity_types)
-    age = (as_of_ms - hist["ts_ms"]) / MS_PER_DAY
-    pos = pd.Index(cand).get_indexer(ent) if n else np.full(len(ent), -1)
-    m = (pos >= 0) & (ent != None)  # noqa: E711
+    batch, cb = hist.batch, hist.batch.codebook
+    who = np.asarray(who, dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    n, as_of_ms = len(codes), hist.as_of_ms
+    if n == 0:
+        return np.zeros((0, len(spec)), dtype=np.float32)
+    span = batch.span
+    ent, _ = hist.entities(entity_types)
+    age = (as_of_ms - hist.ts_ms) / MS_PER_DAY
+    # each play -> its candidate row (-1 when the entity is not a candidate of that listener)
+    cand_keys = who * span + codes
+    order = np.argsort(cand_keys, kind="stable")
+    play_keys = hist.who * span + ent
+    at = np.minimum(np.searchsorted(cand_keys[order], play_keys), n - 1)
+    m = (ent >= 0) & (cand_keys[order][at] == play_keys)
+    pos = np.where(m, order[at], -1)
 
     def count(mask, weights=None):
         sel = m & mask
@@ -130,59 +182,75 @@ def compute_features(shelf: str, state: ListenerState, as_of_ms: int, candidates
     np.minimum.at(last, pos[m], age[m])
     f["last_play_days"] = np.where(np.isfinite(last), last, np.nan)
 
-    duration = catalog.lookup(hist["item_id"], "duration_ms").astype(np.float64)
-    ratio = np.minimum(hist["ms_played"] / np.where(duration > 0, duration, np.nan), 1.0)
+    duration = take(cb.duration_ms, hist.item, np.nan)
+    ratio = np.minimum(hist.ms_played / np.where(duration > 0, duration, np.nan), 1.0)
     known = np.isfinite(ratio)
     f["completion_ratio"] = _safe_div(count(known, np.where(known, ratio, 0.0)), count(known))
-    ms_known = np.isfinite(hist["ms_played"])
-    f["skip_rate"] = _safe_div(count(ms_known & (hist["ms_played"] < SKIP_MS)), count(ms_known))
+    ms_known = np.isfinite(hist.ms_played)
+    f["skip_rate"] = _safe_div(count(ms_known & (hist.ms_played < SKIP_MS)), count(ms_known))
 
-    daypart = (hist["ts_ms"] // 3_600_000 % 24) // 6
-    modal = int(np.argmax(np.bincount(daypart, minlength=4))) if len(daypart) else 0
-    f["tod_affinity"] = _safe_div(count(daypart == modal), plays)
-    f["dow_affinity"] = _safe_div(count(weekday(hist["ts_ms"]) == weekday([as_of_ms])[0]), plays)
+    daypart = (hist.ts_ms // 3_600_000 % 24) // 6
+    modal = np.bincount(hist.who * 4 + daypart, minlength=batch.size * 4).reshape(batch.size, 4).argmax(axis=1)
+    f["tod_affinity"] = _safe_div(count(daypart == modal[hist.who]), plays)
+    f["dow_affinity"] = _safe_div(count(weekday(hist.ts_ms) == weekday([as_of_ms])[0]), plays)
 
-    n_mkt, n_mkt_trend = side.pop_lookup(shelf, state.profile.market, cand)
-    n_glob, _ = side.pop_lookup(shelf, GLOBAL_MARKET, cand)
+    market_group = cb.group_index(shelf, batch.market)[who]
+    n_mkt, n_mkt_trend = cb.pop_lookup(shelf, market_group, codes)
+    n_glob, _ = cb.pop_lookup(shelf, np.full(n, cb.group_index(shelf, [GLOBAL_MARKET])[0]), codes)
     f["pop_market_log"] = np.log1p(n_mkt)
     f["pop_global_log"] = np.log1p(n_glob)
     f["trend"] = _safe_div(n_mkt_trend, np.maximum(n_mkt, 1.0))
-    f["colisten_score"] = colisten_scores(side, shelf, ent[ent != None], cand)  # noqa: E711
-    cand_genres = catalog.genre_codes_of(cand)
-    f["genre_match"] = jaccard_to(cand_genres, listener_genres(state, hist, catalog))
-    onboarding = np.asarray(sorted(catalog.genre_vocab[g] for g in state.profile.onboarding_genres
-                                   if g in catalog.genre_vocab), dtype=np.int32)
-    f["onboarding_overlap"] = overlap_share(cand_genres, onboarding)
-    # genres of what the listener played on this shelf (e.g. their shows' genres for podcasts)
-    own = ent[ent != None]  # noqa: E711
-    own_codes = np.unique(np.concatenate(catalog.genre_codes_of(own) + [np.zeros(0, np.int32)]))
-    f["shelf_genre_overlap"] = overlap_share(cand_genres, own_codes)
-    n_cohort, _ = side.pop_lookup(shelf, cohort_of(hist, catalog), cand)
+    if any(feat.name == "colisten_score" for feat in spec):
+        sums = neighbour_sums(hist, neighbours, entity_types)
+        f["colisten_score"] = _lookup_pairs(sums["who"].to_numpy() * span + sums["b"].to_numpy(),
+                                            sums["sim"].to_numpy(), cand_keys)
+    G = max(cb.n_genres, 1)
+    owner, gat = cb.genres.expand(codes)
+    cand_genre_keys = who[owner] * G + cb.genres.values[gat].astype(np.int64)
+    n_cand_genres = cb.genres.lengths(codes)
+
+    def overlap(listener_keys: np.ndarray, jaccard: bool) -> np.ndarray:
+        inter = np.bincount(owner, weights=np.isin(cand_genre_keys, listener_keys).astype(np.float64), minlength=n)
+        if not jaccard:
+            return np.divide(inter, n_cand_genres, out=np.zeros(n), where=n_cand_genres > 0)
+        per_listener = np.bincount(listener_keys // G, minlength=batch.size)[who]
+        union = n_cand_genres + per_listener - inter
+        return np.divide(inter, union, out=np.zeros(n), where=union > 0)
+
+    f["genre_match"] = overlap(listener_genres(hist), True)
+    onboarding = np.repeat(np.arange(batch.size, dtype=np.int64), np.diff(batch.onboarding.ptr)) * G \
+        + batch.onboarding.values.astype(np.int64)
+    f["onboarding_overlap"] = overlap(onboarding, False)
+    f["shelf_genre_overlap"] = overlap(played_entity_genres(hist, entity_types), False)
+    n_cohort, _ = cb.pop_lookup(shelf, cb.group_index(shelf, listener_cohorts(hist))[who], codes)
     f["pop_cohort_log"] = np.log1p(n_cohort)
 
-    f["tenure_days"] = np.full(n, state.tenure_days(as_of_ms))
+    f["tenure_days"] = batch.tenure_days(as_of_ms).astype(np.float64)[who]
     recent = age < 28
-    f["listener_plays_28d"] = np.full(n, float(recent.sum()))
-    f["listener_active_days_28d"] = np.full(n, float(len(np.unique(hist["ts_ms"][recent] // MS_PER_DAY))))
-    for name in SOURCES:
-        f[f"src_{name}"] = np.asarray(sources.get(name, np.zeros(n, dtype=bool)), dtype=np.float64)
-    if n == 0:
-        return np.zeros((0, len(spec)), dtype=np.float32)
+    f["listener_plays_28d"] = np.bincount(hist.who[recent], minlength=batch.size).astype(np.float64)[who]
+    day = hist.ts_ms[recent] // MS_PER_DAY
+    span_days = int(day.max() - day.min() + 1) if len(day) else 1
+    active = np.unique(hist.who[recent] * span_days + (day - (day.min() if len(day) else 0)))
+    f["listener_active_days_28d"] = np.bincount(active // span_days, minlength=batch.size).astype(np.float64)[who]
+    for feat in spec:
+        if feat.name.startswith("src_"):
+            f[feat.name] = np.asarray(sources.get(feat.name[4:], np.zeros(n, dtype=bool)), dtype=np.float64)
     return np.column_stack([f[feat.name] for feat in spec]).astype(np.float32)
 
 
-def colisten_scores(side: SideTables, shelf: str, played, candidates) -> np.ndarray:
-    """For each candidate, the sum of cosine similarities to the distinct ``played`` entities
-    (0 when the shelf has no neighbour table or nothing matches). float64 (n,)."""
-    n = len(candidates)
-    table = side.neighbours.get(shelf)
-    if table is None or table.empty or n == 0 or len(played) == 0:
-        return np.zeros(n)
-    rows = table[table["a"].isin(pd.unique(np.asarray(played, dtype=object)))]
-    sums = rows.groupby("b", sort=False)["sim"].sum()
-    return sums.reindex(np.asarray(candidates, dtype=object)).fillna(0.0).to_numpy(dtype=np.float64)
+def _lookup_pairs(keys: np.ndarray, values: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """``values`` at ``keys == want`` (0 where absent); ``keys`` unique."""
+    if not len(keys):
+        return np.zeros(len(want))
+    order = np.argsort(keys, kind="stable")
+    at = np.minimum(np.searchsorted(keys[order], want), len(keys) - 1)
+    return np.where(keys[order][at] == want, values[order][at], 0.0)
 
 
 def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num/den, NaN where den == 0 (the feature is missing, not zero)."""
     return np.divide(num, den, out=np.full(len(num), np.nan), where=den > 0)
+
+
+__all__ = ["batch_features", "neighbour_sums", "listener_genres", "listener_cohorts", "weekday",
+           "jaccard_to", "overlap_share"]

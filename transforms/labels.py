@@ -8,31 +8,32 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.catalog import Catalog, resolve_entities
-from transforms.history import ListenerState
+from transforms.batch import History
 
 
-def positives(shelf: str, state: ListenerState, as_of_ms: int, horizon_ms: int, catalog: Catalog,
-              entity_types: list[str], config: dict) -> np.ndarray:
-    """Entities (object array, unique, sorted) that count as a positive for ``shelf``.
+def positive_keys(shelf: str, window: History, entity_types, config: dict,
+                  played_before: np.ndarray | None = None) -> np.ndarray:
+    """Positives of a batch as sorted unique int64 keys ``listener * span + entity``
+    (``span = window.batch.span``).
 
     - ``shortcuts``: the listener played the entity in the window.
     - ``podcasts``: a show the listener had not played before as_of, played in the window for at
       least ``labels.podcasts_min_minutes`` minutes in total (a "start").
     - other shelves (``playlists``): the entity was played in the window; with ``exclude_played``
       only entities not played before as_of count (discovery).
+
+    ``played_before``: keys of what each listener played before as_of (same mapping); required
+    for ``podcasts`` and shelves with ``exclude_played``, ignored when None.
     """
-    window = state.window(as_of_ms, as_of_ms + horizon_ms)
-    ent, _ = resolve_entities(window["item_id"], window["item_type"], window["context_id"], catalog, entity_types)
-    ok = ent != None  # noqa: E711
+    ent, _ = window.entities(entity_types)
+    ok = ent >= 0
     if not ok.any():
-        return np.zeros(0, dtype=object)
-    played = pd.Series(np.nan_to_num(window["ms_played"][ok], nan=0.0)).groupby(ent[ok]).sum()
-    cfg = config["shelves"][shelf]
+        return np.zeros(0, dtype=np.int64)
+    keys = window.who[ok] * window.batch.span + ent[ok]
+    played = pd.Series(np.nan_to_num(window.ms_played[ok], nan=0.0)).groupby(keys).sum()
     if shelf == "podcasts":
         played = played[played >= float(config["labels"]["podcasts_min_minutes"]) * 60_000]
-    if cfg.get("exclude_played") or shelf == "podcasts":
-        before = state.before(as_of_ms)
-        old, _ = resolve_entities(before["item_id"], before["item_type"], before["context_id"], catalog, entity_types)
-        played = played[~played.index.isin(old[old != None])]  # noqa: E711
-    return np.asarray(sorted(played.index), dtype=object)
+    out = played.index.to_numpy(np.int64)
+    if played_before is not None:
+        out = out[~np.isin(out, played_before)]
+    return np.sort(out)
