@@ -66,6 +66,18 @@ def _parse_ts(values: pd.Series) -> pd.Series:
     return out
 
 
+def _is_text_dtype(values: pd.Series) -> bool:
+    return values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+
+
+def _blank(values: pd.Series) -> np.ndarray:
+    """bool per row: the value is missing or only whitespace. Typed (non-text) columns are never
+    blank where present, so they skip the conversion to text, which costs more than the checks."""
+    if not _is_text_dtype(values):
+        return values.isna().to_numpy(dtype=bool)
+    return (values.astype("string").str.strip() == "").fillna(True).to_numpy(dtype=bool)
+
+
 def _as_text(values: pd.Series, kind: str) -> pd.Series:
     """Object column of str/None; list values (Parquet/JSON genres) are ``|``-joined."""
     def conv(v):
@@ -111,7 +123,8 @@ def validate_frame(raw: pd.DataFrame, spec: contract.TableSpec, *, now: pd.Times
 
     # A repeated header line (e.g. concatenated CSVs) is malformed, whatever its columns parse as.
     names = [c.name for c in spec.columns if c.name in raw.columns]
-    if names:
+    # a typed column (Parquet timestamps, numbers) cannot hold a header line: no row can match all
+    if names and all(_is_text_dtype(raw[name]) for name in names):
         header_like = np.ones(n, dtype=bool)
         for name in names:
             header_like &= (raw[name].astype("string").str.strip() == name).fillna(False).to_numpy(dtype=bool)
@@ -138,7 +151,7 @@ def validate_frame(raw: pd.DataFrame, spec: contract.TableSpec, *, now: pd.Times
             out[col.name] = text
         elif col.kind == "ts":
             parsed = _parse_ts(values)
-            missing = ~present | (values.astype("string").str.strip() == "").fillna(True).to_numpy(dtype=bool)
+            missing = ~present | _blank(values)
             if col.required:
                 fail(missing, Reason.BAD_TIMESTAMP, col.name)
             fail(parsed.isna().to_numpy() & ~missing, Reason.BAD_TIMESTAMP, col.name)
@@ -146,8 +159,7 @@ def validate_frame(raw: pd.DataFrame, spec: contract.TableSpec, *, now: pd.Times
                 fail((parsed >= now).fillna(False).to_numpy(dtype=bool), Reason.FUTURE_TIMESTAMP, col.name)
             out[col.name] = parsed
         elif col.kind == "int":
-            as_str = values.astype("string").str.strip()
-            missing = ~present | (as_str == "").fillna(True).to_numpy(dtype=bool)
+            missing = ~present | _blank(values)
             if pd.api.types.is_bool_dtype(values):
                 values = values.astype("Int64")
             num = pd.to_numeric(values.where(~pd.Series(missing), None), errors="coerce")
