@@ -6,24 +6,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import apache_beam as beam
+import numpy as np
 import pandas as pd
 
 from models.heuristic import HeuristicScorer
 from transforms import contract, publish, storage
 from transforms.aggregates import (Partials, beam_colisten_shelves, build_side_tables, merge_partials,
                                    partial_aggregates_multi)
-from transforms.beam_io import ReadTable, counter, rejected_to_arrow, split_by_listener
+from transforms.beam_io import ReadTable, counter, rejected_to_arrow, split_by_shard, split_frame_by_shard
 from transforms.catalog import Catalog, shelf_item_types
 from transforms.feature_spec import FEATURE_SPECS
-from transforms.history import build_state
+from transforms.history import build_listeners
 from transforms.neighbours_table import load_neighbours
-from transforms.read import find_table_files, read_chunks
+from transforms.read import estimate_rows, find_table_files, read_chunks
 from transforms.validate import reject_duplicate_keys, rejected_frame
 
 
 @dataclass
 class Inputs:
-    states: beam.PCollection      # ListenerState, one per listener
+    listeners: beam.PCollection   # ListenerColumns, one per listener shard
     catalog: beam.PCollection     # one Catalog
     curation: beam.PCollection    # one DataFrame or None
     rejected: beam.PCollection    # rejected-rows DataFrames
@@ -39,7 +40,15 @@ def check_inputs(input_dir: str) -> dict[str, list[str]]:
     return files
 
 
-class BuildStateFn(beam.DoFn):
+def shard_count(files: dict, config: dict) -> int:
+    """Listener shards for a run: about ``run.events_per_shard`` events each (at least one)."""
+    return max(1, -(-estimate_rows(files["events"]) // int(config["run"]["events_per_shard"])))
+
+
+class BuildListenersFn(beam.DoFn):
+    """One shard's event blocks and ``listeners`` rows -> one :class:`ListenerColumns`; duplicate
+    listener rows go to the ``rejected`` output."""
+
     def __init__(self, default_market: str):
         self.default_market = default_market
 
@@ -50,19 +59,19 @@ class BuildStateFn(beam.DoFn):
         self.c_dups = counter("listeners.duplicates_rejected")
 
     def process(self, kv):
-        listener_id, grouped = kv
-        state, dups = build_state(listener_id, list(grouped["events"]), list(grouped["profiles"]), self.default_market)
-        if dups:
-            rows = sorted(grouped["profiles"], key=lambda r: (str(r["_source_file"]), int(r["_row_number"])))
-            _, rej = reject_duplicate_keys(pd.DataFrame(rows), contract.LISTENERS)
-            self.c_dups.inc(len(rej))
-            yield beam.pvalue.TaggedOutput("rejected", rej)
-        if state is None:
-            return
-        (self.c_with if state.n_events else self.c_without).inc()
-        if state.profile.derived:
-            self.c_derived.inc()
-        yield state
+        _, grouped = kv
+        frames = list(grouped["profiles"])
+        profiles = pd.concat(frames, ignore_index=True) if frames else None
+        cols, rejected = build_listeners(list(grouped["events"]), profiles, self.default_market)
+        if len(rejected):
+            self.c_dups.inc(len(rejected))
+            yield beam.pvalue.TaggedOutput("rejected", rejected)
+        with_events = int((np.bincount(cols.who, minlength=cols.size) > 0).sum())
+        self.c_with.inc(with_events)
+        self.c_without.inc(cols.size - with_events)
+        self.c_derived.inc(int(cols.derived.sum()))
+        if cols.size:
+            yield cols
 
 
 def build_catalog(frames: list[pd.DataFrame]):
@@ -87,15 +96,21 @@ def read_inputs(p, files: dict, now: pd.Timestamp, config: dict) -> Inputs:
     item_dups = catalog_and_rej | "ItemDups" >> beam.Map(lambda cr: cr[1])
     cur = (curation.main | "AllCuration" >> beam.combiners.ToList()
            | "CurationFrame" >> beam.Map(lambda fs: pd.concat(fs, ignore_index=True) if fs else None))
-    blocks = events.main | "ByListener" >> beam.FlatMap(split_by_listener)
-    profiles = listeners.main | "ProfileRows" >> beam.FlatMap(
-        lambda f: ((r["listener_id"], r) for r in f.to_dict("records")))
+    shards = shard_count(files, config)
+    blocks = events.main | "EventsByShard" >> beam.FlatMap(split_by_shard, n_shards=shards)
+    profiles = listeners.main | "ProfilesByShard" >> beam.FlatMap(split_frame_by_shard, n_shards=shards)
     joined = ({"events": blocks, "profiles": profiles} | "Join" >> beam.CoGroupByKey()
-              | "States" >> beam.ParDo(BuildStateFn(config["listeners"]["default_market"]))
-              .with_outputs("rejected", main="states"))
+              | "BuildListeners" >> beam.ParDo(BuildListenersFn(config["listeners"]["default_market"]))
+              .with_outputs("rejected", main="listeners"))
     rejected = ((events.rejected, listeners.rejected, items.rejected, curation.rejected, joined.rejected, item_dups)
                 | "AllRejected" >> beam.Flatten() | "NonEmpty" >> beam.Filter(lambda f: len(f) > 0))
-    return Inputs(joined.states, catalog, cur, rejected)
+    return Inputs(joined.listeners, catalog, cur, rejected)
+
+
+def listener_batches(inputs: Inputs, config: dict):
+    """Shards cut into batches of at most ``run.listener_batch_size`` listeners (ListenerColumns)."""
+    size = int(config["run"]["listener_batch_size"])
+    return inputs.listeners | "Batches" >> beam.FlatMap(lambda cols: cols.split(size))
 
 
 def side_tables(batches, catalog, as_ofs: list[int], config: dict, neighbours_path: str | None = None):

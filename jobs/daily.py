@@ -16,11 +16,12 @@ import pyarrow as pa
 from apache_beam.utils.shared import Shared
 
 from jobs.beam_runner import make_pipeline
-from jobs.common import check_inputs, read_inputs, side_tables, write_rejected
+from jobs.common import check_inputs, listener_batches, read_inputs, side_tables, write_rejected
 from jobs.drift import drift_for_day
-from models.home import ServingContext, day_start_ms, recommend_batch
+from models.home import ServingContext, day_start_ms, recommend
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
 from transforms import contract, publish, storage
+from transforms.batch import ListenerBatch
 from transforms.beam_io import METRICS_NAMESPACE, counter
 from transforms.catalog import shelf_item_types
 from transforms.config import fingerprint, load_config
@@ -91,17 +92,17 @@ class RecommendFn(beam.DoFn):
         key = repr(sorted(self.models.paths.items()))
         self.scorer_set = self._shared.acquire(lambda: ScorerSet(self.config, self.models), tag=key)
 
-    def process(self, states, catalog, side, curation):
+    def process(self, listeners, catalog, side, curation):
         entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
         ctx = ServingContext(self.as_of_ms, catalog, side, curation, self.config, entity_types,
                              self.scorer_set.scorers, self.run_id, log_features=True,
                              cache=worker_cache(self, catalog, side, curation))
-        result = recommend_batch(states, ctx)
+        result = recommend(ListenerBatch.from_columns(listeners, ctx.codebook), ctx)
         for shelf, frame in result.features.items():
             frame.insert(2, "as_of", pd.Timestamp(self.as_of_ms, unit="ms", tz="UTC"))
             yield beam.pvalue.TaggedOutput(self.FEATURES, (shelf, pa.Table.from_pandas(
                 frame, schema=served_schema(shelf), preserve_index=False)))
-        counter("listeners.served").inc(len(states))
+        counter("listeners.served").inc(listeners.size)
         for shelf, rows in result.rows.groupby("shelf", sort=False):
             counter(f"shelf.{shelf}.rows").inc(len(rows))
             counter(f"shelf.{shelf}.listeners").inc(rows["listener_id"].nunique())
@@ -173,7 +174,6 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     log.info("daily %s: as_of %s UTC, run %s, inputs %s", date, date, run_id,
              {t: len(f) for t, f in files.items()})
     stage = publish.staging_root(args.output, run_id)
-    batch = int(config["run"]["listener_batch_size"])
     requested, registry_fallbacks = ({}, {}) if not args.models else production_models(
         args.models, [s for s, c in config["shelves"].items() if s in FEATURE_SPECS and c["kind"] == "model"])
     requested.update(parse_model_flags(args.model))  # an explicit --model wins over the registry
@@ -185,7 +185,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     k_anon = int(config["feature_stats"]["min_listeners"])
     p = make_pipeline(args.runner, beam_args)
     inputs = read_inputs(p, files, now, config)
-    batches = inputs.states | "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
+    batches = listener_batches(inputs, config)
     side = side_tables(batches, inputs.catalog, [as_of_ms], config, args.neighbours) | "OnlyDay" >> beam.Values()
     out = batches | "Recommend" >> beam.ParDo(
         RecommendFn(as_of_ms, config, run_id, models), catalog=beam.pvalue.AsSingleton(inputs.catalog),

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.beam_runner import make_pipeline
-from jobs.common import check_inputs, heuristic_scorers, read_inputs, side_tables
+from jobs.common import check_inputs, heuristic_scorers, listener_batches, read_inputs, side_tables
 from jobs.daily import read_counters
 from models.examples import examples_for_batch, merge_recall
 from models.home import ServingContext, day_start_ms
@@ -109,13 +109,12 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     files = check_inputs(args.input)
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     stage = storage.join(args.output, "_staging", run_id)
-    batch = int(config["run"]["listener_batch_size"])
     log.info("build-examples: as_of %s, horizon %s, run %s", dates, args.horizon, run_id)
 
     p = make_pipeline(args.runner, beam_args)
     # labels need events up to the last as_of + horizon; "now" only guards against future timestamps
     inputs = read_inputs(p, files, pd.Timestamp.now(tz="UTC"), config)
-    batches = inputs.states | "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
+    batches = listener_batches(inputs, config)
     sides = side_tables(batches, inputs.catalog, as_ofs, config, getattr(args, "neighbours", None))
     out = batches | "Examples" >> beam.ParDo(
         ExamplesFn(config, horizon_ms), catalog=beam.pvalue.AsSingleton(inputs.catalog),

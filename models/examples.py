@@ -13,13 +13,17 @@ from models.candidates import played_pairs
 from models.home import ServingContext, audience_mask, shelf_candidates
 from transforms.batch import ListenerBatch
 from transforms.feature_spec import FEATURE_SPECS, feature_names
+from transforms.history import ListenerColumns
 from transforms.labels import positive_keys
 
 EXAMPLE_KEYS = ["listener_id", "as_of", "item_id", "candidate_source"]
 
 
-def examples_for_batch(states, ctx: ServingContext, horizon_ms: int) -> tuple[dict, dict]:
+def examples_for_batch(listeners, ctx: ServingContext, horizon_ms: int) -> tuple[dict, dict]:
     """Examples and candidate-recall counts of a batch of listeners at ``ctx.as_of_ms``.
+
+    ``listeners``: a :class:`transforms.history.ListenerColumns` (the Beam job) or a list of
+    :class:`transforms.history.ListenerState`.
 
     Only listeners with at least one play in ``[as_of, as_of + horizon)`` get examples (the others
     have no positives); candidate recall is unaffected, since their positives are zero.
@@ -29,7 +33,8 @@ def examples_for_batch(states, ctx: ServingContext, horizon_ms: int) -> tuple[di
     ``{"positives": P, "found": F, "listeners": L}`` where F counts positives that were among the
     candidates, over listeners in the shelf's audience (including those with no candidates).
     """
-    batch = ListenerBatch.from_states(states, ctx.codebook)
+    batch = (ListenerBatch.from_columns(listeners, ctx.codebook) if isinstance(listeners, ListenerColumns)
+             else ListenerBatch.from_states(listeners, ctx.codebook))
     as_of = pd.Timestamp(ctx.as_of_ms, unit="ms", tz="UTC")
     hist = batch.before(ctx.as_of_ms)
     window = batch.window(ctx.as_of_ms, ctx.as_of_ms + horizon_ms)

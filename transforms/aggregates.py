@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.catalog import Catalog, resolve_entities
-from transforms.history import MS_PER_DAY, ListenerState
+from transforms.history import MS_PER_DAY, ListenerColumns, ListenerState
 
 GLOBAL_MARKET = "*"
 POP_COLUMNS = ["shelf", "market", "entity", "entity_type", "n_window", "n_trend"]
@@ -70,21 +70,22 @@ def partial_aggregates(states: list[ListenerState], as_of_ms: int, shelf_types: 
     return partial_aggregates_multi(states, [as_of_ms], shelf_types, colisten_shelves, catalog, config)[as_of_ms]
 
 
-def partial_aggregates_multi(states: list[ListenerState], as_ofs: list[int], shelf_types: dict[str, list[str]],
+def partial_aggregates_multi(states: "list[ListenerState] | ListenerColumns", as_ofs: list[int], shelf_types: dict[str, list[str]],
                              colisten_shelves: list[str], catalog: Catalog, config: dict) -> dict[int, Partials]:
     """:func:`partial_aggregates` for several as_of instants at once: plays are mapped to shelf
     entities once for the batch, then cut at each as_of. Returns as_of -> Partials."""
     window_ms = int(config["popularity"]["window_days"] * MS_PER_DAY)
     trend_ms = int(config["popularity"]["trend_days"] * MS_PER_DAY)
     cap = int(config["colisten"]["max_items_per_listener"])
-    batch = _stack(states)
+    batch = states.stacked() if isinstance(states, ListenerColumns) else ListenerColumns.from_states(states).stacked()
+    n_listeners = states.size if isinstance(states, ListenerColumns) else len(states)
     genre = catalog.primary_genre_of(batch["item_id"]) if len(batch["item_id"]) else np.zeros(0, np.int64)
     resolved = {shelf: resolve_entities(batch["item_id"], batch["item_type"], batch["context_id"], catalog, types)
                 for shelf, types in shelf_types.items()}
     out = {}
     for as_of_ms in as_ofs:
         before = batch["ts_ms"] < as_of_ms
-        cohort = cohorts(batch["who"][before], genre[before], len(states))
+        cohort = cohorts(batch["who"][before], genre[before], n_listeners)
         pop_parts, pair_rows, single_rows = [], [], []
         for shelf, (ent, etype) in resolved.items():
             ok = (ent != None) & before  # noqa: E711
@@ -112,17 +113,6 @@ def partial_aggregates_multi(states: list[ListenerState], as_ofs: list[int], she
         pairs = pd.DataFrame(pair_rows, columns=["shelf", "a", "b"]).assign(n=1)
         singles = pd.DataFrame(single_rows, columns=["shelf", "a"]).assign(n=1)
         out[as_of_ms] = merge_partials([Partials(pop, pairs, singles)])
-    return out
-
-
-def _stack(states: list[ListenerState]) -> dict[str, np.ndarray]:
-    """All events of a batch of listeners, stacked, with ``who`` (listener index) and ``market``."""
-    evs = [s.events for s in states]
-    sizes = [len(e["ts_ms"]) for e in evs]
-    out = {k: (np.concatenate([e[k] for e in evs]) if evs else np.zeros(0, dtype=object))
-           for k in ("item_id", "item_type", "context_id", "ts_ms", "ms_played")}
-    out["who"] = np.repeat(np.arange(len(states)), sizes)
-    out["market"] = np.repeat(np.asarray([s.profile.market for s in states], dtype=object), sizes)
     return out
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 from transforms import contract
 from transforms.aggregates import GLOBAL_MARKET, SideTables
 from transforms.catalog import Catalog
-from transforms.history import MS_PER_DAY, ListenerState
+from transforms.history import MS_PER_DAY, ListenerColumns, ListenerState
 
 TYPE_CODES = {t: i for i, t in enumerate(contract.ITEM_TYPES)}
 ARTIST = TYPE_CODES["artist"]
@@ -234,14 +234,14 @@ class ListenerBatch:
 
     @classmethod
     def from_states(cls, states: list[ListenerState], codebook: Codebook) -> "ListenerBatch":
-        """Stack per-listener states (ids encoded once for the whole batch)."""
-        evs = [s.events for s in states]
-        sizes = np.fromiter((len(e["ts_ms"]) for e in evs), dtype=np.int64, count=len(evs))
+        """Stack per-listener states (tests and in-memory tools); see :meth:`from_columns`."""
+        return cls.from_columns(ListenerColumns.from_states(states), codebook)
 
-        def cat(key, dtype):
-            return np.concatenate([e[key] for e in evs]) if evs else np.zeros(0, dtype=dtype)
-
-        item_ids = cat("item_id", object)
+    @classmethod
+    def from_columns(cls, cols: ListenerColumns, codebook: Codebook) -> "ListenerBatch":
+        """Encode a :class:`ListenerColumns` (ids once for the whole batch)."""
+        ev = cols.events
+        item_ids = np.asarray(ev["item_id"], dtype=object)
         item = codebook.encode_known(item_ids)
         extra = np.zeros(0, dtype=object)
         missing = item < 0
@@ -250,20 +250,13 @@ class ListenerBatch:
             item[missing] = codebook.n + local
             extra = np.asarray(extra, dtype=object)
         vocab = codebook.catalog.genre_vocab
-        onboarding = [sorted({vocab[g] for g in s.profile.onboarding_genres if g in vocab}) for s in states]
+        onboarding = [sorted({vocab[g] for g in genres if g in vocab}) for genres in cols.onboarding]
         lens = np.fromiter((len(o) for o in onboarding), dtype=np.int64, count=len(onboarding))
-        return cls(
-            codebook,
-            np.asarray([s.listener_id for s in states], dtype=object),
-            np.asarray([s.profile.market for s in states], dtype=object),
-            np.asarray([s.profile.registered_ms for s in states], dtype=np.int64),
-            np.asarray([np.nan if s.profile.birth_year is None else float(s.profile.birth_year) for s in states],
-                       dtype=np.float64),
-            Csr(np.concatenate([[0], np.cumsum(lens)]).astype(np.int64),
-                np.asarray([g for o in onboarding for g in o], dtype=np.int32)),
-            np.repeat(np.arange(len(states), dtype=np.int64), sizes), item, type_codes(cat("item_type", object)),
-            codebook.encode_known(cat("context_id", object)), cat("ts_ms", np.int64).astype(np.int64),
-            cat("ms_played", np.float64).astype(np.float64), extra)
+        return cls(codebook, cols.listener_id, cols.market, cols.registered_ms, cols.birth_year,
+                   Csr(np.concatenate([[0], np.cumsum(lens)]).astype(np.int64),
+                       np.asarray([g for o in onboarding for g in o], dtype=np.int32)),
+                   cols.who, item, type_codes(ev["item_type"]), codebook.encode_known(ev["context_id"]),
+                   np.asarray(ev["ts_ms"], dtype=np.int64), np.asarray(ev["ms_played"], dtype=np.float64), extra)
 
     @property
     def span(self) -> int:

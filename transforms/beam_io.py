@@ -73,11 +73,29 @@ class ReadTable(beam.PTransform):
                 .with_outputs(_ReadValidateFn.REJECTED, main="main"))
 
 
-def split_by_listener(frame: pd.DataFrame):
-    """Accepted events chunk -> ``(listener_id, block)`` per listener (see ``history.event_block``)."""
-    block = event_block(frame)
-    for listener_id, idx in frame.groupby("listener_id", sort=False).indices.items():
-        yield listener_id, {k: v[idx] for k, v in block.items()}
+def listener_shard(listener_ids, n_shards: int) -> np.ndarray:
+    """Shard (int64 in ``[0, n_shards)``) of each listener id: a fixed-key hash, the same in every
+    process and run, so a listener's events and profile rows meet in one shard."""
+    ids = pd.Series(np.asarray(listener_ids, dtype=object)).astype(str).to_numpy(dtype=object)
+    return (pd.util.hash_array(ids) % np.uint64(max(int(n_shards), 1))).astype(np.int64)
+
+
+def split_by_shard(frame: pd.DataFrame, n_shards: int):
+    """Accepted events chunk -> ``(shard, block)`` per listener shard: the block holds the
+    columns of ``history.event_block`` plus ``listener_id``. Many listeners travel together, so
+    the cost of moving them between stages does not grow with the listener count."""
+    block = {**event_block(frame), "listener_id": frame["listener_id"].to_numpy(dtype=object)}
+    shard = listener_shard(block["listener_id"], n_shards)
+    for s in np.unique(shard):
+        idx = np.flatnonzero(shard == s)
+        yield int(s), {k: v[idx] for k, v in block.items()}
+
+
+def split_frame_by_shard(frame: pd.DataFrame, n_shards: int):
+    """A ``listeners`` chunk -> ``(shard, rows)`` per listener shard."""
+    shard = listener_shard(frame["listener_id"], n_shards)
+    for s in np.unique(shard):
+        yield int(s), frame[shard == s]
 
 
 def rejected_to_arrow(frame: pd.DataFrame) -> pa.Table:

@@ -119,3 +119,116 @@ def build_state(listener_id: str, blocks: list, profile_rows: list[dict], defaul
     else:
         return None, rows[1:]
     return ListenerState(listener_id, profile, events), rows[1:]
+
+
+@dataclass
+class ListenerColumns:
+    """Many listeners' profiles and events as columns, ids still strings (the codebook encodes them).
+
+    Listener arrays have length B; event arrays length E, sorted by (who, ts, item id), so each
+    listener's events are contiguous and in time order, as in :class:`ListenerState`.
+    ``onboarding``: object (B,) of frozensets of genre names; ``birth_year``: float64, NaN unknown;
+    ``derived``: bool, the listener had events but no ``listeners`` row."""
+
+    listener_id: np.ndarray
+    market: np.ndarray
+    registered_ms: np.ndarray
+    birth_year: np.ndarray
+    onboarding: np.ndarray
+    derived: np.ndarray
+    who: np.ndarray
+    events: dict[str, np.ndarray]
+
+    @property
+    def size(self) -> int:
+        return len(self.listener_id)
+
+    @classmethod
+    def from_states(cls, states: list[ListenerState]) -> "ListenerColumns":
+        """Stack :class:`ListenerState` objects (tests and in-memory tools)."""
+        sizes = np.fromiter((s.n_events for s in states), dtype=np.int64, count=len(states))
+        events = concat_blocks([])
+        if states:
+            events = {k: np.concatenate([s.events[k] for s in states]) for k in EVENT_FIELDS}
+        onboarding = np.empty(len(states), dtype=object)
+        onboarding[:] = [s.profile.onboarding_genres for s in states]
+        return cls(np.asarray([s.listener_id for s in states], dtype=object),
+                   np.asarray([s.profile.market for s in states], dtype=object),
+                   np.asarray([s.profile.registered_ms for s in states], dtype=np.int64),
+                   np.asarray([np.nan if s.profile.birth_year is None else float(s.profile.birth_year) for s in states],
+                              dtype=np.float64),
+                   onboarding, np.asarray([s.profile.derived for s in states], dtype=bool),
+                   np.repeat(np.arange(len(states), dtype=np.int64), sizes), events)
+
+    def split(self, max_listeners: int) -> list["ListenerColumns"]:
+        """Consecutive slices of at most ``max_listeners`` listeners (events follow their listener)."""
+        bounds = np.searchsorted(self.who, np.arange(0, self.size + max_listeners, max_listeners))
+        out = []
+        for i, lo in enumerate(range(0, self.size, max_listeners)):
+            hi = min(lo + max_listeners, self.size)
+            e0, e1 = bounds[i], bounds[i + 1] if i + 1 < len(bounds) else len(self.who)
+            out.append(ListenerColumns(*(a[lo:hi] for a in (self.listener_id, self.market, self.registered_ms,
+                                                            self.birth_year, self.onboarding, self.derived)),
+                                       self.who[e0:e1] - lo, {k: v[e0:e1] for k, v in self.events.items()}))
+        return out
+
+    def stacked(self) -> dict[str, np.ndarray]:
+        """Events with ``who`` and the listener's ``market`` per event (population aggregates)."""
+        return {**self.events, "who": self.who, "market": self.market[self.who]}
+
+
+def build_listeners(blocks: list[dict], profiles: pd.DataFrame | None, default_market: str
+                    ) -> tuple[ListenerColumns, pd.DataFrame]:
+    """Join the event blocks and ``listeners`` rows of many listeners (e.g. one shard) into columns.
+
+    ``blocks``: dicts of :data:`EVENT_FIELDS` arrays plus ``listener_id``; ``profiles``: accepted
+    ``listeners`` rows with ``_source_file`` and ``_row_number``. The first row per listener (by
+    source file, then row number) wins; the other rows are returned to be rejected as duplicates.
+    A listener with events but no row gets a derived profile (registered_at = first play, default
+    market). Listeners are in id order; their events sorted by (ts, item id) as in
+    :func:`concat_blocks`. Returns ``(columns, rejected duplicate rows)`` (reason ``duplicate_key``).
+    """
+    if blocks:
+        ev = {k: np.concatenate([b[k] for b in blocks]) for k in EVENT_FIELDS + ("listener_id",)}
+    else:
+        ev = {**concat_blocks([]), "listener_id": np.zeros(0, dtype=object)}
+    from transforms import contract
+    from transforms.validate import reject_duplicate_keys, rejected_frame
+
+    dups = rejected_frame("listeners", "", [], [], [], [])
+    if profiles is not None and len(profiles):
+        profiles = profiles.sort_values(["_source_file", "_row_number"], kind="stable")
+        profiles, dups = reject_duplicate_keys(profiles, contract.LISTENERS)
+    else:
+        profiles = pd.DataFrame(columns=["listener_id"])
+    ids = np.unique(np.concatenate([ev["listener_id"].astype(object), profiles["listener_id"].to_numpy(dtype=object)]))
+    who = np.searchsorted(ids, ev["listener_id"]).astype(np.int64) if len(ids) else np.zeros(0, np.int64)
+    order = np.lexsort((ev["item_id"].astype(str), ev["ts_ms"], who))
+    who = who[order]
+    events = {k: ev[k][order] for k in EVENT_FIELDS}
+    n = len(ids)
+    at = np.searchsorted(ids, profiles["listener_id"].to_numpy(dtype=object)) if len(profiles) else np.zeros(0, int)
+    has_row = np.zeros(n, dtype=bool)
+    has_row[at] = True
+    first_ts = np.zeros(n, dtype=np.int64)
+    starts = np.searchsorted(who, np.arange(n))
+    with_events = np.bincount(who, minlength=n) > 0
+    first_ts[with_events] = events["ts_ms"][starts[with_events]]
+    registered = first_ts.copy()
+    market = np.full(n, default_market, dtype=object)
+    birth = np.full(n, np.nan)
+    onboarding = np.empty(n, dtype=object)
+    onboarding[:] = [frozenset()] * n
+    if len(profiles):
+        # the columns of profile_from_row, for all rows at once
+        reg = pd.to_datetime(profiles["registered_at"], utc=True).astype("datetime64[ns, UTC]")
+        registered[at] = (reg.astype("int64") // 1_000_000).to_numpy(dtype=np.int64)
+        if "country" in profiles:
+            country = profiles["country"].to_numpy(dtype=object)
+            market[at] = np.where(pd.notna(country) & (country != ""), country, default_market)
+        if "birth_year" in profiles:
+            birth[at] = pd.to_numeric(profiles["birth_year"], errors="coerce").to_numpy(dtype=np.float64)
+        if "onboarding_genres" in profiles:
+            genres = profiles["onboarding_genres"].to_numpy(dtype=object)
+            onboarding[at] = [frozenset(g.split("|")) if isinstance(g, str) and g else frozenset() for g in genres]
+    return ListenerColumns(ids.astype(object), market, registered, birth, onboarding, ~has_row, who, events), dups

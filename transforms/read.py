@@ -80,6 +80,24 @@ def read_chunks(path: str, spec: contract.TableSpec, chunk_rows: int = 50_000) -
         raise InputError(f"{path}: cannot be read as {fmt}: {type(err).__name__}: {err}") from err
 
 
+BYTES_PER_TEXT_ROW = 60  # a row of a CSV or JSON Lines events file, measured on the importers' output
+
+
+def estimate_rows(paths: list[str]) -> int:
+    """Rows in a table's files: exact for Parquet (footer metadata), estimated from the size for
+    text formats (gzip assumed to shrink 4x). Used to size listener shards before the run."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for path in paths:
+        if file_format(path) == "parquet":
+            with storage.open_read(path) as handle:
+                total += pq.ParquetFile(handle).metadata.num_rows
+        else:
+            total += storage.size(path) * (4 if path.lower().endswith(".gz") else 1) // BYTES_PER_TEXT_ROW
+    return int(total)
+
+
 def _no_rejects(spec) -> pd.DataFrame:
     return rejected_frame(spec.name, "", [], [], [], [])
 
