@@ -12,6 +12,8 @@ import logging
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.beam_io import use_batch_aware_coder
+
 log = logging.getLogger("home_recs.runner")
 
 
@@ -20,6 +22,7 @@ def make_pipeline(runner: str, beam_args: list[str]) -> beam.Pipeline:
 
     Raises ValueError (from Beam) for an unknown runner name.
     """
+    use_batch_aware_coder()
     if runner in ("DirectRunner", "FnApiRunner"):
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 

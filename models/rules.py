@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from transforms.packing import factorize
+
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
 MINOR_AGE = 18                   # listeners who may be younger than this never get explicit items
@@ -47,7 +49,7 @@ def cap_per_key(keys: np.ndarray, limit: int | None, groups: np.ndarray | None =
     if not limit or limit <= 0 or len(keys) == 0:
         return np.ones(len(keys), dtype=bool)
     if keys.dtype == object:
-        codes, _ = pd.factorize(keys)  # None/NaN -> -1
+        codes, _ = factorize(keys)  # None/NaN -> -1
     else:
         codes = keys.astype(np.int64)
     known = codes >= 0

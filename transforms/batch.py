@@ -27,6 +27,7 @@ from transforms import contract
 from transforms.aggregates import GLOBAL_MARKET, SideTables
 from transforms.catalog import Catalog
 from transforms.history import MS_PER_DAY, ListenerColumns, ListenerState
+from transforms.packing import factorize
 
 TYPE_CODES = {t: i for i, t in enumerate(contract.ITEM_TYPES)}
 ARTIST = TYPE_CODES["artist"]
@@ -246,7 +247,7 @@ class ListenerBatch:
         extra = np.zeros(0, dtype=object)
         missing = item < 0
         if missing.any():
-            local, extra = pd.factorize(item_ids[missing])
+            local, extra = factorize(item_ids[missing])
             item[missing] = codebook.n + local
             extra = np.asarray(extra, dtype=object)
         vocab = codebook.catalog.genre_vocab

@@ -6,20 +6,80 @@ and the manifest can reconcile ``read == accepted + rejected`` per table.
 """
 from __future__ import annotations
 
+import pickle
+
 import apache_beam as beam
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from apache_beam.coders import coder_impl, coders, observable
 from apache_beam.metrics import Metrics
 
 from transforms import contract
 from transforms.history import event_block
+from transforms.packing import Columns
 from transforms.read import read_chunks
 from transforms.validate import REJECTED_COLUMNS, validate_frame
 
 METRICS_NAMESPACE = "home_recs"
 REJECTED_SCHEMA = pa.schema([("table", pa.string()), ("source_file", pa.string()), ("row_number", pa.int64()),
                              ("reason", pa.string()), ("column", pa.string()), ("raw", pa.string())])
+
+
+def approx_bytes(value, depth: int = 2) -> int:
+    """In-memory size of a value in bytes, from array buffers (object arrays count 8 bytes per
+    slot), without serialising it. Small or unknown leaves are pickled to measure them."""
+    if isinstance(value, pd.DataFrame):
+        return int(value.memory_usage(index=False, deep=False).sum())
+    if isinstance(value, (pa.Table, pa.RecordBatch, pa.Array, pa.ChunkedArray)):
+        return int(value.nbytes)
+    if isinstance(value, (np.ndarray, pd.Series, pd.Index)):
+        return int(value.nbytes)
+    if depth > 0 and isinstance(value, (dict, list, tuple)):
+        items = value.values() if isinstance(value, dict) else value
+        return sum(approx_bytes(v, depth - 1) for v in items) + 8 * len(value)
+    if depth > 0 and hasattr(value, "__dict__"):
+        return approx_bytes(vars(value), depth - 1)
+    return len(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+
+
+class _BatchAwareImpl(coder_impl.FastPrimitivesCoderImpl):
+    """FastPrimitivesCoderImpl whose size estimate of a non-primitive value reads array sizes."""
+
+    def get_estimated_size_and_observables(self, value, nested=False):
+        if isinstance(value, _PRIMITIVES) or isinstance(value, observable.ObservableMixin):
+            return super().get_estimated_size_and_observables(value, nested)
+        return approx_bytes(value), []
+
+    def estimate_size(self, value, nested=False):
+        if isinstance(value, _PRIMITIVES):
+            return super().estimate_size(value, nested)
+        return approx_bytes(value)
+
+
+_PRIMITIVES = (int, float, str, bytes, bool, type(None))
+
+
+class BatchAwareCoder(coders.FastPrimitivesCoder):
+    """Beam's default coder for untyped values, except that the size of a Python object (a batch
+    of listeners, a DataFrame, an Arrow table) is estimated from its arrays.
+
+    Why: Beam's counters always measure the first 10 elements of every stage, and its default
+    coder measures by encoding. Our elements are batches of thousands of listeners, so nearly
+    every element was pickled once more just to be measured: about half of all pickling in the
+    daily job. Encoding and decoding are unchanged."""
+
+    def _create_impl(self):
+        return _BatchAwareImpl(self._fallback_coder.get_impl())
+
+
+def use_batch_aware_coder() -> None:
+    """Make :class:`BatchAwareCoder` the coder of untyped PCollections in pipelines built after
+    this call (process-wide: Beam's coder registry is global)."""
+    registry = beam.coders.registry
+    if not getattr(registry, "_home_recs_batch_aware", False):
+        registry.register_fallback_coder(BatchAwareCoder())
+        registry._home_recs_batch_aware = True
 
 
 def counter(name: str):
@@ -88,7 +148,7 @@ def split_by_shard(frame: pd.DataFrame, n_shards: int):
     shard = listener_shard(block["listener_id"], n_shards)
     for s in np.unique(shard):
         idx = np.flatnonzero(shard == s)
-        yield int(s), {k: v[idx] for k, v in block.items()}
+        yield int(s), Columns({k: v[idx] for k, v in block.items()})
 
 
 def split_frame_by_shard(frame: pd.DataFrame, n_shards: int):

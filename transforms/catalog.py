@@ -12,6 +12,13 @@ import numpy as np
 import pandas as pd
 
 from transforms import contract
+from transforms.packing import factorize, pack, unpack
+
+
+def _unpack_catalog(index, index_name, columns) -> "Catalog":
+    frame = pd.DataFrame({c: pd.Series(unpack(v), dtype=dtype) for c, (v, dtype) in columns.items()})
+    frame.index = pd.Index(unpack(index), dtype=object, name=index_name)
+    return Catalog(frame)
 
 
 @dataclass
@@ -35,18 +42,28 @@ class Catalog:
         frame["explicit"] = pd.to_numeric(frame["explicit"], errors="coerce").astype("float64")
         return cls(frame)
 
+    def __reduce__(self):
+        # Beam ships the catalog to every worker: object columns travel as codes (transforms.packing);
+        # the genre codes are rebuilt on arrival by __post_init__
+        f = self.frame
+        columns = {c: (pack(f[c].to_numpy()), str(f[c].dtype)) for c in f.columns}
+        return _unpack_catalog, (pack(f.index.to_numpy(dtype=object)), f.index.name, columns)
+
     def __post_init__(self) -> None:
         # Genres as integer codes once, so genre matching is array work rather than set work per item.
+        # Computed once per distinct genre string (items share a few hundred combinations); codes
+        # are numbered in order of first appearance, as a per-item pass would number them.
+        at, distinct = factorize(self.frame["genres"].to_numpy(dtype=object))
         vocab: dict[str, int] = {}
-        codes = [np.asarray([vocab.setdefault(g, len(vocab)) for g in sorted(gs)], dtype=np.int32)
-                 for gs in genre_sets(self.frame["genres"].to_numpy(dtype=object))]
+        codes = np.empty(len(distinct) + 1, dtype=object)
+        codes[:] = [np.asarray([vocab.setdefault(g, len(vocab)) for g in sorted(gs)], dtype=np.int32)
+                    for gs in genre_sets(distinct)] + [np.zeros(0, dtype=np.int32)]
+        primary = np.asarray([vocab[g.split(contract.GENRE_SEPARATOR)[0]] if isinstance(g, str) and g else -1
+                              for g in distinct] + [-1], dtype=np.int64)
         self.genre_vocab = vocab
-        self.genre_codes = np.empty(len(codes), dtype=object)
-        self.genre_codes[:] = codes
+        self.genre_codes = codes[at]        # -1 (no genres) takes the trailing empty array
         # the first genre as listed is the item's primary genre (-1: none)
-        self.primary_genre = np.asarray(
-            [vocab[g.split("|")[0]] if isinstance(g, str) and g else -1 for g in self.frame["genres"].to_numpy(dtype=object)],
-            dtype=np.int64)
+        self.primary_genre = primary[at]
 
     def primary_genre_of(self, ids) -> np.ndarray:
         """Primary genre code per id (int64; -1 when unknown or without genres)."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from transforms.packing import Columns, pack, unpack
+
 EVENT_FIELDS = ("item_id", "item_type", "context_id", "ts_ms", "ms_played")
 MS_PER_DAY = 86_400_000
 
@@ -143,6 +145,11 @@ class ListenerColumns:
     def size(self) -> int:
         return len(self.listener_id)
 
+    def __reduce__(self):
+        # Beam pickles batches between stages: send object columns as integer codes (transforms.packing)
+        arrays = [pack(getattr(self, f)) for f in _LISTENER_ARRAYS]
+        return _unpack_listener_columns, (arrays, Columns(self.events))
+
     @classmethod
     def from_states(cls, states: list[ListenerState]) -> "ListenerColumns":
         """Stack :class:`ListenerState` objects (tests and in-memory tools)."""
@@ -175,6 +182,13 @@ class ListenerColumns:
     def stacked(self) -> dict[str, np.ndarray]:
         """Events with ``who`` and the listener's ``market`` per event (population aggregates)."""
         return {**self.events, "who": self.who, "market": self.market[self.who]}
+
+
+_LISTENER_ARRAYS = ("listener_id", "market", "registered_ms", "birth_year", "onboarding", "derived", "who")
+
+
+def _unpack_listener_columns(arrays, events) -> ListenerColumns:
+    return ListenerColumns(*(unpack(a) for a in arrays), dict(events))
 
 
 def build_listeners(blocks: list[dict], profiles: pd.DataFrame | None, default_market: str
