@@ -14,6 +14,7 @@ import pandas as pd
 
 from transforms import contract
 from transforms.contract import Reason
+from transforms.packing import factorize
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Only these timestamps must not lie in the future; release dates and curation windows may.
@@ -78,15 +79,45 @@ def _blank(values: pd.Series) -> np.ndarray:
     return (values.astype("string").str.strip() == "").fillna(True).to_numpy(dtype=bool)
 
 
-def _as_text(values: pd.Series, kind: str) -> pd.Series:
-    """Object column of str/None; list values (Parquet/JSON genres) are ``|``-joined."""
-    def conv(v):
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
-            return None
-        if isinstance(v, (list, tuple, np.ndarray)):
-            return contract.GENRE_SEPARATOR.join(str(x) for x in v) if kind == "genres" else json.dumps(list(map(str, v)))
-        return str(v)
-    return values.map(conv).astype(object)
+def _as_text(value, kind: str):
+    """One value as str or None; list values (Parquet/JSON genres) are ``|``-joined."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return contract.GENRE_SEPARATOR.join(str(x) for x in value) if kind == "genres" else json.dumps(
+            list(map(str, value)))
+    return str(value)
+
+
+def _distinct(values: pd.Series) -> tuple[np.ndarray, list]:
+    """``(codes int64 (n,), distinct values)`` with ``values[i] == distinct[codes[i]]``.
+
+    Text checks run once per distinct value: ids repeat (a listener plays an item many times),
+    so this does a chunk's string work in time proportional to its distinct values. Only pure
+    string columns are factorised: in a mixed column ``1``, ``1.0`` and ``True`` compare equal
+    but print differently, so each row keeps its own value there."""
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        codes, uniques = factorize(values.to_numpy(dtype=object))
+        distinct = list(uniques) + [None]   # code -1 (missing) -> the trailing None
+        return np.where(codes < 0, len(distinct) - 1, codes), distinct
+    return np.arange(len(values)), list(values)
+
+
+def _text_checks(values: pd.Series, kind: str) -> dict[str, np.ndarray]:
+    """Per row: ``text`` (object, str or None: stripped, lower-cased for item types, None when
+    empty), ``control``/``empty`` (bool), ``stripped`` (object, for the repeated-header check)."""
+    codes, distinct = _distinct(values)
+    text = [_as_text(v, kind) for v in distinct]
+    control = np.array([t is not None and _CONTROL.search(t) is not None for t in text], dtype=bool)
+    stripped = np.array([t.strip() if t is not None else None for t in text] + [None], dtype=object)[:-1]
+    empty = np.array([t is None or t == "" for t in stripped], dtype=bool)
+    if kind == "item_type":
+        kept = np.array([t.lower() if t is not None else None for t in stripped] + [None], dtype=object)[:-1]
+    elif kind == "id":
+        kept = stripped
+    else:
+        kept = np.where(empty, None, stripped)
+    return {"text": kept[codes], "control": control[codes], "empty": empty[codes], "stripped": stripped[codes]}
 
 
 def validate_frame(raw: pd.DataFrame, spec: contract.TableSpec, *, now: pd.Timestamp,
@@ -123,32 +154,30 @@ def validate_frame(raw: pd.DataFrame, spec: contract.TableSpec, *, now: pd.Times
 
     # A repeated header line (e.g. concatenated CSVs) is malformed, whatever its columns parse as.
     names = [c.name for c in spec.columns if c.name in raw.columns]
+    texts = {c.name: _text_checks(raw[c.name], c.kind) for c in spec.columns
+             if c.kind in _TEXT_KINDS and c.name in raw.columns}
     # a typed column (Parquet timestamps, numbers) cannot hold a header line: no row can match all
     if names and all(_is_text_dtype(raw[name]) for name in names):
         header_like = np.ones(n, dtype=bool)
         for name in names:
-            header_like &= (raw[name].astype("string").str.strip() == name).fillna(False).to_numpy(dtype=bool)
+            stripped = texts[name]["stripped"] if name in texts else raw[name].astype("string").str.strip()
+            header_like &= pd.Series(stripped == name).fillna(False).to_numpy(dtype=bool)
         fail(header_like, Reason.MALFORMED_ROW, "*")
 
     for col in spec.columns:
         values = raw[col.name] if col.name in raw.columns else pd.Series([None] * n, dtype=object)
         present = values.notna().to_numpy()
         if col.kind in _TEXT_KINDS:
-            text = _as_text(values, col.kind)
-            has_ctrl = text.map(lambda v: v is not None and _CONTROL.search(v) is not None).to_numpy(dtype=bool)
-            fail(has_ctrl, Reason.CONTROL_CHARS, col.name)
-            stripped = text.map(lambda v: v.strip() if v is not None else None)
-            empty = stripped.map(lambda v: v is None or v == "").to_numpy(dtype=bool)
+            checks = texts.get(col.name) or _text_checks(values, col.kind)
+            fail(checks["control"], Reason.CONTROL_CHARS, col.name)
+            empty = checks["empty"]
             if col.kind == "id":
                 fail(empty, Reason.EMPTY_ID, col.name)
-                text = stripped
             elif col.kind == "item_type":
                 fail(empty, Reason.MISSING_VALUE, col.name)
-                text = stripped.map(lambda v: v.lower() if v is not None else None)
-                fail(~text.isin(contract.ITEM_TYPES).to_numpy() & ~empty, Reason.UNKNOWN_ITEM_TYPE, col.name)
-            else:
-                text = stripped.where(~pd.Series(empty), None)
-            out[col.name] = text
+                fail(~np.isin(checks["text"], list(contract.ITEM_TYPES)) & ~empty, Reason.UNKNOWN_ITEM_TYPE,
+                     col.name)
+            out[col.name] = pd.Series(checks["text"], dtype=object)
         elif col.kind == "ts":
             parsed = _parse_ts(values)
             missing = ~present | _blank(values)
