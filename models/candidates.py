@@ -201,14 +201,13 @@ def generate_candidates(inp: SourceInput, shelf_config: dict) -> CandidateSet:
             raise ValueError(f"shelf {inp.shelf!r}: unknown candidate source {name!r} (known: {sorted(SOURCES)})")
     span = pair_span(inp.hist)
     played = played_pairs(inp.hist, inp.entity_types) if shelf_config.get("exclude_played") else None
-    found_keys, parts = {}, []
+    parts = []
     for k, (name, quota) in enumerate(quotas.items()):
         found = SOURCES[name](inp, limit)
         keys = found.who * span + found.code
         if played is not None and len(keys):
             kept = ~np.isin(keys, played)
             found, keys = found.only(kept), keys[kept]
-        found_keys[name] = keys
         rank = found.rank()
         parts.append((found.who, keys, np.full(len(keys), k), rank, rank >= int(quota)))
     if not parts:
@@ -216,11 +215,14 @@ def generate_candidates(inp: SourceInput, shelf_config: dict) -> CandidateSet:
     who, keys, src, rank, phase = (np.concatenate(c) for c in zip(*parts))
     # per listener: every source's quota first (config order), then the sources' further items
     order = np.lexsort((rank, src, phase, who))
-    _, first = np.unique(keys[order], return_index=True)
-    chosen = order[np.sort(first)]
+    _, first, pair = np.unique(keys[order], return_index=True, return_inverse=True)
+    # flags: every source that ranked the (listener, item) pair within the budget, from the same sort
+    ranked_by = np.zeros((len(quotas), len(first)), dtype=bool)
+    ranked_by[src[order], pair] = True
+    at = np.sort(first)
+    chosen, pair = order[at], pair[at]
     who, keys = who[chosen], keys[chosen]
     keep = _rank_within(who) < limit
-    who, keys = who[keep], keys[keep]
-    # flags: every source that ranked the item (within the budget) for that listener
+    who, keys, pair = who[keep], keys[keep], pair[keep]
     return CandidateSet(who.astype(np.int64), (keys % span).astype(np.int64),
-                        {name: np.isin(keys, k) for name, k in found_keys.items()})
+                        {name: ranked_by[k, pair] for k, name in enumerate(quotas)})
