@@ -13,7 +13,7 @@ from models.heuristic import HeuristicScorer
 from transforms import contract, publish, storage
 from transforms.aggregates import (Partials, beam_colisten_shelves, build_side_tables, merge_partials,
                                    partial_aggregates_multi)
-from transforms.beam_io import ReadTable, counter, rejected_to_arrow, split_by_shard, split_frame_by_shard
+from transforms.beam_io import ReadTable, counter, cpu_timer, rejected_to_arrow, split_by_shard, split_frame_by_shard
 from transforms.catalog import Catalog, shelf_item_types
 from transforms.feature_spec import FEATURE_SPECS
 from transforms.history import build_listeners
@@ -62,7 +62,8 @@ class BuildListenersFn(beam.DoFn):
         _, grouped = kv
         frames = list(grouped["profiles"])
         profiles = pd.concat(frames, ignore_index=True) if frames else None
-        cols, rejected = build_listeners(list(grouped["events"]), profiles, self.default_market)
+        with cpu_timer("build_listeners"):
+            cols, rejected = build_listeners(list(grouped["events"]), profiles, self.default_market)
         if len(rejected):
             self.c_dups.inc(len(rejected))
             yield beam.pvalue.TaggedOutput("rejected", rejected)
@@ -124,7 +125,9 @@ def side_tables(batches, catalog, as_ofs: list[int], config: dict, neighbours_pa
 
     def partials(batch, cat):
         types = {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS}
-        yield from partial_aggregates_multi(batch, as_ofs, types, beam_colisten, cat, config).items()
+        with cpu_timer("aggregates"):
+            parts = partial_aggregates_multi(batch, as_ofs, types, beam_colisten, cat, config)
+        yield from parts.items()
 
     nb = (batches.pipeline | "NeighboursPath" >> beam.Create([neighbours_path])
           | "LoadNeighbours" >> beam.Map(lambda path: load_neighbours(path) if path else None))

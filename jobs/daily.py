@@ -22,7 +22,7 @@ from models.home import ServingContext, day_start_ms, recommend
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
 from transforms import contract, publish, storage
 from transforms.batch import ListenerBatch
-from transforms.beam_io import METRICS_NAMESPACE, counter
+from transforms.beam_io import METRICS_NAMESPACE, counter, cpu_timer
 from transforms.catalog import shelf_item_types
 from transforms.config import fingerprint, load_config
 from transforms.drift import drift_config
@@ -97,8 +97,11 @@ class RecommendFn(beam.DoFn):
         ctx = ServingContext(self.as_of_ms, catalog, side, curation, self.config, entity_types,
                              self.scorer_set.scorers, self.run_id, log_features=True,
                              cache=worker_cache(self, catalog, side, curation))
-        result = recommend(ListenerBatch.from_columns(listeners, ctx.codebook), ctx)
+        with cpu_timer("recommend"):
+            result = recommend(ListenerBatch.from_columns(listeners, ctx.codebook), ctx)
         for shelf, frame in result.features.items():
+            counter(f"shelf.{shelf}.candidate_rows").inc(len(frame))
+            counter(f"shelf.{shelf}.listeners_scored").inc(frame["listener_id"].nunique())
             frame.insert(2, "as_of", pd.Timestamp(self.as_of_ms, unit="ms", tz="UTC"))
             yield beam.pvalue.TaggedOutput(self.FEATURES, (shelf, pa.Table.from_pandas(
                 frame, schema=served_schema(shelf), preserve_index=False)))
@@ -253,6 +256,9 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
         tables[t] = {"read": read, "accepted": acc, "rejected": rej, "reconciles": read == acc + rej,
                      "files": [_fingerprint(f) for f in files[t]]}
     shelves = {s: {"rows": counts.get(f"shelf.{s}.rows", 0), "listeners": counts.get(f"shelf.{s}.listeners", 0),
+                   **({"candidate_rows": counts.get(f"shelf.{s}.candidate_rows", 0),
+                       "listeners_scored": counts.get(f"shelf.{s}.listeners_scored", 0),
+                       "features_per_row": len(feature_names(s))} if s in FEATURE_SPECS else {}),
                    "kind": c["kind"], "model_version": models.versions.get(s),
                    "ranking": ("model" if s in models.paths else "heuristic") if c["kind"] == "model" else c["kind"],
                    "fallback": s in models.fallbacks, "fallback_reason": models.fallbacks.get(s)}
@@ -265,7 +271,10 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
         "inputs": tables, "shelves": shelves,
         "listeners": {k.split(".", 1)[1]: v for k, v in counts.items()
                       if k.startswith("listeners.") and k != "listeners.duplicates_rejected"},
-        "timings_s": {"total": round(time.time() - started, 2)},
+        # cpu: CPU seconds summed over workers, per stage (Beam's own work and I/O are not in them)
+        "timings_s": {"total": round(time.time() - started, 2),
+                      "cpu": {k.split(".", 1)[1]: round(v / 1000, 2) for k, v in sorted(counts.items())
+                              if k.startswith("cpu_ms.")}},
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -274,11 +283,15 @@ def print_summary(output, date, manifest, published) -> None:
     print(f"home-recs daily {date}: run {manifest['run_id']} in {manifest['timings_s']['total']:.1f} s")
     for t, c in manifest["inputs"].items():
         print(f"  input {t:<10} read {c['read']:>9,}  accepted {c['accepted']:>9,}  rejected {c['rejected']:>7,}")
-    print(f"  {'shelf':<14} {'listeners':>10} {'rows':>10}  ranking")
+    print(f"  {'shelf':<14} {'listeners':>10} {'rows':>10} {'scored':>11}  ranking")
     for s, c in manifest["shelves"].items():
         how = c["ranking"] + (f" {c['model_version']}" if c["model_version"] else "")
         how += " (FALLBACK: no usable model, see manifest)" if c.get("fallback") else ""
-        print(f"  {s:<14} {c['listeners']:>10,} {c['rows']:>10,}  {how}")
+        scored = f"{c['candidate_rows']:>11,}" if "candidate_rows" in c else f"{'-':>11}"
+        print(f"  {s:<14} {c['listeners']:>10,} {c['rows']:>10,} {scored}  {how}")
+    cpu = manifest["timings_s"].get("cpu") or {}
+    if cpu:
+        print("  cpu by stage:    " + ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items()))
     print(f"  recommendations: {published.get('recommendations', '(none)')}")
     print(f"  rejected rows:   {published.get('rejected', '(none)')}")
     print(f"  feature stats:   {published.get('feature_stats', '(none)')}")

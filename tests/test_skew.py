@@ -3,6 +3,8 @@ job served for the same listener, shelf, item and as_of (issue 3). Runs both Bea
 subset of the real 30Music sample."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -57,3 +59,15 @@ def test_labels_come_from_the_label_window(both_jobs):
     played = set(zip(window["listener_id"], window["item_id"]))
     expected = [int((lid, item) in played) for lid, item in zip(ex["listener_id"], ex["item_id"])]
     assert ex["label"].tolist() == expected and sum(expected) > 0
+
+
+def test_manifest_counts_the_candidate_rows_that_were_scored(both_jobs):
+    root, _ = both_jobs
+    manifest = json.loads((root / "out" / "_manifests" / f"dt={AS_OF}" / "manifest.json").read_text())
+    for shelf in ("shortcuts", "podcasts", "playlists"):
+        served = pd.read_parquet(root / "out" / "served_features" / f"dt={AS_OF}" / f"shelf={shelf}")
+        counts = manifest["shelves"][shelf]
+        assert counts["candidate_rows"] == len(served)
+        assert counts["listeners_scored"] == served["listener_id"].nunique()
+        assert counts["features_per_row"] == len(feature_names(shelf))
+    assert set(manifest["timings_s"]["cpu"]) == {"validate", "build_listeners", "aggregates", "recommend"}
