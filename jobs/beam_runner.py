@@ -12,7 +12,7 @@ import logging
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.beam_io import use_batch_aware_coder
+from transforms.beam_io import tune_allocator, use_batch_aware_coder
 
 log = logging.getLogger("home_recs.runner")
 
@@ -23,6 +23,7 @@ def make_pipeline(runner: str, beam_args: list[str]) -> beam.Pipeline:
     Raises ValueError (from Beam) for an unknown runner name.
     """
     use_batch_aware_coder()
+    tune_allocator()
     if runner in ("DirectRunner", "FnApiRunner"):
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 

@@ -13,18 +13,20 @@ from models.heuristic import HeuristicScorer
 from transforms import contract, publish, storage
 from transforms.aggregates import (Partials, beam_colisten_shelves, build_side_tables, merge_partials,
                                    partial_aggregates_multi)
-from transforms.beam_io import ReadTable, counter, cpu_timer, rejected_to_arrow, split_by_shard, split_frame_by_shard
+from transforms.beam_io import (ReadTable, counter, cpu_timer, rejected_to_arrow, split_by_shard,
+                                split_frame_by_shard, tune_allocator)
 from transforms.catalog import Catalog, shelf_item_types
 from transforms.feature_spec import FEATURE_SPECS
 from transforms.history import build_listeners
 from transforms.neighbours_table import load_neighbours
 from transforms.read import estimate_rows, find_table_files, read_chunks
+from transforms.spill import batches_of, spill
 from transforms.validate import reject_duplicate_keys, rejected_frame
 
 
 @dataclass
 class Inputs:
-    listeners: beam.PCollection   # ListenerColumns, one per listener shard
+    listeners: beam.PCollection   # one per listener shard: ListenerColumns, or a SpilledShard handle
     catalog: beam.PCollection     # one Catalog
     curation: beam.PCollection    # one DataFrame or None
     rejected: beam.PCollection    # rejected-rows DataFrames
@@ -46,20 +48,22 @@ def shard_count(files: dict, config: dict) -> int:
 
 
 class BuildListenersFn(beam.DoFn):
-    """One shard's event blocks and ``listeners`` rows -> one :class:`ListenerColumns`; duplicate
-    listener rows go to the ``rejected`` output."""
+    """One shard's event blocks and ``listeners`` rows -> one :class:`ListenerColumns` (or, with
+    ``spill_dir``, the :class:`SpilledShard` handle of its file); duplicate listener rows go to the
+    ``rejected`` output."""
 
-    def __init__(self, default_market: str):
-        self.default_market = default_market
+    def __init__(self, default_market: str, spill_dir: str | None = None):
+        self.default_market, self.spill_dir = default_market, spill_dir
 
     def setup(self):
+        tune_allocator()  # on remote workers too (the launcher's setting does not travel)
         self.c_with = counter("listeners.with_events")
         self.c_without = counter("listeners.without_events")
         self.c_derived = counter("listeners.derived_profile")
         self.c_dups = counter("listeners.duplicates_rejected")
 
     def process(self, kv):
-        _, grouped = kv
+        shard, grouped = kv
         frames = list(grouped["profiles"])
         profiles = pd.concat(frames, ignore_index=True) if frames else None
         with cpu_timer("build_listeners"):
@@ -72,7 +76,7 @@ class BuildListenersFn(beam.DoFn):
         self.c_without.inc(cols.size - with_events)
         self.c_derived.inc(int(cols.derived.sum()))
         if cols.size:
-            yield cols
+            yield spill(cols, self.spill_dir, shard) if self.spill_dir else cols
 
 
 def build_catalog(frames: list[pd.DataFrame]):
@@ -85,7 +89,10 @@ def build_catalog(frames: list[pd.DataFrame]):
     return Catalog.from_items(kept[list(contract.ITEMS.column_names)]), rejected
 
 
-def read_inputs(p, files: dict, now: pd.Timestamp, config: dict) -> Inputs:
+def read_inputs(p, files: dict, now: pd.Timestamp, config: dict, stage: str | None = None) -> Inputs:
+    """Read and validate the four tables and join each listener shard. With ``stage`` (the run's
+    staging folder) and ``run.spill_listeners``, shards are written under ``stage/_listeners``
+    and travel as handles (see :mod:`transforms.spill`)."""
     chunk_rows = int(config["run"]["event_chunk_rows"])
     events = p | "Events" >> ReadTable(contract.EVENTS, files["events"], now, chunk_rows)
     listeners = p | "Listeners" >> ReadTable(contract.LISTENERS, files["listeners"], now, chunk_rows)
@@ -98,23 +105,24 @@ def read_inputs(p, files: dict, now: pd.Timestamp, config: dict) -> Inputs:
     cur = (curation.main | "AllCuration" >> beam.combiners.ToList()
            | "CurationFrame" >> beam.Map(lambda fs: pd.concat(fs, ignore_index=True) if fs else None))
     shards = shard_count(files, config)
+    spill_dir = storage.join(stage, "_listeners") if stage and config["run"].get("spill_listeners", True) else None
     blocks = events.main | "EventsByShard" >> beam.FlatMap(split_by_shard, n_shards=shards)
     profiles = listeners.main | "ProfilesByShard" >> beam.FlatMap(split_frame_by_shard, n_shards=shards)
     joined = ({"events": blocks, "profiles": profiles} | "Join" >> beam.CoGroupByKey()
-              | "BuildListeners" >> beam.ParDo(BuildListenersFn(config["listeners"]["default_market"]))
+              | "BuildListeners" >> beam.ParDo(BuildListenersFn(config["listeners"]["default_market"], spill_dir))
               .with_outputs("rejected", main="listeners"))
     rejected = ((events.rejected, listeners.rejected, items.rejected, curation.rejected, joined.rejected, item_dups)
                 | "AllRejected" >> beam.Flatten() | "NonEmpty" >> beam.Filter(lambda f: len(f) > 0))
     return Inputs(joined.listeners, catalog, cur, rejected)
 
 
-def listener_batches(inputs: Inputs, config: dict):
-    """Shards cut into batches of at most ``run.listener_batch_size`` listeners (ListenerColumns)."""
-    size = int(config["run"]["listener_batch_size"])
-    return inputs.listeners | "Batches" >> beam.FlatMap(lambda cols: cols.split(size))
+def batch_size(config: dict) -> int:
+    """Listeners per batch (``run.listener_batch_size``): consumers cut each shard with
+    :func:`transforms.spill.batches_of`."""
+    return int(config["run"]["listener_batch_size"])
 
 
-def side_tables(batches, catalog, as_ofs: list[int], config: dict, neighbours_path: str | None = None):
+def side_tables(shards, catalog, as_ofs: list[int], config: dict, neighbours_path: str | None = None):
     """``{as_of_ms: SideTables}`` as a PCollection of (as_of_ms, SideTables), one per as_of.
 
     With ``neighbours_path`` (the Spark item-neighbours output), co-listening comes from that table,
@@ -123,15 +131,16 @@ def side_tables(batches, catalog, as_ofs: list[int], config: dict, neighbours_pa
     shelves = config["shelves"]
     beam_colisten = beam_colisten_shelves(config, bool(neighbours_path))
 
-    def partials(batch, cat):
+    def partials(shard, cat):
         types = {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS}
-        with cpu_timer("aggregates"):
-            parts = partial_aggregates_multi(batch, as_ofs, types, beam_colisten, cat, config)
-        yield from parts.items()
+        for batch in batches_of(shard, batch_size(config)):
+            with cpu_timer("aggregates"):
+                parts = partial_aggregates_multi(batch, as_ofs, types, beam_colisten, cat, config)
+            yield from parts.items()
 
-    nb = (batches.pipeline | "NeighboursPath" >> beam.Create([neighbours_path])
+    nb = (shards.pipeline | "NeighboursPath" >> beam.Create([neighbours_path])
           | "LoadNeighbours" >> beam.Map(lambda path: load_neighbours(path) if path else None))
-    return (batches
+    return (shards
             | "Partials" >> beam.FlatMap(partials, cat=beam.pvalue.AsSingleton(catalog))
             | "SumPartials" >> beam.CombinePerKey(lambda ps: merge_partials(list(ps) or [Partials()]))
             | "SideTables" >> beam.Map(

@@ -16,14 +16,15 @@ import pyarrow as pa
 from apache_beam.utils.shared import Shared
 
 from jobs.beam_runner import make_pipeline
-from jobs.common import check_inputs, listener_batches, read_inputs, side_tables, write_rejected
+from jobs.common import batch_size, check_inputs, read_inputs, side_tables, write_rejected
 from jobs.drift import drift_for_day
 from models.home import ServingContext, day_start_ms, recommend
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
 from transforms import contract, publish, storage
 from transforms.batch import ListenerBatch
-from transforms.beam_io import METRICS_NAMESPACE, counter, cpu_timer
+from transforms.beam_io import METRICS_NAMESPACE, counter, cpu_timer, tune_allocator
 from transforms.catalog import shelf_item_types
+from transforms.spill import batches_of
 from transforms.config import fingerprint, load_config
 from transforms.drift import drift_config
 from transforms.errors import InputError
@@ -78,8 +79,8 @@ def parse_date(value: str) -> str:
 
 
 class RecommendFn(beam.DoFn):
-    """One batch of listeners -> one Arrow table per shelf (scored in one call per shelf), and with
-    feature logging the served feature rows per shelf on the ``features`` output."""
+    """One listener shard, cut into batches -> per batch, one Arrow table per shelf (scored in one
+    call per shelf), and the served feature rows per shelf on the ``features`` output."""
 
     FEATURES = "features"
 
@@ -88,15 +89,20 @@ class RecommendFn(beam.DoFn):
         self._shared = Shared()
 
     def setup(self):
+        tune_allocator()
         # models are loaded once per worker process and shared by its threads
         key = repr(sorted(self.models.paths.items()))
         self.scorer_set = self._shared.acquire(lambda: ScorerSet(self.config, self.models), tag=key)
 
-    def process(self, listeners, catalog, side, curation):
+    def process(self, shard, catalog, side, curation):
         entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
         ctx = ServingContext(self.as_of_ms, catalog, side, curation, self.config, entity_types,
                              self.scorer_set.scorers, self.run_id, log_features=True,
                              cache=worker_cache(self, catalog, side, curation))
+        for listeners in batches_of(shard, batch_size(self.config)):
+            yield from self._batch(listeners, ctx)
+
+    def _batch(self, listeners, ctx):
         with cpu_timer("recommend"):
             result = recommend(ListenerBatch.from_columns(listeners, ctx.codebook), ctx)
         for shelf, frame in result.features.items():
@@ -187,10 +193,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     edges = training_edges(args.training_stats) if args.training_stats else registry_edges(models)
     k_anon = int(config["feature_stats"]["min_listeners"])
     p = make_pipeline(args.runner, beam_args)
-    inputs = read_inputs(p, files, now, config)
-    batches = listener_batches(inputs, config)
-    side = side_tables(batches, inputs.catalog, [as_of_ms], config, args.neighbours) | "OnlyDay" >> beam.Values()
-    out = batches | "Recommend" >> beam.ParDo(
+    inputs = read_inputs(p, files, now, config, stage)
+    side = side_tables(inputs.listeners, inputs.catalog, [as_of_ms], config, args.neighbours) | "OnlyDay" >> beam.Values()
+    out = inputs.listeners | "Recommend" >> beam.ParDo(
         RecommendFn(as_of_ms, config, run_id, models), catalog=beam.pvalue.AsSingleton(inputs.catalog),
         side=beam.pvalue.AsSingleton(side), curation=beam.pvalue.AsSingleton(inputs.curation)
     ).with_outputs(RecommendFn.FEATURES, main="recs")

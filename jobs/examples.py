@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.beam_runner import make_pipeline
-from jobs.common import check_inputs, heuristic_scorers, listener_batches, read_inputs, side_tables
+from jobs.common import batch_size, check_inputs, heuristic_scorers, read_inputs, side_tables
 from jobs.daily import read_counters
 from models.examples import examples_for_batch, merge_recall
 from models.home import ServingContext, day_start_ms
@@ -28,6 +28,7 @@ from transforms.config import fingerprint, load_config
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS, feature_names, spec_fingerprint
 from transforms.feature_stats import ComputeFeatureStats, write_stats
+from transforms.spill import batches_of
 from transforms.validate import rejected_frame
 
 log = logging.getLogger("home_recs.examples")
@@ -81,7 +82,11 @@ class ExamplesFn(beam.DoFn):
     def __init__(self, config, horizon_ms):
         self.config, self.horizon_ms = config, horizon_ms
 
-    def process(self, batch, catalog, sides, curation):
+    def process(self, shard, catalog, sides, curation):
+        for batch in batches_of(shard, batch_size(self.config)):
+            yield from self._batch(batch, catalog, sides, curation)
+
+    def _batch(self, batch, catalog, sides, curation):
         entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
         caches = getattr(self, "_caches", None)
         if caches is None or caches[0] is not catalog or caches[1] is not curation:
@@ -113,10 +118,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     p = make_pipeline(args.runner, beam_args)
     # labels need events up to the last as_of + horizon; "now" only guards against future timestamps
-    inputs = read_inputs(p, files, pd.Timestamp.now(tz="UTC"), config)
-    batches = listener_batches(inputs, config)
-    sides = side_tables(batches, inputs.catalog, as_ofs, config, getattr(args, "neighbours", None))
-    out = batches | "Examples" >> beam.ParDo(
+    inputs = read_inputs(p, files, pd.Timestamp.now(tz="UTC"), config, stage)
+    sides = side_tables(inputs.listeners, inputs.catalog, as_ofs, config, getattr(args, "neighbours", None))
+    out = inputs.listeners | "Examples" >> beam.ParDo(
         ExamplesFn(config, horizon_ms), catalog=beam.pvalue.AsSingleton(inputs.catalog),
         sides=beam.pvalue.AsDict(sides), curation=beam.pvalue.AsSingleton(inputs.curation)
     ).with_outputs(ExamplesFn.RECALL, main="examples")
@@ -141,6 +145,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                                                          file_name_suffix=".parquet"))
     result = p.run()
     result.wait_until_finish()
+    storage.delete_tree(storage.join(stage, "_listeners"))  # spilled listener shards (transforms.spill)
     counts = read_counters(result)
     recall = storage.read_json(storage.join(stage, "candidate_recall.json"))
     summary = {"as_of": dates, "horizon": args.horizon, "run_id": run_id, "input": args.input,

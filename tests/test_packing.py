@@ -70,3 +70,17 @@ def test_batch_aware_coder_measures_arrays_without_changing_the_encoding():
     assert impl.estimate_size((3, frame)) == 16_000 + approx_bytes(3, 0) + 16
     pd.testing.assert_frame_equal(impl.decode(impl.encode(frame)), frame)
     assert impl.decode(impl.encode(("k", 7))) == ("k", 7)
+
+
+def test_a_spilled_shard_comes_back_in_the_same_batches(tmp_path):
+    from transforms.spill import SpilledShard, batches_of, spill
+
+    cols = ListenerColumns(np.array(["L1", "L2", "L3"], dtype=object), np.array(["SE"] * 3, dtype=object),
+                           np.array([5, 6, 7]), np.full(3, np.nan), np.array([frozenset()] * 3, dtype=object),
+                           np.zeros(3, dtype=bool), np.array([0, 1, 1, 2]),
+                           {"item_id": np.array(["a", "b", "c", "d"], dtype=object), "ts_ms": np.arange(4)})
+    handle = spill(cols, str(tmp_path / "spill"), 7)
+    assert handle == SpilledShard(str(tmp_path / "spill" / "shard-00007.pkl"), 3, 4)
+    in_memory = [(b.listener_id.tolist(), b.who.tolist(), b.events["item_id"].tolist()) for b in batches_of(cols, 2)]
+    spilled = [(b.listener_id.tolist(), b.who.tolist(), b.events["item_id"].tolist()) for b in batches_of(handle, 2)]
+    assert spilled == in_memory == [(["L1", "L2"], [0, 1, 1], ["a", "b", "c"]), (["L3"], [0], ["d"])]
