@@ -9,7 +9,7 @@ import pytest
 
 from transforms import contract
 from transforms.errors import InputError
-from transforms.read import find_table_files, read_chunks
+from transforms.read import file_splits, find_table_files, read_chunks
 from transforms.validate import reject_duplicate_keys, validate_frame
 
 NOW = pd.Timestamp("2020-01-01", tz="UTC")
@@ -90,3 +90,21 @@ def test_whole_file_problems_name_file_and_column(tmp_path):
     (tmp_path / "items.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(InputError, match=r"items.parquet: cannot be read as parquet"):
         list(read_chunks(str(tmp_path / "items.parquet"), contract.ITEMS))
+
+
+def test_parquet_row_groups_are_read_apart_with_the_files_row_numbers(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = str(tmp_path / "events.parquet")
+    table = pa.table({"listener_id": ["a", "b", "c", "d", "e"], "item_id": ["i"] * 5,
+                      "item_type": ["track", "track", "vinyl", "track", "track"],
+                      "ts": [1_400_000_000] * 5, "ms_played": [5] * 5})
+    pq.write_table(table, path, row_group_size=2)          # row groups: rows 1-2, 3-4, 5
+    assert file_splits(path) == [(path, 0), (path, 1), (path, 2)]
+    parts = [list(read_chunks(path, contract.EVENTS, row_group=g)) for g in range(3)]
+    assert [[n for c in chunks for n in c.row_numbers] for chunks in parts] == [[1, 2], [3, 4], [5]]
+    assert [c.raw["listener_id"].tolist() for chunks in parts for c in chunks] == [["a", "b"], ["c", "d"], ["e"]]
+    single = str(tmp_path / "one.parquet")
+    pq.write_table(table, single)
+    assert file_splits(single) == [(single, None)]

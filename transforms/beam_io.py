@@ -20,7 +20,7 @@ from apache_beam.metrics import Metrics
 from transforms import contract
 from transforms.history import event_block
 from transforms.packing import Columns
-from transforms.read import read_chunks
+from transforms.read import file_splits, read_chunks
 from transforms.validate import REJECTED_COLUMNS, validate_frame
 
 METRICS_NAMESPACE = "home_recs"
@@ -137,8 +137,9 @@ class _ReadValidateFn(beam.DoFn):
         self.accepted = counter(f"{spec.name}.accepted")
         self.rejected = counter(f"{spec.name}.rejected")
 
-    def process(self, path: str):
-        for chunk in read_chunks(path, self.spec, self.chunk_rows):
+    def process(self, split: tuple[str, int | None]):
+        path, row_group = split
+        for chunk in read_chunks(path, self.spec, self.chunk_rows, row_group):
             with cpu_timer("validate"):
                 accepted, rejected = validate_frame(chunk.raw, self.spec, now=self.now, source_file=path)
             # validate_frame numbers rows from 1; map back to the file's own data-row numbers
@@ -161,7 +162,8 @@ class _ReadValidateFn(beam.DoFn):
 
 class ReadTable(beam.PTransform):
     """``files`` of one table -> (accepted DataFrames, rejected DataFrames) as a tagged result
-    with ``main`` and ``rejected``. Files are spread over workers with a Reshuffle."""
+    with ``main`` and ``rejected``. Files, and the row groups of a Parquet file, are spread over
+    workers with a Reshuffle."""
 
     def __init__(self, spec: contract.TableSpec, files: list[str], now: pd.Timestamp, chunk_rows: int = 50_000):
         super().__init__()
@@ -170,6 +172,7 @@ class ReadTable(beam.PTransform):
     def expand(self, pbegin):
         return (pbegin
                 | "Files" >> beam.Create(self.files)
+                | "Splits" >> beam.FlatMap(file_splits)   # Parquet row groups are read in parallel
                 | "Spread" >> beam.Reshuffle()
                 | "ReadValidate" >> beam.ParDo(_ReadValidateFn(self.spec, self.now, self.chunk_rows))
                 .with_outputs(_ReadValidateFn.REJECTED, main="main"))

@@ -38,14 +38,31 @@ def event_block(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def concat_blocks(blocks) -> dict[str, np.ndarray]:
-    """Concatenate event blocks and sort by (ts_ms, item_id) so order never depends on arrival."""
+    """Concatenate event blocks and sort them (:func:`event_order`) so order never depends on arrival."""
     blocks = list(blocks)
     if not blocks:
         return {k: np.zeros(0, dtype=np.int64 if k == "ts_ms" else (np.float64 if k == "ms_played" else object))
                 for k in EVENT_FIELDS}
     out = {k: np.concatenate([b[k] for b in blocks]) for k in EVENT_FIELDS}
-    order = np.lexsort((out["item_id"].astype(str), out["ts_ms"]))
+    order = event_order(out)
     return {k: v[order] for k, v in out.items()}
+
+
+def event_order(events: dict[str, np.ndarray], who: np.ndarray | None = None) -> np.ndarray:
+    """Indices that sort events by (who, ts, item id, ms played, context id): a total order on
+    what an event holds, so the order never depends on which file or row group arrived first."""
+    item = events["item_id"].astype(str)
+    main = (item, events["ts_ms"]) if who is None else (item, events["ts_ms"], who)
+    order = np.lexsort(main)
+    # ms played and context only break ties, which are rare: sort on them only when some exist
+    tied = np.ones(max(len(order) - 1, 0), dtype=bool)
+    for key in main:
+        ranked = key[order]
+        tied &= ranked[1:] == ranked[:-1]
+    if not tied.any():
+        return order
+    context = pd.Series(events["context_id"], dtype=object).fillna("").astype(str).to_numpy()
+    return np.lexsort((context, np.nan_to_num(events["ms_played"], nan=-1.0)) + main)
 
 
 @dataclass
@@ -199,8 +216,7 @@ def build_listeners(blocks: list[dict], profiles: pd.DataFrame | None, default_m
     ``listeners`` rows with ``_source_file`` and ``_row_number``. The first row per listener (by
     source file, then row number) wins; the other rows are returned to be rejected as duplicates.
     A listener with events but no row gets a derived profile (registered_at = first play, default
-    market). Listeners are in id order; their events sorted by (ts, item id) as in
-    :func:`concat_blocks`. Returns ``(columns, rejected duplicate rows)`` (reason ``duplicate_key``).
+    market). Listeners are in id order; their events sorted as in :func:`event_order`. Returns ``(columns, rejected duplicate rows)`` (reason ``duplicate_key``).
     """
     if blocks:
         ev = {k: np.concatenate([b[k] for b in blocks]) for k in EVENT_FIELDS + ("listener_id",)}
@@ -217,7 +233,7 @@ def build_listeners(blocks: list[dict], profiles: pd.DataFrame | None, default_m
         profiles = pd.DataFrame(columns=["listener_id"])
     ids = np.unique(np.concatenate([ev["listener_id"].astype(object), profiles["listener_id"].to_numpy(dtype=object)]))
     who = np.searchsorted(ids, ev["listener_id"]).astype(np.int64) if len(ids) else np.zeros(0, np.int64)
-    order = np.lexsort((ev["item_id"].astype(str), ev["ts_ms"], who))
+    order = event_order(ev, who)
     who = who[order]
     events = {k: ev[k][order] for k in EVENT_FIELDS}
     n = len(ids)

@@ -61,15 +61,34 @@ def find_table_files(input_dir: str, table: str) -> list[str]:
     return found
 
 
-def read_chunks(path: str, spec: contract.TableSpec, chunk_rows: int = 50_000) -> Iterator[Chunk]:
-    """Yield the chunks of one file. Raises InputError naming the file (and column) when the file
-    is missing, unreadable as its format, or lacks a required column."""
+def file_splits(path: str) -> list[tuple[str, int | None]]:
+    """The independently readable parts of one file: ``(path, row_group)`` for each row group of a
+    Parquet file, so workers can read and validate one file in parallel; ``(path, None)`` (the
+    whole file) for text formats and for a Parquet file with at most one row group."""
+    if file_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            with storage.open_read(path) as handle:
+                groups = pq.ParquetFile(handle).metadata.num_row_groups
+        except Exception as err:  # a corrupt footer is a whole-file problem: stop and name it
+            raise InputError(f"{path}: cannot be read as parquet: {type(err).__name__}: {err}") from err
+        if groups > 1:
+            return [(path, g) for g in range(groups)]
+    return [(path, None)]
+
+
+def read_chunks(path: str, spec: contract.TableSpec, chunk_rows: int = 50_000,
+                row_group: int | None = None) -> Iterator[Chunk]:
+    """Yield the chunks of one file, or of one Parquet ``row_group`` of it (row numbers stay those
+    of the whole file). Raises InputError naming the file (and column) when the file is missing,
+    unreadable as its format, or lacks a required column."""
     fmt = file_format(path)
     if not storage.exists(path):
         raise InputError(f"{path}: file not found")
     try:
         if fmt == "parquet":
-            yield from _parquet_chunks(path, spec, chunk_rows)
+            yield from _parquet_chunks(path, spec, chunk_rows, row_group)
         elif fmt == "csv":
             yield from _csv_chunks(path, spec)
         else:
@@ -102,7 +121,7 @@ def _no_rejects(spec) -> pd.DataFrame:
     return rejected_frame(spec.name, "", [], [], [], [])
 
 
-def _parquet_chunks(path, spec, chunk_rows):
+def _parquet_chunks(path, spec, chunk_rows, row_group=None):
     import pyarrow.parquet as pq
 
     with storage.open_read(path) as handle:
@@ -110,8 +129,10 @@ def _parquet_chunks(path, spec, chunk_rows):
         names = pf.schema_arrow.names
         check_header(names, spec, path)
         wanted = [c for c in spec.column_names if c in names]
-        start = 1
-        for batch in pf.iter_batches(batch_size=chunk_rows, columns=wanted):
+        groups = None if row_group is None else [row_group]
+        # 1-based row number of the first row read: rows of the earlier row groups come first
+        start = 1 + sum(pf.metadata.row_group(g).num_rows for g in range(row_group or 0))
+        for batch in pf.iter_batches(batch_size=chunk_rows, columns=wanted, row_groups=groups):
             frame = batch.to_pandas(timestamp_as_object=False)
             yield Chunk(path, frame, np.arange(start, start + len(frame)), _no_rejects(spec))
             start += len(frame)
