@@ -20,7 +20,9 @@ Two modes:
     feature_stats     OUT/feature_stats/dt=D/<shelf>.json: JSON equality, ignoring volatile keys (run ids,
                       timestamps, wall times, see VOLATILE_KEYS); the differing JSON paths are listed.
     manifest          OUT/_manifests/dt=D/manifest.json: per-shelf rows / listeners / ranking / model_version /
-                      fallback, per-input read / accepted / rejected / reconciles, listener counts.
+                      fallback, per-input read / accepted / rejected / reconciles, the listener counters both
+                      sides have. A counter on one side only and the config fingerprint are printed as notes,
+                      not differences.
 
 ``python bench/compare_outputs.py --examples BASE_EX NEW_EX [--json FILE]``
     compares two ``home-recs build-examples`` folders: per EX/shelf=S/*.parquet, the key sets on
@@ -356,12 +358,18 @@ def compare_manifest(base: str, new: str) -> dict:
         a, b = mb.get("inputs", {}).get(t, {}), mn.get("inputs", {}).get(t, {})
         for k in ("read", "accepted", "rejected", "reconciles"):
             cmp(f"inputs.{t}.{k}", a.get(k), b.get(k))
-    cmp("listeners", mb.get("listeners"), mn.get("listeners"))
-    cmp("config_fingerprint", mb.get("config_fingerprint"), mn.get("config_fingerprint"))
+    # listener counters both sides have must agree; a counter only one side has (a new one) and a
+    # changed config fingerprint are reported as notes: they say nothing about the outputs
+    lb, ln = mb.get("listeners") or {}, mn.get("listeners") or {}
+    for k in sorted(set(lb) & set(ln)):
+        cmp(f"listeners.{k}", lb[k], ln[k])
+    notes = [f"listeners.{k} only in {'base' if k in lb else 'new'}" for k in sorted(set(lb) ^ set(ln))]
+    if mb.get("config_fingerprint") != mn.get("config_fingerprint"):
+        notes.append(f"config_fingerprint {mb.get('config_fingerprint')} vs {mn.get('config_fingerprint')}")
     summary = {s: {"base": [c.get("rows"), c.get("listeners")], "new": [mn.get("shelves", {}).get(s, {}).get("rows"),
                                                                         mn.get("shelves", {}).get(s, {}).get("listeners")]}
                for s, c in mb.get("shelves", {}).items()}
-    return {"identical": not diffs, "differences": diffs, "shelves_rows_listeners": summary}
+    return {"identical": not diffs, "differences": diffs, "notes": notes, "shelves_rows_listeners": summary}
 
 
 def compare_daily(base: str, new: str, date: str, shown: int) -> dict:
@@ -459,6 +467,8 @@ def print_report(rep: dict) -> None:
                 p(f"   {s:<14} rows/listeners base {v['base'][0]}/{v['base'][1]}  new {v['new'][0]}/{v['new'][1]}")
             for d in sec["differences"]:
                 p(f"   {d}")
+            for note in sec.get("notes", []):
+                p(f"   note: {note}")
     p(f"\nRESULT: {'IDENTICAL' if rep['identical'] else 'DIFFERENT'}")
 
 
