@@ -3,6 +3,8 @@ inputs, join events with listener rows into per-listener states, and build the p
 tables for one or more ``as_of`` instants. Same wiring, same histories, same features."""
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 
 import apache_beam as beam
@@ -16,6 +18,7 @@ from transforms.aggregates import (Partials, beam_colisten_shelves, build_side_t
 from transforms.beam_io import (ReadTable, counter, cpu_timer, rejected_to_arrow, split_by_shard,
                                 split_frame_by_shard, tune_allocator)
 from transforms.catalog import Catalog, shelf_item_types
+from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS
 from transforms.history import build_listeners
 from transforms.neighbours_table import load_neighbours
@@ -40,6 +43,23 @@ def check_inputs(input_dir: str) -> dict[str, list[str]]:
         for path in paths:
             next(iter(read_chunks(path, contract.TABLES[table], chunk_rows=1)), None)
     return files
+
+
+def check_output(output: str) -> None:
+    """Check a local ``--output`` before any input is read: it must be a folder (or not exist yet)
+    that this process can create files in. Raises InputError naming the path; ``gs://`` paths are
+    checked by the first write."""
+    if output.startswith("gs://"):
+        return
+    path = os.path.abspath(output)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise InputError(f"--output {output}: exists and is not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        raise InputError(f"--output {output}: cannot write there ({err.strerror or err})") from err
 
 
 def shard_count(files: dict, config: dict) -> int:

@@ -16,7 +16,7 @@ import pyarrow as pa
 from apache_beam.utils.shared import Shared
 
 from jobs.beam_runner import make_pipeline
-from jobs.common import batch_size, check_inputs, read_inputs, side_tables, write_rejected
+from jobs.common import batch_size, check_inputs, check_output, read_inputs, side_tables, write_rejected
 from jobs.drift import drift_for_day
 from models.home import ServingContext, day_start_ms, recommend
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
@@ -48,8 +48,10 @@ def register(sub) -> None:
                     "validates every row (bad rows go to OUTPUT/rejected/dt=DATE/ with a reason), builds each "
                     "listener's history before DATE 00:00 UTC, generates candidates, scores them and writes "
                     "OUTPUT/recommendations/dt=DATE/shelf=NAME/*.parquet plus OUTPUT/_manifests/dt=DATE/manifest.json "
-                    "and _SUCCESS (last). Re-running a date replaces that date. Unknown flags go to Beam's "
-                    "PipelineOptions (e.g. --runner DataflowRunner --project P --region R --temp_location gs://...).")
+                    "and _SUCCESS (last), then drift and skew alerts to OUTPUT/drift/dt=DATE/. Re-running a date "
+                    "replaces that date. Unknown flags go to Beam's PipelineOptions (e.g. --runner DataflowRunner "
+                    "--project P --region R --temp_location gs://...; on DirectRunner, --direct_num_workers 2 "
+                    "--direct_running_mode multi_processing uses both cores).")
     p.add_argument("--date", required=True, help="the day to serve, YYYY-MM-DD; as_of = its 00:00 UTC")
     p.add_argument("--input", required=True, help="dataset folder (local path or gs://bucket/prefix)")
     p.add_argument("--output", required=True, help="output root (local path or gs://bucket/prefix)")
@@ -179,6 +181,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     run_id = args.run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     now = pd.Timestamp.now(tz="UTC")
     as_of_ms = day_start_ms(date)
+    check_output(args.output)
     files = check_inputs(args.input)
     log.info("daily %s: as_of %s UTC, run %s, inputs %s", date, date, run_id,
              {t: len(f) for t, f in files.items()})

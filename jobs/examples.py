@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.beam_runner import make_pipeline
-from jobs.common import batch_size, check_inputs, heuristic_scorers, read_inputs, side_tables
+from jobs.common import batch_size, check_inputs, check_output, heuristic_scorers, read_inputs, side_tables
 from jobs.daily import read_counters
 from models.examples import examples_for_batch, merge_recall
 from models.home import ServingContext, day_start_ms
@@ -111,6 +111,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     horizon_ms = parse_horizon(args.horizon)
     config = load_config(args.config)
     as_ofs = [day_start_ms(d) for d in dates]
+    check_output(args.output)
     files = check_inputs(args.input)
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     stage = storage.join(args.output, "_staging", run_id)

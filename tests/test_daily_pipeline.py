@@ -141,6 +141,15 @@ def test_missing_column_stops_the_job_naming_file_and_column(broken, tmp_path, c
     assert "listeners.csv" in err and "'registered_at'" in err
 
 
+def test_an_output_path_that_is_a_file_stops_the_job_before_reading(broken, tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    for job in (["daily", "--date", "2025-01-01"], ["build-examples", "--as-of", "2025-01-01", "--horizon", "1d"]):
+        assert main(job + ["--input", str(broken), "--output", str(taken)]) == 2
+        assert f"--output {taken}: exists and is not a folder" in capsys.readouterr().err
+    assert taken.read_text() == "not a folder"
+
+
 def test_read_table_transform_with_assert_that(broken):
     now = pd.Timestamp("2026-01-01", tz="UTC")
     with beam.Pipeline(runner=FnApiRunner()) as p:
