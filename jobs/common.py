@@ -125,7 +125,7 @@ def read_inputs(p, files: dict, now: pd.Timestamp, config: dict, stage: str | No
     cur = (curation.main | "AllCuration" >> beam.combiners.ToList()
            | "CurationFrame" >> beam.Map(lambda fs: pd.concat(fs, ignore_index=True) if fs else None))
     shards = shard_count(files, config)
-    spill_dir = storage.join(stage, "_listeners") if stage and config["run"].get("spill_listeners", True) else None
+    spill_dir = storage.join(stage, "_listeners") if stage and config["run"]["spill_listeners"] else None
     blocks = events.main | "EventsByShard" >> beam.FlatMap(split_by_shard, n_shards=shards)
     profiles = listeners.main | "ProfilesByShard" >> beam.FlatMap(split_frame_by_shard, n_shards=shards)
     joined = ({"events": blocks, "profiles": profiles} | "Join" >> beam.CoGroupByKey()

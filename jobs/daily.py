@@ -24,12 +24,12 @@ from transforms import contract, publish, storage
 from transforms.batch import ListenerBatch
 from transforms.beam_io import METRICS_NAMESPACE, counter, cpu_timer, tune_allocator
 from transforms.catalog import shelf_item_types
-from transforms.spill import batches_of
 from transforms.config import fingerprint, load_config
 from transforms.drift import drift_config
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS, feature_names
 from transforms.feature_stats import ComputeFeatureStats, stats_path, write_stats
+from transforms.spill import batches_of
 
 log = logging.getLogger("home_recs.daily")
 # `shelf` and `dt` are Hive partition keys (folder names), so they are not repeated inside the files:
@@ -197,7 +197,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     k_anon = int(config["feature_stats"]["min_listeners"])
     p = make_pipeline(args.runner, beam_args)
     inputs = read_inputs(p, files, now, config, stage)
-    side = side_tables(inputs.listeners, inputs.catalog, [as_of_ms], config, args.neighbours) | "OnlyDay" >> beam.Values()
+    side = (side_tables(inputs.listeners, inputs.catalog, [as_of_ms], config, args.neighbours)
+            | "OnlyDay" >> beam.Values())
     out = inputs.listeners | "Recommend" >> beam.ParDo(
         RecommendFn(as_of_ms, config, run_id, models), catalog=beam.pvalue.AsSingleton(inputs.catalog),
         side=beam.pvalue.AsSingleton(side), curation=beam.pvalue.AsSingleton(inputs.curation)

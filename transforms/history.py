@@ -216,7 +216,8 @@ def build_listeners(blocks: list[dict], profiles: pd.DataFrame | None, default_m
     ``listeners`` rows with ``_source_file`` and ``_row_number``. The first row per listener (by
     source file, then row number) wins; the other rows are returned to be rejected as duplicates.
     A listener with events but no row gets a derived profile (registered_at = first play, default
-    market). Listeners are in id order; their events sorted as in :func:`event_order`. Returns ``(columns, rejected duplicate rows)`` (reason ``duplicate_key``).
+    market). Listeners are in id order; their events sorted as in :func:`event_order`.
+    Returns ``(columns, rejected duplicate rows)`` (reason ``duplicate_key``).
     """
     if blocks:
         ev = {k: np.concatenate([b[k] for b in blocks]) for k in EVENT_FIELDS + ("listener_id",)}

@@ -103,16 +103,22 @@ def _distinct(values: pd.Series) -> tuple[np.ndarray, list]:
     return np.arange(len(values)), list(values)
 
 
+def _objects(values: list) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 def _text_checks(values: pd.Series, kind: str) -> dict[str, np.ndarray]:
     """Per row: ``text`` (object, str or None: stripped, lower-cased for item types, None when
     empty), ``control``/``empty`` (bool), ``stripped`` (object, for the repeated-header check)."""
     codes, distinct = _distinct(values)
     text = [_as_text(v, kind) for v in distinct]
     control = np.array([t is not None and _CONTROL.search(t) is not None for t in text], dtype=bool)
-    stripped = np.array([t.strip() if t is not None else None for t in text] + [None], dtype=object)[:-1]
+    stripped = _objects([t.strip() if t is not None else None for t in text])
     empty = np.array([t is None or t == "" for t in stripped], dtype=bool)
     if kind == "item_type":
-        kept = np.array([t.lower() if t is not None else None for t in stripped] + [None], dtype=object)[:-1]
+        kept = _objects([t.lower() if t is not None else None for t in stripped])
     elif kind == "id":
         kept = stripped
     else:
