@@ -60,6 +60,10 @@ def register(subparsers) -> None:
                         help="random seed; the same seed and flags give identical data")
     parser.add_argument("--end", type=_date, default="2026-11-28", metavar="YYYY-MM-DD",
                         help="first day NOT covered by events (00:00 UTC); new listeners registered in the 14 days before it")
+    parser.add_argument("--part-listeners", type=_positive_int, default=synthetic.PART_LISTENERS, metavar="P",
+                        help="above P listeners, simulate and write them in parts of P (events/ and listeners/ "
+                             "folders of part files), so memory stays bounded by one part; at or below P, one file "
+                             "per table")
     parser.add_argument("--output", required=True, metavar="DIR",
                         help="output directory, local path or gs://bucket/prefix (tables are overwritten)")
     parser.set_defaults(func=run)
@@ -73,12 +77,6 @@ def run(args: argparse.Namespace, unknown: list[str]) -> int:
     """
     started = time.monotonic()
     log.info("generating %d listeners x %d days (seed %d, end %s)", args.listeners, args.days, args.seed, args.end)
-    try:
-        frames = synthetic.generate(args.listeners, args.days, args.seed, end=args.end)
-    except ValueError as err:
-        raise InputError(str(err)) from err
-    generated = time.monotonic()
-    log.info("generated in %.1f s; writing %s", generated - started, args.output)
     provenance = {
         "generator": "transforms.synthetic",
         "generator_version": synthetic.GENERATOR_VERSION,
@@ -87,8 +85,16 @@ def run(args: argparse.Namespace, unknown: list[str]) -> int:
         "seed": args.seed,
         "end": args.end,
     }
-    summary = datasets.write_dataset(frames, args.output, provenance=provenance)
-    log.info("written in %.1f s", time.monotonic() - generated)
+    parted = args.listeners > args.part_listeners
+    if parted:
+        provenance["part_listeners"] = args.part_listeners
+    parts = synthetic.generate_parts(args.listeners, args.days, args.seed, end=args.end,
+                                     part_listeners=args.part_listeners)
+    try:
+        summary = datasets.write_dataset_parts(parts, args.output, provenance=provenance,
+                                               folder_tables=("events", "listeners") if parted else ())
+    except ValueError as err:
+        raise InputError(str(err)) from err
     rows = ", ".join(f"{name} {count:,}" for name, count in summary["tables"].items())
     print(f"generate: {rows} rows -> {args.output} ({time.monotonic() - started:.1f} s)")
     return 0

@@ -233,6 +233,47 @@ def test_generate_subcommand_writes_the_dataset(tmp_path, capsys):
         parser.parse_args(["generate", "--listeners", "0", "--output", str(out)])
 
 
+def test_one_part_is_exactly_generate(small):
+    frames, _ = small
+    parts = list(syn.generate_parts(300, 14, 7, end=END, part_listeners=300))
+    assert len(parts) == 1
+    for name in contract.TABLE_NAMES:
+        pd.testing.assert_frame_equal(parts[0][name], frames[name])
+
+
+def test_generate_in_parts_writes_part_files_with_continuing_ids(tmp_path):
+    parser = argparse.ArgumentParser(prog="home-recs")
+    generate_job.register(parser.add_subparsers(dest="command"))
+    out = tmp_path / "syn"
+    base = ["generate", "--days", "3", "--seed", "3", "--output", str(out)]
+    args = parser.parse_args(base + ["--listeners", "20"])       # an older one-file dataset in the same folder
+    assert args.func(args, []) == 0 and (out / "events.parquet").exists()
+    args = parser.parse_args(base + ["--listeners", "120", "--part-listeners", "50"])
+    assert args.func(args, []) == 0
+    assert not (out / "events.parquet").exists() and not (out / "listeners.parquet").exists()
+    assert sorted(p.name for p in (out / "events").iterdir()) == [f"part-0000{i}.parquet" for i in range(3)]
+    ids = [pq.read_table(out / "listeners" / f"part-0000{i}.parquet").column("listener_id").to_pylist()
+           for i in range(3)]
+    assert [len(x) for x in ids] == [50, 50, 20]
+    assert sum(ids, []) == [f"L{i:07d}" for i in range(120)]
+    total = 0
+    for i in range(3):   # a part's events belong to that part's listeners
+        events = pq.read_table(out / "events" / f"part-0000{i}.parquet").to_pandas()
+        assert set(events["listener_id"]) <= set(ids[i]) and len(events) > 0
+        total += len(events)
+    meta = json.loads((out / "_dataset.json").read_text())
+    assert meta["tables"]["events"] == total and meta["tables"]["listeners"] == 120
+    # the catalog is the one generate() builds for 120 listeners (drawn first, from the same seed)
+    pd.testing.assert_frame_equal(pq.read_table(out / "items.parquet").to_pandas(),
+                                  datasets.to_arrow(syn.generate(120, 3, 3, end=END)["items"], contract.ITEMS).to_pandas())
+    again = list(syn.generate_parts(120, 3, 3, end=END, part_listeners=50))   # same arguments, same parts
+    written = pq.read_table(out / "events" / "part-00001.parquet").to_pandas()
+    for column in ("listener_id", "item_id", "ms_played"):
+        assert again[2]["events"][column].tolist() == written[column].tolist()
+    with pytest.raises(ValueError, match="part_listeners"):
+        next(syn.generate_parts(120, 3, 3, end=END, part_listeners=0))
+
+
 # ---------------------------------------------------------------------------------------------
 # planted structure, measured on 2000 listeners x 30 days
 

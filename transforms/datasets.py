@@ -7,7 +7,7 @@ the same layout: ``OUTPUT/<table>.parquet`` per table (see :mod:`transforms.cont
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 import pyarrow as pa
@@ -52,13 +52,37 @@ def write_dataset(frames: Mapping[str, pd.DataFrame], output: str, provenance: M
     table (e.g. ``friends``) is written as-is. The summary ``{"tables": {name: rows}, ...}`` is also
     written to ``output/_dataset.json``.
     """
+    return write_dataset_parts([frames], output, provenance)
+
+
+def write_dataset_parts(parts: Iterable[Mapping[str, pd.DataFrame]], output: str,
+                        provenance: Mapping[str, Any] | None = None, folder_tables: Iterable[str] = ()) -> dict:
+    """Write a dataset that arrives in parts (dicts of name -> DataFrame), one part in memory at a time.
+
+    A table named in ``folder_tables`` is written as ``output/<name>/part-NNNNN.parquet``, one file
+    per part that holds it; any other table as ``output/<name>.parquet`` (it must come in one part).
+    Files of an earlier dataset in the other layout of a written table are deleted first, so the
+    readers never see both. Returns and writes the summary like :func:`write_dataset`, with rows
+    summed over parts. Raises ValueError for a table outside ``folder_tables`` that comes twice.
+    """
+    folders = set(folder_tables)
     summary: dict[str, Any] = {"tables": {}, "written_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     if provenance:
         summary["provenance"] = dict(provenance)
-    for name, frame in frames.items():
-        spec = contract.TABLES.get(name)
-        table = to_arrow(frame, spec) if spec else pa.Table.from_pandas(frame, preserve_index=False)
-        storage.write_parquet(storage.join(output, f"{name}.parquet"), table)
-        summary["tables"][name] = int(len(frame))
+    files: dict[str, int] = {}
+    for frames in parts:
+        for name, frame in frames.items():
+            if name not in files:  # first part of this table: clear both layouts of an older dataset
+                storage.delete_tree(storage.join(output, name))
+                storage.delete_file(storage.join(output, f"{name}.parquet"))
+            elif name not in folders:
+                raise ValueError(f"table {name!r} came in several parts; name it in folder_tables")
+            spec = contract.TABLES.get(name)
+            table = to_arrow(frame, spec) if spec else pa.Table.from_pandas(frame, preserve_index=False)
+            path = (storage.join(output, name, f"part-{files.get(name, 0):05d}.parquet") if name in folders
+                    else storage.join(output, f"{name}.parquet"))
+            storage.write_parquet(path, table)
+            files[name] = files.get(name, 0) + 1
+            summary["tables"][name] = summary["tables"].get(name, 0) + int(len(frame))
     storage.write_json(storage.join(output, "_dataset.json"), summary)
     return summary

@@ -94,6 +94,12 @@ def delete_tree(path: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def delete_file(path: str) -> None:
+    """Delete the file ``path``; a missing file is not an error."""
+    if exists(path):
+        FileSystems.delete([path])
+
+
 def list_files(prefix: str) -> list[str]:
     """Every file under directory ``prefix`` (recursive), sorted."""
     prefix = prefix.rstrip("/")

@@ -109,7 +109,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -328,6 +328,44 @@ def generate_with_truth(n_listeners: int, n_days: int, seed: int,
 # helpers
 
 
+PART_LISTENERS = 200_000   # listeners simulated together by generate_parts (about 3 GB of memory per part)
+
+
+def generate_parts(n_listeners: int, n_days: int, seed: int, end: str = "2026-11-28",
+                   part_listeners: int = PART_LISTENERS) -> Iterator[dict[str, pd.DataFrame]]:
+    """The dataset of :func:`generate`, yielded in parts so that memory is bounded by one part.
+
+    With ``n_listeners <= part_listeners``, yields one dict of all four tables, identical to
+    :func:`generate` for the same arguments. Otherwise yields ``{"items", "curation"}`` first, then
+    ``{"events", "listeners"}`` for each consecutive block of ``part_listeners`` listeners (ids
+    continue across parts). All parts share one catalog, sized for ``n_listeners``; each part's
+    listeners and plays are drawn from their own stream ``default_rng([seed, part + 1])``, so the
+    same arguments give the same parts, and the planted structure holds within every part (a
+    part is a complete population: nothing in the simulation couples listeners). Raises
+    ValueError like :func:`generate`, and for ``part_listeners < 1``.
+    """
+    if isinstance(part_listeners, bool) or not isinstance(part_listeners, (int, np.integer)) or part_listeners < 1:
+        raise ValueError(f"part_listeners must be an int >= 1, got {part_listeners!r}")
+    if n_listeners <= part_listeners:
+        yield generate(n_listeners, n_days, seed, end)
+        return
+    end_ts = _validate(n_listeners, n_days, seed, end)
+    rng = np.random.default_rng(seed)
+    end_ms = int(end_ts.value // 1_000_000)
+    start_ms = end_ms - n_days * DAY_MS
+    start_dow = (end_ts - pd.Timedelta(days=n_days)).dayofweek
+    cat = _build_catalog(rng, n_listeners, start_ms, end_ms, n_days)
+    log.info("synthetic: catalog of %d items; %d listeners in parts of %d", cat.n_items, n_listeners, part_listeners)
+    yield {"items": _items_frame(cat), "curation": _curation_frame(rng, cat, start_ms, end_ms)}
+    for part, first in enumerate(range(0, n_listeners, part_listeners)):
+        prng = np.random.default_rng([seed, part + 1])
+        lis = _build_listeners(prng, min(part_listeners, n_listeners - first), start_ms, end_ms, end_ts.year)
+        lis.first = first
+        ev = _simulate(prng, cat, lis, _initial_state(prng, cat, lis, start_ms), start_ms, end_ms, n_days, start_dow)
+        log.info("synthetic: part %d: %d events for listeners %d-%d", part, len(ev["ts"]), first, first + lis.n - 1)
+        yield {"events": _events_frame(cat, lis, ev), "listeners": _listeners_frame(lis)}
+
+
 def _validate(n_listeners: int, n_days: int, seed: int, end: Any) -> pd.Timestamp:
     for name, value in (("n_listeners", n_listeners), ("n_days", n_days), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -444,8 +482,12 @@ def _names(rng: np.random.Generator, n: int, prefix: str = "", suffix_words: np.
     return out
 
 
-def _ids(prefix: str, n: int) -> np.ndarray:
-    return np.array([f"{prefix}{i:07d}" for i in range(n)], dtype=object)
+def _ids(prefix: str, n: int, first: int = 0) -> np.ndarray:
+    return np.array([f"{prefix}{i:07d}" for i in range(first, first + n)], dtype=object)
+
+
+def _listener_ids(lis: SimpleNamespace) -> np.ndarray:
+    return _ids("L", lis.n, getattr(lis, "first", 0))
 
 
 def _fresh_weight(base: np.ndarray, release_ms: np.ndarray, avail_ms: int) -> np.ndarray:
@@ -1033,7 +1075,7 @@ def _utc(ms: np.ndarray) -> pd.Series:
 
 
 def _events_frame(cat: SimpleNamespace, lis: SimpleNamespace, ev: dict[str, np.ndarray]) -> pd.DataFrame:
-    listener_ids = _ids("L", lis.n)
+    listener_ids = _listener_ids(lis)
     with_none = np.append(cat.item_id, None)            # index -1 -> None (no context)
     return pd.DataFrame({
         "listener_id": listener_ids[ev["L"]],
@@ -1065,7 +1107,7 @@ def _listeners_frame(lis: SimpleNamespace) -> pd.DataFrame:
     onb = np.array([("|".join(genre_names[g] for g in row[:k]) if k else None)
                     for row, k in zip(lis.onb_list.tolist(), lis.onb_n.tolist())], dtype=object)
     return pd.DataFrame({
-        "listener_id": _ids("L", lis.n),
+        "listener_id": _listener_ids(lis),
         "registered_at": _utc(lis.reg_ms),
         "country": np.array(COUNTRIES, dtype=object)[lis.country],
         "product": np.where(lis.premium, "premium", "free").astype(object),
@@ -1131,7 +1173,7 @@ def _curation_frame(rng: np.random.Generator, cat: SimpleNamespace, start_ms: in
 
 def _truth(cat: SimpleNamespace, lis: SimpleNamespace, st: SimpleNamespace, ev: dict[str, np.ndarray],
            end_ms: int) -> Truth:
-    listener_ids = _ids("L", lis.n)
+    listener_ids = _listener_ids(lis)
     rr, cc = np.nonzero(st.initial_rot >= 0)
     fr, fc = np.nonzero(st.initial_follow >= 0)
     G = len(GENRES)
