@@ -23,7 +23,7 @@ from transforms.feature_spec import FEATURE_SPECS
 from transforms.history import build_listeners
 from transforms.neighbours_table import load_neighbours
 from transforms.read import estimate_rows, find_table_files, read_chunks
-from transforms.spill import batches_of, spill
+from transforms.spill import batches_of, load_block, spill, spill_block
 from transforms.validate import reject_duplicate_keys, rejected_frame
 
 
@@ -84,10 +84,12 @@ class BuildListenersFn(beam.DoFn):
 
     def process(self, kv):
         shard, grouped = kv
-        frames = list(grouped["profiles"])
+        frames = [load_block(f) for f in grouped["profiles"]]
         profiles = pd.concat(frames, ignore_index=True) if frames else None
         with cpu_timer("build_listeners"):
-            cols, rejected = build_listeners(list(grouped["events"]), profiles, self.default_market)
+            blocks = [load_block(b) for b in grouped["events"]]
+            cols, rejected = build_listeners(blocks, profiles, self.default_market)
+            del blocks
         if len(rejected):
             self.c_dups.inc(len(rejected))
             yield beam.pvalue.TaggedOutput("rejected", rejected)
@@ -111,10 +113,12 @@ def build_catalog(frames: list[pd.DataFrame]):
 
 def read_inputs(p, files: dict, now: pd.Timestamp, config: dict, stage: str | None = None) -> Inputs:
     """Read and validate the four tables and join each listener shard. With ``stage`` (the run's
-    staging folder) and ``run.spill_listeners``, shards are written under ``stage/_listeners``
-    and travel as handles (see :mod:`transforms.spill`)."""
+    staging folder) and ``run.spill_listeners``, event blocks and ``listeners`` rows are written
+    under ``stage/_events`` and ``stage/_profiles``, shards under ``stage/_listeners``, and all
+    travel as handles (see :mod:`transforms.spill`)."""
     chunk_rows = int(config["run"]["event_chunk_rows"])
-    events = p | "Events" >> ReadTable(contract.EVENTS, files["events"], now, chunk_rows)
+    events = p | "Events" >> ReadTable(contract.EVENTS, files["events"], now, chunk_rows,
+                                       emit_rows=int(config["run"]["events_per_block"]))
     listeners = p | "Listeners" >> ReadTable(contract.LISTENERS, files["listeners"], now, chunk_rows)
     items = p | "Items" >> ReadTable(contract.ITEMS, files["items"], now, chunk_rows)
     curation = p | "Curation" >> ReadTable(contract.CURATION, files["curation"], now, chunk_rows)
@@ -128,6 +132,10 @@ def read_inputs(p, files: dict, now: pd.Timestamp, config: dict, stage: str | No
     spill_dir = storage.join(stage, "_listeners") if stage and config["run"]["spill_listeners"] else None
     blocks = events.main | "EventsByShard" >> beam.FlatMap(split_by_shard, n_shards=shards)
     profiles = listeners.main | "ProfilesByShard" >> beam.FlatMap(split_frame_by_shard, n_shards=shards)
+    if spill_dir:  # only handles go through the grouping (see transforms/spill.py)
+        events_dir, profiles_dir = storage.join(stage, "_events"), storage.join(stage, "_profiles")
+        blocks = blocks | "SpillEvents" >> beam.MapTuple(lambda s, b: (s, spill_block(b, events_dir, s)))
+        profiles = profiles | "SpillProfiles" >> beam.MapTuple(lambda s, f: (s, spill_block(f, profiles_dir, s)))
     joined = ({"events": blocks, "profiles": profiles} | "Join" >> beam.CoGroupByKey()
               | "BuildListeners" >> beam.ParDo(BuildListenersFn(config["listeners"]["default_market"], spill_dir))
               .with_outputs("rejected", main="listeners"))

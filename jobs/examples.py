@@ -146,7 +146,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                                                          file_name_suffix=".parquet"))
     result = p.run()
     result.wait_until_finish()
-    storage.delete_tree(storage.join(stage, "_listeners"))  # spilled listener shards (transforms.spill)
+    for spilled in ("_listeners", "_events", "_profiles"):   # spilled shards and event blocks (transforms.spill)
+        storage.delete_tree(storage.join(stage, spilled))
     counts = read_counters(result)
     recall = storage.read_json(storage.join(stage, "candidate_recall.json"))
     summary = {"as_of": dates, "horizon": args.horizon, "run_id": run_id, "input": args.input,

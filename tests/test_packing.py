@@ -84,3 +84,16 @@ def test_a_spilled_shard_comes_back_in_the_same_batches(tmp_path):
     in_memory = [(b.listener_id.tolist(), b.who.tolist(), b.events["item_id"].tolist()) for b in batches_of(cols, 2)]
     spilled = [(b.listener_id.tolist(), b.who.tolist(), b.events["item_id"].tolist()) for b in batches_of(handle, 2)]
     assert spilled == in_memory == [(["L1", "L2"], [0, 1, 1], ["a", "b", "c"]), (["L3"], [0], ["d"])]
+
+
+def test_a_spilled_event_block_comes_back_equal(tmp_path):
+    from transforms.spill import SpilledBlock, load_block, spill_block
+
+    block = Columns({"item_id": np.array(["a", None, "a\x00b"], dtype=object), "ts_ms": np.array([3, 1, 2]),
+                     "listener_id": np.array(["L1", "L1", "L2"], dtype=object)})
+    first, second = spill_block(block, str(tmp_path / "ev"), 4), spill_block(block, str(tmp_path / "ev"), 4)
+    assert isinstance(first, SpilledBlock) and first.rows == 3 and first.path != second.path
+    assert first.path.startswith(str(tmp_path / "ev" / "shard-00004") + "/")
+    back = load_block(first)
+    assert {k: v.tolist() for k, v in back.items()} == {k: v.tolist() for k, v in block.items()}
+    assert load_block(block) is block      # a block kept in memory passes through

@@ -108,3 +108,26 @@ def test_parquet_row_groups_are_read_apart_with_the_files_row_numbers(tmp_path):
     single = str(tmp_path / "one.parquet")
     pq.write_table(table, single)
     assert file_splits(single) == [(single, None)]
+
+
+def test_accepted_chunks_leave_joined_up_to_emit_rows_and_rejects_at_once(tmp_path):
+    import apache_beam as beam
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from transforms.beam_io import _ReadValidateFn
+
+    path = str(tmp_path / "events.parquet")
+    types = ["track", "track", "vinyl", "track", "track", "track", "track"]      # row 3 is bad
+    pq.write_table(pa.table({"listener_id": list("abcdefg"), "item_id": ["i"] * 7, "item_type": types,
+                             "ts": [1_400_000_000] * 7, "ms_played": [5] * 7}), path)
+    now = pd.Timestamp("2026-11-28", tz="UTC")
+    out = list(_ReadValidateFn(contract.EVENTS, now, chunk_rows=2, emit_rows=3).process((path, None)))
+    # chunks of 2 rows accept 2, 1, 2, 1 rows: joined into 3 + 3; the rejected row leaves with its chunk
+    rejected = [o.value for o in out if isinstance(o, beam.pvalue.TaggedOutput)]
+    accepted = [o for o in out if not isinstance(o, beam.pvalue.TaggedOutput)]
+    assert len(rejected) == 1 and rejected[0]["row_number"].tolist() == [3]
+    assert rejected[0]["column"].tolist() == ["item_type"]
+    assert [o["listener_id"].tolist() for o in accepted] == [["a", "b", "d"], ["e", "f", "g"]]
+    single = list(_ReadValidateFn(contract.EVENTS, now, chunk_rows=2).process((path, None)))
+    assert [len(o) for o in single if not isinstance(o, beam.pvalue.TaggedOutput)] == [2, 1, 2, 1]

@@ -133,13 +133,30 @@ def cpu_timer(stage: str):
 class _ReadValidateFn(beam.DoFn):
     REJECTED = "rejected"
 
-    def __init__(self, spec: contract.TableSpec, now: pd.Timestamp, chunk_rows: int):
-        self.spec, self.now, self.chunk_rows = spec, now, chunk_rows
+    def __init__(self, spec: contract.TableSpec, now: pd.Timestamp, chunk_rows: int, emit_rows: int = 0):
+        self.spec, self.now, self.chunk_rows, self.emit_rows = spec, now, chunk_rows, emit_rows
         self.read = counter(f"{spec.name}.read")
         self.accepted = counter(f"{spec.name}.accepted")
         self.rejected = counter(f"{spec.name}.rejected")
 
     def process(self, split: tuple[str, int | None]):
+        # Accepted chunks are joined up to emit_rows before they leave, so that the blocks cut
+        # from them downstream (one per listener shard) are few and large: per-element cost, and
+        # the file count of the events spill, do not grow with the number of chunks.
+        held, held_rows = [], 0
+        for out in self._validated(split):
+            if isinstance(out, beam.pvalue.TaggedOutput):   # rejected rows leave at once
+                yield out
+                continue
+            held.append(out)
+            held_rows += len(out)
+            if held_rows >= self.emit_rows:
+                yield held[0] if len(held) == 1 else pd.concat(held, ignore_index=True)
+                held, held_rows = [], 0
+        if held:
+            yield held[0] if len(held) == 1 else pd.concat(held, ignore_index=True)
+
+    def _validated(self, split: tuple[str, int | None]):
         path, row_group = split
         for chunk in read_chunks(path, self.spec, self.chunk_rows, row_group):
             with cpu_timer("validate"):
@@ -165,18 +182,20 @@ class _ReadValidateFn(beam.DoFn):
 class ReadTable(beam.PTransform):
     """``files`` of one table -> (accepted DataFrames, rejected DataFrames) as a tagged result
     with ``main`` and ``rejected``. Files, and the row groups of a Parquet file, are spread over
-    workers with a Reshuffle."""
+    workers with a Reshuffle. Rows are validated ``chunk_rows`` at a time; accepted chunks of one
+    file part are joined into frames of at least ``emit_rows`` rows (the last may be smaller)."""
 
-    def __init__(self, spec: contract.TableSpec, files: list[str], now: pd.Timestamp, chunk_rows: int = 50_000):
+    def __init__(self, spec: contract.TableSpec, files: list[str], now: pd.Timestamp, chunk_rows: int = 50_000,
+                 emit_rows: int = 0):
         super().__init__()
-        self.spec, self.files, self.now, self.chunk_rows = spec, files, now, chunk_rows
+        self.spec, self.files, self.now, self.chunk_rows, self.emit_rows = spec, files, now, chunk_rows, emit_rows
 
     def expand(self, pbegin):
         return (pbegin
                 | "Files" >> beam.Create(self.files)
                 | "Splits" >> beam.FlatMap(file_splits)   # Parquet row groups are read in parallel
                 | "Spread" >> beam.Reshuffle()
-                | "ReadValidate" >> beam.ParDo(_ReadValidateFn(self.spec, self.now, self.chunk_rows))
+                | "ReadValidate" >> beam.ParDo(_ReadValidateFn(self.spec, self.now, self.chunk_rows, self.emit_rows))
                 .with_outputs(_ReadValidateFn.REJECTED, main="main"))
 
 
