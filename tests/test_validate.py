@@ -131,3 +131,86 @@ def test_accepted_chunks_leave_joined_up_to_emit_rows_and_rejects_at_once(tmp_pa
     assert [o["listener_id"].tolist() for o in accepted] == [["a", "b", "d"], ["e", "f", "g"]]
     single = list(_ReadValidateFn(contract.EVENTS, now, chunk_rows=2).process((path, None)))
     assert [len(o) for o in single if not isinstance(o, beam.pvalue.TaggedOutput)] == [2, 1, 2, 1]
+
+
+def _reasons(rejected):
+    return sorted(zip(rejected["row_number"], rejected["reason"], rejected["column"]))
+
+
+def test_instants_outside_the_supported_range_are_bad_timestamps(tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # a Parquet timestamp[ms] column can hold year 1; pandas nanoseconds cannot
+    path = tmp_path / "events.parquet"
+    stamps = [dt.datetime(1, 1, 1), dt.datetime(2014, 5, 13), dt.datetime(1899, 12, 31, 23), dt.datetime(1900, 1, 1)]
+    pq.write_table(pa.table({"listener_id": list("abcd"), "item_id": ["i"] * 4, "item_type": ["track"] * 4,
+                             "ts": pa.array(stamps, type=pa.timestamp("ms", tz="UTC")), "ms_played": [1] * 4}), path)
+    chunk = next(read_chunks(str(path), contract.EVENTS))
+    accepted, rejected = validate_frame(chunk.raw, contract.EVENTS, now=NOW, source_file=str(path))
+    assert _reasons(rejected) == [(1, "bad_timestamp", "ts"), (3, "bad_timestamp", "ts")]
+    assert str(accepted["ts"].dtype) == "datetime64[ns, UTC]"
+    assert accepted["ts"].tolist() == [pd.Timestamp("2014-05-13", tz="UTC"), pd.Timestamp("1900-01-01", tz="UTC")]
+    # text: ISO dates past TS_MAX, and epoch seconds before TS_MIN (-2208988800 is 1900-01-01)
+    raw = pd.DataFrame({"item_id": ["x", "y", "z", "w"], "item_type": ["album"] * 4,
+                        "release_date": ["2300-01-01", "-2208988801", "-2208988800", "9999-12-31T00:00:00Z"]})
+    accepted, rejected = validate_frame(raw, contract.ITEMS, now=NOW, source_file="items.csv")
+    assert _reasons(rejected) == [(1, "bad_timestamp", "release_date"), (2, "bad_timestamp", "release_date"),
+                                  (4, "bad_timestamp", "release_date")]
+    assert accepted["release_date"].tolist() == [pd.Timestamp("1900-01-01", tz="UTC")]
+
+
+@pytest.mark.parametrize("value,unit,factor", [("1400000000000", "milliseconds", "1,000"),
+                                               ("1400000000000000", "microseconds", "1,000,000"),
+                                               ("1400000000000000000", "nanoseconds", "1,000,000,000")])
+def test_a_column_of_another_epoch_unit_stops_with_file_column_and_unit(tmp_path, value, unit, factor):
+    path = tmp_path / "events.csv"
+    rows = [f"L{i},I1,track,{value},1000" for i in range(9)] + ["L9,I1,track,1400000000,1000"]
+    path.write_text("listener_id,item_id,item_type,ts,ms_played\n" + "\n".join(rows) + "\n")
+    chunk = next(read_chunks(str(path), contract.EVENTS))
+    with pytest.raises(InputError) as err:     # 9 of 10 numbers are in that unit: almost all
+        validate_frame(chunk.raw, contract.EVENTS, now=NOW, source_file=str(path))
+    message = str(err.value)
+    assert str(path) in message and "'ts'" in message and f"epoch {unit}" in message and factor in message
+
+
+def test_a_few_huge_epoch_values_are_rejected_alone():
+    raw = pd.DataFrame({"listener_id": ["a", "b", "c"], "item_id": ["i"] * 3, "item_type": ["track"] * 3,
+                        "ts": [1_400_000_000, 1_400_000_000_000, 1_400_000_001], "ms_played": [1, 2, 3]})
+    accepted, rejected = validate_frame(raw, contract.EVENTS, now=NOW, source_file="f")
+    assert _reasons(rejected) == [(2, "bad_timestamp", "ts")]
+    assert accepted["listener_id"].tolist() == ["a", "c"]
+
+
+def test_integers_beyond_int64_are_bad_numbers_in_every_numeric_column(tmp_path):
+    huge, over, top = "99999999999999999999", "9223372036854775808", "9223372036854775807"
+    events = tmp_path / "events.csv"
+    events.write_text("listener_id,item_id,item_type,ts,ms_played\n"
+                      f"a,i,track,1400000000,{huge}\nb,i,track,1400000000,5\nc,i,track,1400000000,{over}\n"
+                      f"d,i,track,1400000000,-{huge}\n")
+    chunk = next(read_chunks(str(events), contract.EVENTS))
+    accepted, rejected = validate_frame(chunk.raw, contract.EVENTS, now=NOW, source_file=str(events))
+    assert _reasons(rejected) == [(1, "bad_number", "ms_played"), (3, "bad_number", "ms_played"),
+                                  (4, "bad_number", "ms_played")]
+    assert accepted["ms_played"].tolist() == [5] and str(accepted["ms_played"].dtype) == "Int64"
+    raw = pd.DataFrame({"listener_id": ["a"], "item_id": ["i"], "item_type": ["track"], "ts": ["1400000000"],
+                        "ms_played": [top]})          # the largest int64 itself is kept, exactly
+    accepted, rejected = validate_frame(raw, contract.EVENTS, now=NOW, source_file="f")
+    assert len(rejected) == 0 and accepted["ms_played"].tolist() == [2 ** 63 - 1]
+    # JSON Lines bring Python ints of any size; the other numeric columns of every table
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps({"item_id": "x", "item_type": "track", "duration_ms": int(huge)}) + "\n"
+                     + json.dumps({"item_id": "y", "item_type": "track", "duration_ms": 1000, "explicit": int(over)})
+                     + "\n" + json.dumps({"item_id": "z", "item_type": "track", "duration_ms": 1000}) + "\n")
+    chunk = next(read_chunks(str(items), contract.ITEMS))
+    accepted, rejected = validate_frame(chunk.raw, contract.ITEMS, now=NOW, source_file=str(items))
+    assert _reasons(rejected) == [(1, "bad_number", "duration_ms"), (2, "bad_number", "explicit")]
+    assert accepted["item_id"].tolist() == ["z"]
+    raw = pd.DataFrame({"shelf": ["s", "s"], "item_id": ["x", "y"], "position": [huge, "1"]})
+    _, rejected = validate_frame(raw, contract.CURATION, now=NOW, source_file="curation.csv")
+    assert _reasons(rejected) == [(1, "bad_number", "position")]
+    raw = pd.DataFrame({"listener_id": ["a", "b"], "registered_at": ["1400000000"] * 2, "birth_year": [over, "1990"]})
+    accepted, rejected = validate_frame(raw, contract.LISTENERS, now=NOW, source_file="listeners.csv")
+    assert _reasons(rejected) == [(1, "bad_number", "birth_year")] and accepted["birth_year"].tolist() == [1990]

@@ -6,8 +6,9 @@ column names, logical types and reason codes exist in exactly one place.
 Logical types (what a validated column holds in a pandas frame):
 - ``id``: non-empty ``str`` (object dtype), no control characters.
 - ``str``: ``str`` or ``None``.
-- ``ts``: ``datetime64[ns, UTC]``; integers are read as epoch **seconds** UTC, strings as ISO-8601.
-- ``int``: ``Int64`` (nullable) with the stated bounds.
+- ``ts``: ``datetime64[ns, UTC]`` in ``[TS_MIN, TS_MAX)``; integers are read as epoch **seconds** UTC,
+  strings as ISO-8601. A column of epoch milli-, micro- or nanoseconds stops the job (see validate).
+- ``int``: ``Int64`` (nullable) within int64 and the stated bounds.
 - ``item_type``: one of :data:`ITEM_TYPES`.
 - ``genres``: ``|``-joined ``str`` (lists in Parquet/JSON are joined on read) or ``None``.
 """
@@ -26,6 +27,11 @@ FILE_FORMATS: dict[str, str] = {
     ".jsonl.gz": "jsonl",
 }
 GENRE_SEPARATOR = "|"
+# Instants outside [TS_MIN, TS_MAX) are rejected as bad_timestamp: earlier ones are sentinels or
+# unit mistakes, and pandas cannot represent instants past 2262 in nanoseconds at all.
+TS_MIN = "1900-01-01"
+TS_MAX = "2200-01-01"
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1   # integer columns hold int64; other values are bad_number
 
 
 class Reason:
@@ -33,10 +39,10 @@ class Reason:
 
     EMPTY_ID = "empty_id"                 # a required id is null, empty or whitespace
     CONTROL_CHARS = "control_chars"       # NUL or other control characters in a text field
-    BAD_TIMESTAMP = "bad_timestamp"       # unparseable timestamp
+    BAD_TIMESTAMP = "bad_timestamp"       # unparseable timestamp, or outside [TS_MIN, TS_MAX)
     FUTURE_TIMESTAMP = "future_timestamp" # timestamp at or after the run's cut-off (run start, UTC)
     NEGATIVE_VALUE = "negative_value"     # ms_played / duration_ms / position below its minimum
-    BAD_NUMBER = "bad_number"             # a numeric column holds a non-number (wrong column type)
+    BAD_NUMBER = "bad_number"             # a non-number, a fraction, or an integer beyond int64 in a numeric column
     UNKNOWN_ITEM_TYPE = "unknown_item_type"
     MISSING_VALUE = "missing_value"       # a required non-id value is null
     MALFORMED_ROW = "malformed_row"       # wrong field count, bad JSON line, repeated header line

@@ -50,21 +50,59 @@ def _raw_json(frame: pd.DataFrame) -> list[str]:
     return [json.dumps(r, default=str, ensure_ascii=True) for r in records]
 
 
-def _parse_ts(values: pd.Series) -> pd.Series:
-    """Timestamps to ``datetime64[ns, UTC]``; numbers (or digit strings) are epoch seconds. NaT when unparseable."""
+_TS_MIN, _TS_MAX = pd.Timestamp(contract.TS_MIN, tz="UTC"), pd.Timestamp(contract.TS_MAX, tz="UTC")
+# An integer timestamp of 1e11 or more is the year 5138 in seconds: no real epoch-seconds value,
+# but the size of epoch milli- (1e11-1e14), micro- (1e14-1e17) and nanoseconds (1e17-).
+_SECONDS_LIMIT = 1e11
+_UNIT_SHARE = 0.9   # "almost all": the share of a chunk's numbers that must look like another unit
+
+
+def _parse_ts(values: pd.Series, where: tuple[str, str, str]) -> pd.Series:
+    """Timestamps to ``datetime64[ns, UTC]``; numbers (or digit strings) are epoch seconds. NaT
+    when unparseable or outside ``[contract.TS_MIN, contract.TS_MAX)``.
+
+    ``where`` = (source file, table, column), for the error. Raises InputError when almost all
+    numbers of the chunk are too large to be epoch seconds: the column is in another unit."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        return pd.to_datetime(values, utc=True)
-    if pd.api.types.is_numeric_dtype(values):
-        return pd.to_datetime(values, unit="s", utc=True, errors="coerce")
-    text = values.astype("string").str.strip()
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
-    digits = text.str.fullmatch(r"-?\d+(\.\d+)?").fillna(False).astype(bool)
-    if digits.any():
-        out[digits] = pd.to_datetime(pd.to_numeric(text[digits]), unit="s", utc=True, errors="coerce")
-    rest = ~digits & text.notna() & (text != "")
-    if rest.any():
-        out[rest] = pd.to_datetime(text[rest], utc=True, errors="coerce", format="ISO8601")
-    return out
+        parsed = pd.to_datetime(values, utc=True)   # Parquet: may be ms/us units, beyond ns range
+    elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        parsed = _from_epoch_seconds(values, where)
+    else:
+        text = values.astype("string").str.strip()
+        parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+        digits = text.str.fullmatch(r"-?\d+(\.\d+)?").fillna(False).astype(bool)
+        if digits.any():
+            parsed[digits] = _from_epoch_seconds(pd.to_numeric(text[digits]), where)
+        rest = ~digits & text.notna() & (text != "")
+        if rest.any():
+            parsed[rest] = pd.to_datetime(text[rest], utc=True, errors="coerce", format="ISO8601")
+    in_range = ((parsed >= _TS_MIN) & (parsed < _TS_MAX)).fillna(False)
+    return parsed.where(in_range).astype("datetime64[ns, UTC]")
+
+
+def _from_epoch_seconds(numbers: pd.Series, where: tuple[str, str, str]) -> pd.Series:
+    seconds = pd.to_numeric(numbers, errors="coerce")
+    present = seconds.notna()
+    large = (seconds.abs() >= _SECONDS_LIMIT) & present
+    if present.any() and large.sum() >= _UNIT_SHARE * present.sum():
+        _wrong_unit(seconds[large], where)
+    ok = present & (seconds >= _TS_MIN.value / 1e9) & (seconds < _TS_MAX.value / 1e9)
+    if not ok.all():
+        seconds = seconds.where(ok)   # out of range -> NaN before the conversion, which would overflow
+    return pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
+
+
+def _wrong_unit(large: pd.Series, where: tuple[str, str, str]) -> None:
+    from transforms.errors import InputError
+
+    source_file, table, column = where
+    median = float(large.abs().median())
+    unit, factor = (("milliseconds", "1,000") if median < 1e14 else ("microseconds", "1,000,000")
+                    if median < 1e17 else ("nanoseconds", "1,000,000,000"))
+    raise InputError(
+        f"{source_file}: column {column!r} of table {table!r} looks like epoch {unit} (e.g. "
+        f"{int(large.iloc[0])}), but integer timestamps are read as epoch seconds: divide the column by "
+        f"{factor} or write ISO-8601 timestamps")
 
 
 def _is_text_dtype(values: pd.Series) -> bool:
@@ -185,7 +223,7 @@ def validate_frame(raw: pd.DataFrame, spec: contract.TableSpec, *, now: pd.Times
                      col.name)
             out[col.name] = pd.Series(checks["text"], dtype=object)
         elif col.kind == "ts":
-            parsed = _parse_ts(values)
+            parsed = _parse_ts(values, (source_file, spec.name, col.name))
             missing = ~present | _blank(values)
             if col.required:
                 fail(missing, Reason.BAD_TIMESTAMP, col.name)
@@ -200,6 +238,15 @@ def validate_frame(raw: pd.DataFrame, spec: contract.TableSpec, *, now: pd.Times
             num = pd.to_numeric(values.where(~pd.Series(missing), None), errors="coerce")
             not_number = num.isna().to_numpy() & ~missing
             not_integer = (num.notna() & (num != np.floor(num.fillna(0)))).to_numpy()
+            # beyond int64 (to_numeric then made the column float64 or uint64): such a value would
+            # fail the Int64 cast of the whole chunk, so it is rejected here, alone
+            if pd.api.types.is_unsigned_integer_dtype(num.dtype):
+                too_big = (num > contract.INT64_MAX).to_numpy()
+            elif pd.api.types.is_float_dtype(num.dtype):
+                too_big = ((num < contract.INT64_MIN) | (num >= 2.0 ** 63)).fillna(False).to_numpy()
+            else:   # int64 (or empty): fits by construction
+                too_big = np.zeros(n, dtype=bool)
+            not_integer |= too_big
             fail(not_number | not_integer, Reason.BAD_NUMBER, col.name)
             if col.required:
                 fail(missing, Reason.MISSING_VALUE, col.name)
