@@ -15,12 +15,13 @@ from models.heuristic import HeuristicScorer
 from transforms import contract, publish, storage
 from transforms.aggregates import (Partials, beam_colisten_shelves, build_side_tables, merge_partials,
                                    partial_aggregates_multi)
-from transforms.beam_io import (ReadTable, counter, cpu_timer, rejected_to_arrow, split_by_shard,
-                                split_frame_by_shard, tune_allocator)
+from transforms.beam_io import (ReadTable, count_late_rejections, counter, cpu_timer, rejected_to_arrow,
+                                split_by_shard, split_frame_by_shard, tune_allocator)
 from transforms.catalog import Catalog, shelf_item_types
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS
 from transforms.history import build_listeners
+from transforms.item_types import FirstTypesCombineFn, first_types, split_mismatched
 from transforms.neighbours_table import load_neighbours
 from transforms.read import estimate_rows, find_table_files, read_chunks
 from transforms.spill import batches_of, load_block, spill, spill_block
@@ -69,8 +70,9 @@ def shard_count(files: dict, config: dict) -> int:
 
 class BuildListenersFn(beam.DoFn):
     """One shard's event blocks and ``listeners`` rows -> one :class:`ListenerColumns` (or, with
-    ``spill_dir``, the :class:`SpilledShard` handle of its file); duplicate listener rows go to the
-    ``rejected`` output."""
+    ``spill_dir``, the :class:`SpilledShard` handle of its file); duplicate listener rows, and
+    events whose item type breaks the one-type-per-item rule (:mod:`transforms.item_types`), go
+    to the ``rejected`` output."""
 
     def __init__(self, default_market: str, spill_dir: str | None = None):
         self.default_market, self.spill_dir = default_market, spill_dir
@@ -81,17 +83,28 @@ class BuildListenersFn(beam.DoFn):
         self.c_without = counter("listeners.without_events")
         self.c_derived = counter("listeners.derived_profile")
         self.c_dups = counter("listeners.duplicates_rejected")
+        self.c_mismatch = counter("events.item_type_mismatch_rejected")
 
-    def process(self, kv):
+    def process(self, kv, catalog, first_seen):
         shard, grouped = kv
         frames = [load_block(f) for f in grouped["profiles"]]
         profiles = pd.concat(frames, ignore_index=True) if frames else None
         with cpu_timer("build_listeners"):
-            blocks = [load_block(b) for b in grouped["events"]]
+            blocks, mismatched = [], []
+            for handle in grouped["events"]:   # one type per item (transforms.item_types)
+                block, rejected = split_mismatched(load_block(handle), catalog, first_seen)
+                blocks.append(block)
+                if len(rejected):
+                    mismatched.append(rejected)
             cols, rejected = build_listeners(blocks, profiles, self.default_market)
             del blocks
+        for frame in mismatched:
+            self.c_mismatch.inc(len(frame))
+            count_late_rejections("events", frame)
+            yield beam.pvalue.TaggedOutput("rejected", frame)
         if len(rejected):
             self.c_dups.inc(len(rejected))
+            count_late_rejections("listeners", rejected)
             yield beam.pvalue.TaggedOutput("rejected", rejected)
         with_events = int((np.bincount(cols.who, minlength=cols.size) > 0).sum())
         self.c_with.inc(with_events)
@@ -108,6 +121,7 @@ def build_catalog(frames: list[pd.DataFrame]):
         items = items.sort_values(["_source_file", "_row_number"], kind="stable")
     kept, rejected = reject_duplicate_keys(items, contract.ITEMS)
     counter("items.duplicates_rejected").inc(len(rejected))
+    count_late_rejections("items", rejected)
     return Catalog.from_items(kept[list(contract.ITEMS.column_names)]), rejected
 
 
@@ -136,8 +150,12 @@ def read_inputs(p, files: dict, now: pd.Timestamp, config: dict, stage: str | No
         events_dir, profiles_dir = storage.join(stage, "_events"), storage.join(stage, "_profiles")
         blocks = blocks | "SpillEvents" >> beam.MapTuple(lambda s, b: (s, spill_block(b, events_dir, s)))
         profiles = profiles | "SpillProfiles" >> beam.MapTuple(lambda s, f: (s, spill_block(f, profiles_dir, s)))
+    first_seen = (events.main | "FirstTypes" >> beam.Map(first_types, catalog=beam.pvalue.AsSingleton(catalog))
+                  | "TypeConflicts" >> beam.CombineGlobally(FirstTypesCombineFn()))
     joined = ({"events": blocks, "profiles": profiles} | "Join" >> beam.CoGroupByKey()
-              | "BuildListeners" >> beam.ParDo(BuildListenersFn(config["listeners"]["default_market"], spill_dir))
+              | "BuildListeners" >> beam.ParDo(BuildListenersFn(config["listeners"]["default_market"], spill_dir),
+                                               catalog=beam.pvalue.AsSingleton(catalog),
+                                               first_seen=beam.pvalue.AsSingleton(first_seen))
               .with_outputs("rejected", main="listeners"))
     rejected = ((events.rejected, listeners.rejected, items.rejected, curation.rejected, joined.rejected, item_dups)
                 | "AllRejected" >> beam.Flatten() | "NonEmpty" >> beam.Filter(lambda f: len(f) > 0))

@@ -249,6 +249,15 @@ def read_counters(result) -> dict[str, int]:
     return out
 
 
+def file_counts(counts: dict, table: str, path: str) -> dict:
+    """read / accepted / rejected rows of one input file (0 for a file without rows), rows rejected
+    after validation (duplicates, item types) moved from accepted to rejected, and whether they
+    reconcile (read == accepted + rejected)."""
+    read, acc, rej, late = (counts.get(f"file|{table}|{k}|{path}", 0)
+                            for k in ("read", "accepted", "rejected", "late_rejected"))
+    return {"read": read, "accepted": acc - late, "rejected": rej + late, "reconciles": read == acc + rej}
+
+
 def _fingerprint(path: str) -> dict:
     from apache_beam.io.filesystems import FileSystems
 
@@ -260,10 +269,11 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
     tables = {}
     for t in contract.TABLE_NAMES:
         read, acc, rej = (counts.get(f"{t}.{k}", 0) for k in ("read", "accepted", "rejected"))
-        dups = counts.get(f"{t}.duplicates_rejected", 0)  # accepted by row checks, then rejected as duplicates
+        # accepted by the row checks, then rejected as duplicates or for their item type
+        dups = counts.get(f"{t}.duplicates_rejected", 0) + counts.get(f"{t}.item_type_mismatch_rejected", 0)
         acc, rej = acc - dups, rej + dups
         tables[t] = {"read": read, "accepted": acc, "rejected": rej, "reconciles": read == acc + rej,
-                     "files": [_fingerprint(f) for f in files[t]]}
+                     "files": [{**_fingerprint(f), **file_counts(counts, t, f)} for f in files[t]]}
     shelves = {s: {"rows": counts.get(f"shelf.{s}.rows", 0), "listeners": counts.get(f"shelf.{s}.listeners", 0),
                    **({"candidate_rows": counts.get(f"shelf.{s}.candidate_rows", 0),
                        "listeners_scored": counts.get(f"shelf.{s}.listeners_scored", 0),

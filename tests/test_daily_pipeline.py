@@ -86,10 +86,16 @@ BROKEN_EVENTS = (
     "a,t1,track,2024-12-30T10:00:00Z,1.5,\n"              # 13 fractional milliseconds
     "a,t1,,2024-12-30T10:00:00Z,1,\n"                     # 14 missing item type
     "b,t2,track,1735500000,90000,pl\n"                    # 15 ok (epoch seconds)
+    "a,t1,album,2024-12-30T11:00:00Z,1,\n"                # 16 t1 is a track in the catalog
+    "b,zz,episode,2024-12-30T12:00:00Z,5,\n"              # 17 ok: zz is not in the catalog, first seen
+    "a,zz,show,2024-12-30T13:00:00Z,5,\n"                 # 18 zz was first seen as an episode
+    "a,t1,track,0001-01-01T00:00:00Z,1,\n"                # 19 an instant pandas cannot hold
+    "a,t1,track,2024-12-30T10:00:00Z,99999999999999999999,\n"  # 20 beyond int64
 )
 EXPECTED_REASONS = {2: "empty_id", 3: "bad_timestamp", 4: "negative_value", 5: "unknown_item_type",
                     6: "bad_number", 7: "malformed_row", 8: "future_timestamp", 9: "control_chars",
-                    10: "malformed_row", 11: "malformed_row", 12: "empty_id", 13: "bad_number", 14: "missing_value"}
+                    10: "malformed_row", 11: "malformed_row", 12: "empty_id", 13: "bad_number", 14: "missing_value",
+                    16: "item_type_mismatch", 18: "item_type_mismatch", 19: "bad_timestamp", 20: "bad_number"}
 
 
 @pytest.fixture()
@@ -109,6 +115,7 @@ def broken(tmp_path: Path) -> Path:
 
 def test_broken_rows_are_rejected_with_their_reasons_and_reruns_replace(broken, tmp_path):
     out = tmp_path / "out"
+    (broken / "curation.csv").write_text("shelf,item_id,position\n")    # a file without rows
     for run_id in ("first", "second"):
         assert main(["daily", "--date", "2025-01-01", "--input", str(broken), "--output", str(out),
                      "--run-id", run_id]) == 0
@@ -122,10 +129,16 @@ def test_broken_rows_are_rejected_with_their_reasons_and_reruns_replace(broken, 
     manifest = json.loads((out / "_manifests" / "dt=2025-01-01" / "manifest.json").read_text())
     assert manifest["run_id"] == "second"
     e = manifest["inputs"]["events"]
-    assert (e["read"], e["accepted"], e["rejected"]) == (15, 2, 13)
+    assert (e["read"], e["accepted"], e["rejected"]) == (20, 3, 17)
+    mismatch = json.loads(ev.set_index("row_number").loc[18, "raw"])
+    assert (mismatch["item_type"], mismatch["expected_item_type"]) == ("show", "episode")
     for table in ("items", "listeners"):
         t = manifest["inputs"][table]
         assert t["read"] == t["accepted"] + t["rejected"] and t["rejected"] == (1 if table == "items" else 2)
+    per_file = {(t, Path(f["path"]).name): (f["read"], f["accepted"], f["rejected"], f["reconciles"])
+                for t, c in manifest["inputs"].items() for f in c["files"]}
+    assert per_file == {("events", "events.csv"): (20, 3, 17, True), ("items", "items.csv"): (5, 4, 1, True),
+                        ("listeners", "listeners.jsonl"): (4, 2, 2, True), ("curation", "curation.csv"): (0, 0, 0, True)}
     recs = pd.read_parquet(out / "recommendations" / "dt=2025-01-01")
     assert set(recs["run_id"]) == {"second"}  # the re-run replaced the day, no rows of "first" remain
     assert recs[recs["shelf"] == "shortcuts"].sort_values(["listener_id", "position"])[

@@ -214,3 +214,36 @@ def test_integers_beyond_int64_are_bad_numbers_in_every_numeric_column(tmp_path)
     raw = pd.DataFrame({"listener_id": ["a", "b"], "registered_at": ["1400000000"] * 2, "birth_year": [over, "1990"]})
     accepted, rejected = validate_frame(raw, contract.LISTENERS, now=NOW, source_file="listeners.csv")
     assert _reasons(rejected) == [(1, "bad_number", "birth_year")] and accepted["birth_year"].tolist() == [1990]
+
+
+def test_one_type_per_item_catalog_first_then_first_seen_by_file_and_row():
+    import numpy as np
+
+    from transforms.catalog import Catalog
+    from transforms.item_types import FirstTypesCombineFn, first_types, split_mismatched
+
+    catalog = Catalog.from_items(pd.DataFrame({"item_id": ["t1"], "item_type": ["track"]}))
+
+    def chunk(source, rows, items, types):
+        return pd.DataFrame({"item_id": items, "item_type": types, "_source_file": source, "_row_number": rows})
+
+    # x: "b.csv" row 1 is read first, but "a.csv" row 9 comes first in (file, row) order
+    parts = [first_types(chunk("b.csv", [1, 2, 3], ["x", "t1", "y"], ["track", "album", "show"]), catalog),
+             first_types(chunk("a.csv", [9, 10], ["x", "x"], ["show", "show"]), catalog)]
+    assert "t1" not in set(parts[0]["item_id"])          # the catalog decides t1: not gathered
+    fn = FirstTypesCombineFn()
+    acc = fn.merge_accumulators([fn.add_input(fn.create_accumulator(), p) for p in parts])
+    first_seen = fn.extract_output(acc)
+    assert first_seen == {"x": "show"}                   # y came with one type: no rule needed
+    block = {"item_id": np.array(["t1", "t1", "x", "x", "y"], dtype=object),
+             "item_type": np.array(["track", "album", "track", "show", "show"], dtype=object),
+             "context_id": np.array([None] * 5, dtype=object), "ts_ms": np.arange(5) * 1000,
+             "ms_played": np.array([1.0, np.nan, 3.0, 4.0, 5.0]),
+             "listener_id": np.array(["L1"] * 5, dtype=object),
+             "_source_file": np.array(["b.csv"] * 5, dtype=object), "_row_number": np.arange(1, 6)}
+    kept, rejected = split_mismatched(block, catalog, first_seen)
+    assert kept["item_type"].tolist() == ["track", "show", "show"] and kept["_row_number"].tolist() == [1, 4, 5]
+    assert _reasons(rejected) == [(2, "item_type_mismatch", "item_type"), (3, "item_type_mismatch", "item_type")]
+    raw = json.loads(rejected["raw"].iloc[0])
+    assert (raw["item_type"], raw["expected_item_type"], raw["ms_played"]) == ("album", "track", None)
+    assert rejected["source_file"].tolist() == ["b.csv", "b.csv"]

@@ -119,6 +119,20 @@ def counter(name: str):
     return Metrics.counter(METRICS_NAMESPACE, name)
 
 
+def file_counter(table: str, kind: str, path: str):
+    """Counter of rows of one input file: ``kind`` is read, accepted, rejected or late_rejected
+    (accepted by the row checks, rejected later: duplicate keys, item types). The manifest
+    reads them back per file (``file|<table>|<kind>|<path>``)."""
+    return counter(f"file|{table}|{kind}|{path}")
+
+
+def count_late_rejections(table: str, rejected: pd.DataFrame) -> None:
+    """Add rows rejected after validation (a rejected-rows frame) to their files' counters."""
+    if len(rejected):
+        for path, n in rejected["source_file"].value_counts().items():
+            file_counter(table, "late_rejected", str(path)).inc(int(n))
+
+
 @contextlib.contextmanager
 def cpu_timer(stage: str):
     """Add this thread's CPU time in the block, in milliseconds, to counter ``cpu_ms.<stage>``
@@ -164,7 +178,9 @@ class _ReadValidateFn(beam.DoFn):
             # validate_frame numbers rows from 1; map back to the file's own data-row numbers
             if len(rejected):
                 rejected["row_number"] = chunk.row_numbers[rejected["row_number"].to_numpy() - 1]
-            if self.spec.key:
+            # keyed tables need positions to keep the first row per key; events, to keep the
+            # first type per item and to name the rows rejected later (transforms.item_types)
+            if self.spec.key or self.spec.name == contract.EVENTS.name:
                 ok_rows = np.setdiff1d(chunk.row_numbers, rejected["row_number"].to_numpy(), assume_unique=True)
                 accepted["_source_file"] = path
                 accepted["_row_number"] = ok_rows
@@ -173,6 +189,9 @@ class _ReadValidateFn(beam.DoFn):
             self.read.inc(len(chunk.raw) + len(chunk.parse_rejected))
             self.accepted.inc(len(accepted))
             self.rejected.inc(len(rejected))
+            for kind, n in (("read", len(chunk.raw) + len(chunk.parse_rejected)), ("accepted", len(accepted)),
+                            ("rejected", len(rejected))):
+                file_counter(self.spec.name, kind, path).inc(n)
             if len(accepted):
                 yield accepted
             if len(rejected):
@@ -208,9 +227,13 @@ def listener_shard(listener_ids, n_shards: int) -> np.ndarray:
 
 def split_by_shard(frame: pd.DataFrame, n_shards: int):
     """Accepted events chunk -> ``(shard, block)`` per listener shard: the block holds the
-    columns of ``history.event_block`` plus ``listener_id``. Many listeners travel together, so
+    columns of ``history.event_block`` plus ``listener_id`` (and ``_source_file``/``_row_number``
+    when the chunk has them). Many listeners travel together, so
     the cost of moving them between stages does not grow with the listener count."""
     block = {**event_block(frame), "listener_id": frame["listener_id"].to_numpy(dtype=object)}
+    for position in ("_source_file", "_row_number"):   # where each row came from, for late rejections
+        if position in frame:
+            block[position] = frame[position].to_numpy()
     shard = listener_shard(block["listener_id"], n_shards)
     for s in np.unique(shard):
         idx = np.flatnonzero(shard == s)

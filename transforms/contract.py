@@ -48,6 +48,8 @@ class Reason:
     MALFORMED_ROW = "malformed_row"       # wrong field count, bad JSON line, repeated header line
     DUPLICATE_KEY = "duplicate_key"       # second row for a key that must be unique (items, listeners)
     BAD_DATE_RANGE = "bad_date_range"     # curation valid_to before valid_from
+    ITEM_TYPE_MISMATCH = "item_type_mismatch"  # an event's item_type differs from the catalog's (or, for an
+    #                                            item the catalog lacks, from the first type seen)
 
 
 @dataclass(frozen=True)
