@@ -38,7 +38,11 @@ class Inputs:
 
 def check_inputs(input_dir: str) -> dict[str, list[str]]:
     """Find each table's files and check their headers now, so a missing file or column stops
-    the job before any worker starts. Raises InputError naming the file and column."""
+    the job before any worker starts. Raises InputError naming the file and column, or naming
+    a local ``input_dir`` that is not an existing folder."""
+    if not input_dir.startswith("gs://") and not os.path.isdir(input_dir):
+        what = "is a file, not a folder" if os.path.exists(input_dir) else "folder does not exist"
+        raise InputError(f"--input {input_dir}: {what}")
     files = {t: find_table_files(input_dir, t) for t in contract.TABLE_NAMES}
     for table, paths in files.items():
         for path in paths:

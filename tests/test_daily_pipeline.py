@@ -154,6 +154,12 @@ def test_missing_column_stops_the_job_naming_file_and_column(broken, tmp_path, c
     assert "listeners.csv" in err and "'registered_at'" in err
 
 
+def test_an_input_folder_that_does_not_exist_is_named(tmp_path, capsys):
+    missing = tmp_path / "no-such-folder"
+    assert main(["daily", "--date", "2025-01-01", "--input", str(missing), "--output", str(tmp_path / "out")]) == 2
+    assert f"--input {missing}: folder does not exist" in capsys.readouterr().err
+
+
 def test_an_output_path_that_is_a_file_stops_the_job_before_reading(broken, tmp_path, capsys):
     taken = tmp_path / "taken"
     taken.write_text("not a folder")
