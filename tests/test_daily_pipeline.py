@@ -176,5 +176,7 @@ def test_read_table_transform_with_assert_that(broken):
         accepted = result.main | "Ids" >> beam.FlatMap(lambda f: f["listener_id"].tolist())
         reasons = result.rejected | "Reasons" >> beam.FlatMap(
             lambda f: list(zip(f["row_number"].tolist(), f["reason"].tolist())))
-        assert_that(accepted, equal_to(["a", "b"]), label="accepted")
-        assert_that(reasons, equal_to(list(EXPECTED_REASONS.items())), label="rejected")
+        # rows 1, 15-18 pass the row checks; item types are checked when events join their shard
+        assert_that(accepted, equal_to(["a", "b", "a", "b", "a"]), label="accepted")
+        assert_that(reasons, equal_to([(row, why) for row, why in EXPECTED_REASONS.items()
+                                       if why != "item_type_mismatch"]), label="rejected")
