@@ -147,7 +147,7 @@ def read_inputs(p, files: dict, now: pd.Timestamp, config: dict, stage: str | No
     cur = (curation.main | "AllCuration" >> beam.combiners.ToList()
            | "CurationFrame" >> beam.Map(lambda fs: pd.concat(fs, ignore_index=True) if fs else None))
     shards = shard_count(files, config)
-    spill_dir = storage.join(stage, "_listeners") if stage and config["run"]["spill_listeners"] else None
+    spill_dir = spill_folder(stage, config, "_listeners")
     blocks = events.main | "EventsByShard" >> beam.FlatMap(split_by_shard, n_shards=shards)
     profiles = listeners.main | "ProfilesByShard" >> beam.FlatMap(split_frame_by_shard, n_shards=shards)
     if spill_dir:  # only handles go through the grouping (see transforms/spill.py)
@@ -164,6 +164,11 @@ def read_inputs(p, files: dict, now: pd.Timestamp, config: dict, stage: str | No
     rejected = ((events.rejected, listeners.rejected, items.rejected, curation.rejected, joined.rejected, item_dups)
                 | "AllRejected" >> beam.Flatten() | "NonEmpty" >> beam.Filter(lambda f: len(f) > 0))
     return Inputs(joined.listeners, catalog, cur, rejected)
+
+
+def spill_folder(stage: str | None, config: dict, name: str) -> str | None:
+    """``stage/name`` when the run spills (``run.spill_listeners``, a staging folder), else None."""
+    return storage.join(stage, name) if stage and config["run"]["spill_listeners"] else None
 
 
 def batch_size(config: dict) -> int:

@@ -16,7 +16,8 @@ import pyarrow as pa
 from apache_beam.utils.shared import Shared
 
 from jobs.beam_runner import make_pipeline
-from jobs.common import batch_size, check_inputs, check_output, read_inputs, side_tables, write_rejected
+from jobs.common import (batch_size, check_inputs, check_output, read_inputs, side_tables, spill_folder,
+                         write_rejected)
 from jobs.drift import drift_for_day
 from models.home import ServingContext, day_start_ms, recommend
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
@@ -213,8 +214,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         served = (out[RecommendFn.FEATURES] | f"Feat_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
                   | f"FeatTable_{shelf}" >> beam.Values())
         # serving statistics on the training bin edges when given, else on edges fitted today
-        (served | f"FeatFrame_{shelf}" >> beam.Map(lambda t: t.to_pandas())
-         | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, edges.get(shelf), min_listeners=k_anon)
+        (served | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, edges.get(shelf), min_listeners=k_anon,
+                                                          spill_dir=spill_folder(stage, config, "_features"))
          | f"WriteStats_{shelf}" >> beam.Map(
              lambda st: write_stats(publish.partition(stage, "feature_stats", date), st)))
         if args.log_features:

@@ -17,7 +17,8 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.beam_runner import make_pipeline
-from jobs.common import batch_size, check_inputs, check_output, heuristic_scorers, read_inputs, side_tables
+from jobs.common import (batch_size, check_inputs, check_output, heuristic_scorers, read_inputs, side_tables,
+                         spill_folder)
 from jobs.daily import read_counters
 from models.examples import examples_for_batch, merge_recall
 from models.home import ServingContext, day_start_ms
@@ -132,8 +133,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         tables | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
             storage.join(stage, f"shelf={shelf}", "part"), schema=example_schema(shelf), file_name_suffix=".parquet")
         # training statistics: bin edges fitted on these examples, stored for serving and skew checks
-        (tables | f"Frame_{shelf}" >> beam.Map(lambda t: t.to_pandas())
-         | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, None, min_listeners=k_anon)
+        (tables | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, None, min_listeners=k_anon,
+                                                          spill_dir=spill_folder(stage, config, "_features"))
          | f"WriteStats_{shelf}" >> beam.Map(lambda st: write_stats(storage.join(stage, "feature_stats"), st)))
     (out[ExamplesFn.RECALL] | "RecallByDate" >> beam.GroupByKey()
      | "SumRecall" >> beam.MapTuple(lambda a, parts: (a, merge_recall(parts)))
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                                                          file_name_suffix=".parquet"))
     result = p.run()
     result.wait_until_finish()
-    for spilled in ("_listeners", "_events", "_profiles"):   # spilled shards and event blocks (transforms.spill)
+    for spilled in ("_listeners", "_events", "_profiles", "_features"):   # spilled shards and event blocks (transforms.spill)
         storage.delete_tree(storage.join(stage, spilled))
     counts = read_counters(result)
     recall = storage.read_json(storage.join(stage, "candidate_recall.json"))

@@ -161,7 +161,9 @@ def test_align_bins_on_common_coarsening():
     assert align_bins(a, [{"lo": None, "hi": None, "count": 0, "freq": None}]) == ([(None, None)], [], [])
 
 
-def test_beam_combinefn_equals_pure_path():
+def test_beam_combinefn_equals_pure_path(tmp_path):
+    import pyarrow as pa
+
     frame = random_frame()
     edges = fit_edges_from_frame(frame, SHELF)
     chunks = [frame.iloc[i:i + 37] for i in range(0, len(frame), 37)]
@@ -171,8 +173,13 @@ def test_beam_combinefn_equals_pure_path():
         frames = p | beam.Create(chunks, reshuffle=False)
         stats = frames | "Serving" >> beam.CombineGlobally(FeatureStatsCombineFn(SHELF, edges))
         fitted = frames | "Training" >> ComputeFeatureStats(SHELF)
+        # Arrow tables, spilled between the two passes: the same statistics
+        spilled = (frames | "Arrow" >> beam.Map(lambda f: pa.Table.from_pandas(f, preserve_index=False))
+                   | "Spilled" >> ComputeFeatureStats(SHELF, spill_dir=str(tmp_path / "spill")))
         assert_that(stats, equal_to([expected]), label="serving")
         assert_that(fitted, equal_to([expected_fitted]), label="training")
+        assert_that(spilled, equal_to([expected_fitted]), label="spilled")
+    assert len(list((tmp_path / "spill").rglob("*.pkl"))) == len(chunks)
 
 
 def test_beam_empty_input_gives_empty_statistics():

@@ -608,40 +608,57 @@ class FitBinEdgesCombineFn(beam.CombineFn):
         return _Sample(rh, lh, X)
 
 
+def as_frame(value) -> pd.DataFrame:
+    """A features batch as a DataFrame: a DataFrame as is, an Arrow table converted, a spilled
+    block (:mod:`transforms.spill`) read back first."""
+    from transforms.spill import load_block
+
+    value = load_block(value)
+    return value if isinstance(value, pd.DataFrame) else value.to_pandas()
+
+
 class ComputeFeatureStats(beam.PTransform):
-    """PCollection of one shelf's features DataFrames -> PCollection of one statistics dict.
+    """PCollection of one shelf's features (DataFrames or Arrow tables) -> PCollection of one
+    statistics dict.
 
     ``edges=None`` (training examples) first fits edges with :class:`FitBinEdgesCombineFn` and
-    feeds them as a side input; serving passes the stored training ``bin_edges``.
+    feeds them as a side input; serving passes the stored training ``bin_edges``. The two-pass
+    case needs its input twice, and Beam's local runner would keep all of it in memory in
+    between; with ``spill_dir`` each batch is written there once and only handles are kept.
     """
 
     def __init__(self, shelf: str, edges: dict | None = None, min_listeners: int = DEFAULT_MIN_LISTENERS,
                  top_k: int = DEFAULT_TOP_K, n_bins: int = DEFAULT_N_BINS,
-                 sample_rows: int = DEFAULT_SAMPLE_ROWS):
+                 sample_rows: int = DEFAULT_SAMPLE_ROWS, spill_dir: str | None = None):
         super().__init__()
         self.shelf, self.edges, self.min_listeners, self.top_k = shelf, edges, min_listeners, top_k
-        self.n_bins, self.sample_rows = n_bins, sample_rows
+        self.n_bins, self.sample_rows, self.spill_dir = n_bins, sample_rows, spill_dir
 
-    def expand(self, frames):
+    def expand(self, batches):
         combine = FeatureStatsCombineFn(self.shelf, self.edges, self.min_listeners, self.top_k)
         if self.edges is not None:
-            return frames | "Stats" >> beam.CombineGlobally(combine)
-        edges = frames | "FitEdges" >> beam.CombineGlobally(
-            FitBinEdgesCombineFn(self.shelf, self.n_bins, self.sample_rows, self.min_listeners))
+            return batches | "Frames" >> beam.Map(as_frame) | "Stats" >> beam.CombineGlobally(combine)
+        if self.spill_dir:
+            from transforms.spill import spill_block
+
+            folder = self.spill_dir
+            batches = batches | "Spill" >> beam.Map(lambda b: spill_block(b, folder, 0))
+        edges = (batches | "FramesForEdges" >> beam.Map(as_frame) | "FitEdges" >> beam.CombineGlobally(
+            FitBinEdgesCombineFn(self.shelf, self.n_bins, self.sample_rows, self.min_listeners)))
         # Beam's default for an empty input calls the CombineFn with the unresolved side-input
         # object, so the empty case is handled here, with the edges resolved.
-        stats = frames | "Stats" >> beam.CombineGlobally(
-            combine, edges=beam.pvalue.AsSingleton(edges)).without_defaults()
+        stats = (batches | "Frames" >> beam.Map(as_frame) | "Stats" >> beam.CombineGlobally(
+            combine, edges=beam.pvalue.AsSingleton(edges)).without_defaults())
         shelf, k, top_k = self.shelf, self.min_listeners, self.top_k
 
         def one(_, found, fitted):
             return found[0] if found else finalize(empty_accumulator(shelf, fitted), shelf, k, top_k)
 
-        return (frames.pipeline | "Once" >> beam.Create([None])
+        return (batches.pipeline | "Once" >> beam.Create([None])
                 | "DefaultIfEmpty" >> beam.Map(one, beam.pvalue.AsList(stats), beam.pvalue.AsSingleton(edges)))
 
 
 __all__ = ["BinEdges", "OTHER", "LISTENER_CAP", "fit_bin_edges", "fit_edges_from_frame", "FeatureStatsAcc",
            "NumericAcc", "CategoricalAcc", "listener_hashes", "empty_accumulator", "accumulate", "add_frame",
            "merge", "finalize", "distribution", "align_bins", "value_label", "stats_path", "write_stats",
-           "FeatureStatsCombineFn", "FitBinEdgesCombineFn", "ComputeFeatureStats"]
+           "FeatureStatsCombineFn", "FitBinEdgesCombineFn", "ComputeFeatureStats", "as_frame"]

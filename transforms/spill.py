@@ -67,18 +67,19 @@ class SpilledBlock:
     rows: int
 
 
-def spill_block(block: Columns | pd.DataFrame, folder: str, shard: int) -> SpilledBlock:
-    """Write one block of ``shard`` (event columns, or ``listeners`` rows as a DataFrame) to
+def spill_block(block, folder: str, shard: int) -> SpilledBlock:
+    """Write one block of ``shard`` (event columns, ``listeners`` rows or features as a DataFrame
+    or an Arrow table) to
     ``folder/shard-<shard>/<random>.pkl`` and return its handle. Names are random so that a
     retried write never replaces a block another attempt already handed on. Raises OSError from
     the file system."""
     path = storage.join(folder, f"shard-{int(shard):05d}", f"{uuid.uuid4().hex}.pkl")
     storage.write_bytes(path, pickle.dumps(block, protocol=pickle.HIGHEST_PROTOCOL))
-    rows = len(block) if isinstance(block, pd.DataFrame) else len(next(iter(block.values()), ()))
+    rows = len(next(iter(block.values()), ())) if isinstance(block, dict) else len(block)
     return SpilledBlock(path, rows)
 
 
 def load_block(block):
-    """A block (Columns or DataFrame) in memory as it is; a spilled one read back (OSError from
+    """A block (Columns, DataFrame, Arrow table) in memory as it is; a spilled one read back (OSError from
     the file system)."""
     return pickle.loads(storage.read_bytes(block.path)) if isinstance(block, SpilledBlock) else block
