@@ -300,14 +300,7 @@ def generate_with_truth(n_listeners: int, n_days: int, seed: int,
 
     Same frames as :func:`generate` for the same arguments; same errors.
     """
-    end_ts = _validate(n_listeners, n_days, seed, end)
-    rng = np.random.default_rng(seed)
-    end_ms = int(end_ts.value // 1_000_000)
-    start_ms = end_ms - n_days * DAY_MS
-    start_dow = (end_ts - pd.Timedelta(days=n_days)).dayofweek
-    cat = _build_catalog(rng, n_listeners, start_ms, end_ms, n_days)
-    log.info("synthetic: catalog of %d items (%d tracks, %d albums, %d playlists, %d shows, %d episodes)",
-             cat.n_items, cat.nT, cat.nAl, cat.nP, cat.nS, cat.nE)
+    end_ts, rng, start_ms, end_ms, start_dow, cat = _window_and_catalog(n_listeners, n_days, seed, end)
     lis = _build_listeners(rng, n_listeners, start_ms, end_ms, end_ts.year)
     state = _initial_state(rng, cat, lis, start_ms)
     ev = _simulate(rng, cat, lis, state, start_ms, end_ms, n_days, start_dow)
@@ -349,13 +342,8 @@ def generate_parts(n_listeners: int, n_days: int, seed: int, end: str = "2026-11
     if n_listeners <= part_listeners:
         yield generate(n_listeners, n_days, seed, end)
         return
-    end_ts = _validate(n_listeners, n_days, seed, end)
-    rng = np.random.default_rng(seed)
-    end_ms = int(end_ts.value // 1_000_000)
-    start_ms = end_ms - n_days * DAY_MS
-    start_dow = (end_ts - pd.Timedelta(days=n_days)).dayofweek
-    cat = _build_catalog(rng, n_listeners, start_ms, end_ms, n_days)
-    log.info("synthetic: catalog of %d items; %d listeners in parts of %d", cat.n_items, n_listeners, part_listeners)
+    end_ts, rng, start_ms, end_ms, start_dow, cat = _window_and_catalog(n_listeners, n_days, seed, end)
+    log.info("synthetic: %d listeners in parts of %d", n_listeners, part_listeners)
     yield {"items": _items_frame(cat), "curation": _curation_frame(rng, cat, start_ms, end_ms)}
     for part, first in enumerate(range(0, n_listeners, part_listeners)):
         prng = np.random.default_rng([seed, part + 1])
@@ -364,6 +352,20 @@ def generate_parts(n_listeners: int, n_days: int, seed: int, end: str = "2026-11
         ev = _simulate(prng, cat, lis, _initial_state(prng, cat, lis, start_ms), start_ms, end_ms, n_days, start_dow)
         log.info("synthetic: part %d: %d events for listeners %d-%d", part, len(ev["ts"]), first, first + lis.n - 1)
         yield {"events": _events_frame(cat, lis, ev), "listeners": _listeners_frame(lis)}
+
+
+def _window_and_catalog(n_listeners: int, n_days: int, seed: int, end: Any):
+    """Checked arguments -> (end, the seeded generator after the catalog draws, window start and
+    end in epoch ms, weekday of the start, catalog): the first draws of every dataset."""
+    end_ts = _validate(n_listeners, n_days, seed, end)
+    rng = np.random.default_rng(seed)
+    end_ms = int(end_ts.value // 1_000_000)
+    start_ms = end_ms - n_days * DAY_MS
+    start_dow = (end_ts - pd.Timedelta(days=n_days)).dayofweek
+    cat = _build_catalog(rng, n_listeners, start_ms, end_ms, n_days)
+    log.info("synthetic: catalog of %d items (%d tracks, %d albums, %d playlists, %d shows, %d episodes)",
+             cat.n_items, cat.nT, cat.nAl, cat.nP, cat.nS, cat.nE)
+    return end_ts, rng, start_ms, end_ms, start_dow, cat
 
 
 def _validate(n_listeners: int, n_days: int, seed: int, end: Any) -> pd.Timestamp:
