@@ -41,13 +41,21 @@ capped items keep overlapping listener samples and their cosine stays nearly unb
 fewer than ``min_item_listeners`` listeners (after the caps) are dropped: one listener's items would
 otherwise all be perfect neighbours of each other. The capped matrix feeds both methods.
 
+Minimum similarity (``min_score``, per method)
+----------------------------------------------
+A pair enters the table only if its score is at least ``min_score.<method>`` (null: no minimum). Both
+methods apply it before their top N, here, so the job's table (which training and serving both read) never
+holds a pair below its method's minimum. It matters for ALS: items that no listener connects (disjoint parts of
+the catalog) get near-orthogonal factors (cosine near 0), which would otherwise fill the top N wherever a type
+has fewer related items than ``top_n``. A co-occurrence pair always has ``min_cooccurrence`` shared listeners.
+
 Determinism: ids are indexed by sorted order, ALS uses ``seed``, ties in a top-N are broken by
 neighbour id, and the item-cap sampling hashes with ``seed``.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -64,64 +72,85 @@ NEIGHBOUR_COLUMNS: tuple[str, ...] = ("item_id", "neighbour_id", "score", "metho
 FACTOR_COLUMNS: tuple[str, ...] = ("item_id", "factors")
 NEIGHBOURS_SCHEMA = "item_id string, neighbour_id string, score double, method string"
 
-# Defaults of the ``neighbours:`` config section (a user config overrides any key).
-DEFAULTS: dict[str, Any] = {
-    "top_n": 50,
-    "methods": list(METHODS),
-    "item_types": list(contract.ITEM_TYPES),
-    "cap_listener_items": 50,
-    "cap_item_listeners": 10_000,
-    "min_item_listeners": 2,
-    "min_cooccurrence": 1,
-    "seed": 42,
-    "als": {"rank": 32, "max_iter": 10, "reg_param": 0.1, "alpha": 10.0, "rating": "log1p",
-            "num_blocks": None, "max_items_per_type": 1_000_000},
-}
+
+def defaults() -> dict[str, Any]:
+    """The defaults of the ``neighbours:`` section: ``transforms/default_config.yaml``, the one place they are
+    written (a user config overrides any key). A fresh dict on every call. Read lazily, so that Spark workers
+    unpickling this module's functions do not import the configuration code."""
+    from transforms.config import default_config
+
+    return default_config()["neighbours"]
 
 
 @dataclass(frozen=True)
 class AlsParams:
-    rank: int = 32
-    max_iter: int = 10
-    reg_param: float = 0.1
-    alpha: float = 10.0
-    rating: str = "log1p"          # log1p (confidence grows with log play count) | count
-    num_blocks: int | None = None  # ALS user/item blocks; None: Spark's default parallelism
-    max_items_per_type: int = 1_000_000
+    """The resolved ``neighbours.als`` sub-section (defaults: :func:`defaults`)."""
+
+    rank: int
+    max_iter: int
+    reg_param: float
+    alpha: float
+    rating: str                    # log1p (confidence grows with log play count) | count
+    num_blocks: int | None         # ALS user/item blocks; None: Spark's default parallelism
+    max_items_per_type: int
+
+
+@dataclass(frozen=True)
+class MinScores:
+    """``neighbours.min_score``: per method, the smallest similarity (the ``score`` column, a cosine in
+    [-1, 1]) a pair needs to enter the neighbours table; None keeps every pair of the top N."""
+
+    cooccurrence: float | None
+    als: float | None
+
+    def of(self, method: str) -> float | None:
+        return getattr(self, method)
 
 
 @dataclass(frozen=True)
 class NeighbourParams:
-    """The resolved ``neighbours:`` config section (see :data:`DEFAULTS`)."""
+    """The resolved ``neighbours:`` config section (defaults: :func:`defaults`)."""
 
-    top_n: int = 50
-    methods: tuple[str, ...] = METHODS
-    item_types: tuple[str, ...] = contract.ITEM_TYPES
-    cap_listener_items: int | None = 50
-    cap_item_listeners: int | None = 10_000
-    min_item_listeners: int = 2
-    min_cooccurrence: int = 1
-    seed: int = 42
-    als: AlsParams = field(default_factory=AlsParams)
+    top_n: int
+    methods: tuple[str, ...]
+    item_types: tuple[str, ...]
+    cap_listener_items: int | None
+    cap_item_listeners: int | None
+    min_item_listeners: int
+    min_cooccurrence: int
+    min_score: MinScores
+    seed: int
+    als: AlsParams
 
     def as_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "als"}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("als", "min_score")}
         out["methods"], out["item_types"] = list(self.methods), list(self.item_types)
+        out["min_score"] = {f.name: getattr(self.min_score, f.name) for f in fields(self.min_score)}
         out["als"] = {f.name: getattr(self.als, f.name) for f in fields(self.als)}
         return out
 
 
 def neighbour_params(config: dict | NeighbourParams | None) -> NeighbourParams:
-    """Resolve the ``neighbours`` section of a full config (or the section itself) over
-    :data:`DEFAULTS`. Raises InputError naming the key of a bad value."""
+    """Resolve the ``neighbours`` section of a full config (or the section itself) over :func:`defaults`
+    (``als`` and ``min_score`` are merged key by key). Raises InputError naming the key of an unknown key or
+    a bad value."""
     if isinstance(config, NeighbourParams):
         return config
     config = config or {}
-    section = config.get("neighbours", config if "top_n" in config or "als" in config else {}) or {}
-    merged = {**DEFAULTS, **{k: v for k, v in section.items() if k != "als"}}
-    merged["als"] = {**DEFAULTS["als"], **(section.get("als") or {})}
-    unknown = (sorted(set(merged) - set(DEFAULTS))
-               + sorted(f"als.{k}" for k in set(merged["als"]) - set(DEFAULTS["als"])))
+    base = defaults()
+    nested = ("als", "min_score")
+    section = config.get("neighbours", config if set(config) & set(base) else {}) or {}
+    merged = {**base, **{k: v for k, v in section.items() if k not in nested}}
+    for key in nested:
+        given = section.get(key, {})
+        if given is None and key == "als":
+            given = {}
+        if not isinstance(given, dict):
+            raise InputError(f"config: neighbours.{key} must be a mapping, got {given!r}"
+                             + (" (a method set to null keeps every pair)" if key == "min_score" else ""))
+        merged[key] = {**base[key], **given}
+    unknown = (sorted(set(merged) - set(base))
+               + [f"{key}.{k}" for key in nested for k in sorted(set(merged[key]) - set(base[key]))])
     if unknown:
         raise InputError(f"config: unknown key(s) in neighbours: {', '.join(unknown)}")
 
@@ -136,6 +165,13 @@ def neighbour_params(config: dict | NeighbourParams | None) -> NeighbourParams:
     def number(key, value, minimum):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
             raise InputError(f"config: neighbours.{key} must be a number >= {minimum}, got {value!r}")
+        return float(value)
+
+    def similarity(key, value):  # both methods score a cosine
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1 <= value <= 1:
+            raise InputError(f"config: neighbours.{key} must be a number in [-1, 1] or null, got {value!r}")
         return float(value)
 
     methods = tuple(merged["methods"] or ())
@@ -156,6 +192,7 @@ def neighbour_params(config: dict | NeighbourParams | None) -> NeighbourParams:
         top_n=integer("top_n", merged["top_n"], 1), methods=methods, item_types=types, **caps,
         min_item_listeners=integer("min_item_listeners", merged["min_item_listeners"], 1),
         min_cooccurrence=integer("min_cooccurrence", merged["min_cooccurrence"], 1),
+        min_score=MinScores(**{m: similarity(f"min_score.{m}", merged["min_score"][m]) for m in METHODS}),
         seed=integer("seed", merged["seed"], 0),
         als=AlsParams(rank=integer("als.rank", als["rank"], 1), max_iter=integer("als.max_iter", als["max_iter"], 1),
                       reg_param=number("als.reg_param", als["reg_param"], 0),
@@ -336,8 +373,9 @@ def cooccurrence_neighbours(matrix, config, indexed: IndexedMatrix | None = None
 
     Self-join on (listener, entity type) with ``a < b``: each listener contributes at most
     ``cap^2 / 2`` pairs per type, which bounds the join. Pairs seen by fewer than
-    ``min_cooccurrence`` listeners are dropped. Pairs are counted once, mirrored, then the top N per
-    item are kept (score desc, then neighbour id).
+    ``min_cooccurrence`` listeners, or whose cosine is below ``min_score.cooccurrence``, are dropped.
+    Pairs are counted once, mirrored, then the top N per item are kept (score desc, then neighbour id).
+    Returns ``item_id, neighbour_id`` (str), ``score`` (float64 cosine in (0, 1]), ``method``.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -359,6 +397,9 @@ def cooccurrence_neighbours(matrix, config, indexed: IndexedMatrix | None = None
              .join(F.broadcast(support.select(F.col("iid").alias("b"), F.col("n_listeners").alias("n_b"))), "b")
              .select("a", "b", (F.col("n_ab").cast("double")
                                 / F.sqrt(F.col("n_a").cast("double") * F.col("n_b").cast("double"))).alias("score")))
+    floor = params.min_score.of("cooccurrence")
+    if floor is not None:  # before the top N: a weak pair never takes a place (same result, fewer rows)
+        pairs = pairs.where(F.col("score") >= F.lit(floor))
     # both directions from one pass over the aggregate (a union would run the self-join twice)
     both = pairs.select(F.explode(F.array(
         F.struct(F.col("a").alias("a"), F.col("b").alias("b"), F.col("score").alias("score")),
@@ -413,7 +454,10 @@ def als_neighbours(spark, factors, config, block_cells: int = 16_000_000):
     """Top-N cosine neighbours of ALS item factors, within each entity type, by a blocked brute force
     distributed over Spark tasks (see the module docstring for its scaling limits).
 
-    ``factors``: ``entity_type, item_id, factors``. Returns ``item_id, neighbour_id, score, method``.
+    ``factors``: ``entity_type, item_id, factors``. Returns ``item_id, neighbour_id`` (str), ``score``
+    (float64 cosine in [-1, 1]), ``method`` ('als'): the top N per item among the pairs whose cosine is at
+    least ``min_score.als`` (fewer than N, or none, when fewer pass). Items that never co-occur end up with
+    near-orthogonal factors (cosine near 0); without the minimum they would fill the top N of small types.
     ``block_cells`` bounds the score block of one task (rows x items of the type, float32).
     """
     from pyspark.sql import functions as F
@@ -448,6 +492,9 @@ def als_neighbours(spark, factors, config, block_cells: int = 16_000_000):
         return spark.createDataFrame([], NEIGHBOURS_SCHEMA)
     shared = spark.sparkContext.broadcast(by_type)
     top_n = params.top_n
+    floor = params.min_score.of("als")
+    # compared with the float32 scores; None: below every cosine, still above the self-pairs' -inf
+    floor = np.float32(-2.0 if floor is None else floor)
 
     def score_blocks(batches):
         for batch in batches:
@@ -456,6 +503,9 @@ def als_neighbours(spark, factors, config, block_cells: int = 16_000_000):
                 scores = mat[start:stop] @ mat.T
                 scores[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # no self-pairs
                 rows, cols = _top_n_block(scores, min(top_n, len(ids) - 1))
+                # thresholding the top N = the top N of the pairs above the threshold (score order is kept)
+                keep = scores[rows, cols] >= floor
+                rows, cols = rows[keep], cols[keep]
                 yield pd.DataFrame({"item_id": ids[start + rows], "neighbour_id": ids[cols],
                                     "score": scores[rows, cols].astype(np.float64), "method": "als"})
 
@@ -472,7 +522,8 @@ def item_neighbours(spark, events_df, as_of, config, items_df=None, stats: dict 
     """Item-item neighbours from events with ``ts < as_of``.
 
     Returns ``(neighbours_df, factors_df)``: ``item_id (str), neighbour_id (str), score (float64),
-    method ('cooccurrence' | 'als')``, top ``top_n`` per item and method, no self-pairs; and
+    method ('cooccurrence' | 'als')``, top ``top_n`` per item and method among the pairs scoring at least
+    ``min_score.<method>``, no self-pairs; and
     ``item_id, factors (array<float>)`` (empty when ``als`` is not among ``methods``).
     ``config`` is the full job config (its ``neighbours:`` section) or the section itself.
     When ``stats`` is a dict it receives the matrix counts (listeners, rows, entities per type).

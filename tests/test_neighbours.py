@@ -248,3 +248,72 @@ def test_config_errors_name_the_key():
         neighbour_params({"neighbours": {"als": {"rank": "big"}}})
     with pytest.raises(InputError, match="unknown key"):
         neighbour_params({"neighbours": {"topn": 5}})
+
+
+# Two disjoint clusters: listeners A1..A4 play only a1..a4, B1..B4 only b1..b4 (same pattern in both).
+# Per cluster: n_1 = n_2 = 3, n_3 = n_4 = 2; n_12 = n_23 = 2, n_13 = n_14 = n_24 = n_34 = 1, so the cosines are
+# 12: 2/3, 23: 2/sqrt(6) = 0.816, 34: 1/sqrt(4) = 0.5, and 13, 14, 24: 1/sqrt(6) = 0.408.
+CLUSTER_PLAYS = {"1": ["1", "2", "3"], "2": ["1", "2"], "3": ["2", "3", "4"], "4": ["1", "4"]}
+CLUSTER_COSINE = {("1", "2"): 2 / 3, ("2", "3"): 2 / math.sqrt(6), ("3", "4"): 1 / 2}  # >= 0.45: kept
+CLUSTER_WEAK = {("1", "3"), ("1", "4"), ("2", "4")}                                      # 0.408 < 0.45
+
+
+def two_clusters():
+    return [(f"{c.upper()}{listener}", f"{c}{item}", 1 + k) for c in "ab"
+            for listener, items in CLUSTER_PLAYS.items() for k, item in enumerate(items)]
+
+
+def test_min_score_keeps_disjoint_clusters_apart(spark):
+    """No neighbour crosses between two clusters no listener connects, for either method, and each method's
+    ``min_score`` drops the pairs below it and keeps those above (ALS: the shipped default)."""
+    import numpy as np
+
+    from models.neighbours import defaults, item_neighbours
+
+    als_floor = defaults()["min_score"]["als"]
+    assert als_floor is not None and als_floor > 0
+    config = {"neighbours": {"top_n": 10, "min_item_listeners": 1, "cap_listener_items": None,
+                             "cap_item_listeners": None, "min_score": {"cooccurrence": 0.45}}}
+    nb, factors = item_neighbours(spark, events(spark, two_clusters()), AS_OF, config)
+    nb = nb.toPandas()
+    assert len(nb) and (nb["item_id"].str[0] == nb["neighbour_id"].str[0]).all()   # never across clusters
+
+    cooc = nb[nb["method"] == "cooccurrence"]
+    got = {(r.item_id, r.neighbour_id): r.score for r in cooc.itertuples()}
+    expected = {(f"{c}{x}", f"{c}{y}"): s for c in "ab" for (i, j), s in CLUSTER_COSINE.items()
+                for x, y in ((i, j), (j, i))}
+    assert got.keys() == expected.keys()                     # the three 1/sqrt(6) pairs per cluster are dropped
+    assert all(got[k] == pytest.approx(v, abs=1e-12) for k, v in expected.items())
+    assert not {(f"{c}{i}", f"{c}{j}") for c in "ab" for i, j in CLUSTER_WEAK} & got.keys()
+
+    # ALS: cosines of the returned factors, computed here; every item has 3 same-cluster and 4 other-cluster
+    # items, so with top_n 10 only the minimum can keep the other cluster out
+    f = factors.toPandas().sort_values("item_id")
+    ids = f["item_id"].tolist()
+    mat = np.stack([np.asarray(v, dtype=np.float64) for v in f["factors"]])
+    mat /= np.linalg.norm(mat, axis=1, keepdims=True)
+    cos = mat @ mat.T
+    cross = [cos[i, j] for i in range(len(ids)) for j in range(len(ids)) if ids[i][0] != ids[j][0]]
+    assert len(ids) == 8 and max(abs(c) for c in cross) < als_floor   # unrelated: near-orthogonal factors
+    als = {(r.item_id, r.neighbour_id): r.score for r in nb[nb["method"] == "als"].itertuples()}
+    above = {(ids[i], ids[j]) for i in range(8) for j in range(8) if i != j and cos[i, j] >= als_floor + 1e-5}
+    below = {(ids[i], ids[j]) for i in range(8) for j in range(8) if i != j and cos[i, j] < als_floor - 1e-5}
+    assert above and above <= als.keys() and not below & als.keys()
+    assert all(als[k] == pytest.approx(cos[ids.index(k[0]), ids.index(k[1])], abs=1e-5) for k in als)
+
+
+def test_min_score_config():
+    from models.neighbours import neighbour_params
+
+    default = neighbour_params({}).min_score
+    assert default.cooccurrence == 0.0 and 0 < default.als <= 0.2
+    params = neighbour_params({"neighbours": {"min_score": {"als": None}}})
+    assert params.min_score.als is None and params.min_score.cooccurrence == default.cooccurrence  # merged per key
+    assert params.as_dict()["min_score"] == {"cooccurrence": default.cooccurrence, "als": None}
+    assert neighbour_params({"min_score": {"cooccurrence": 0.2}}).min_score.cooccurrence == 0.2   # the section alone
+    with pytest.raises(InputError, match=r"min_score\.pmi"):
+        neighbour_params({"neighbours": {"min_score": {"pmi": 0.1}}})
+    with pytest.raises(InputError, match=r"neighbours\.min_score\.als must be a number in \[-1, 1\]"):
+        neighbour_params({"neighbours": {"min_score": {"als": 1.5}}})
+    with pytest.raises(InputError, match=r"neighbours\.min_score must be a mapping"):
+        neighbour_params({"neighbours": {"min_score": 0.1}})

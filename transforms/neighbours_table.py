@@ -3,6 +3,9 @@
 The table is Parquet with ``item_id`` (str), ``neighbour_id`` (str), ``score`` (float64) and ``method``
 (``cooccurrence`` | ``als``): the top N neighbours per item and method. A neighbour always has the
 item type of its item (pairs are formed within one type), so a shelf filters on ``item_id`` alone.
+The job writes only pairs scoring at least their method's ``neighbours.min_score`` (see
+:mod:`models.neighbours`), so this reader does not filter scores again; a table written before that
+setting existed still holds its weak pairs until the job runs again.
 """
 from __future__ import annotations
 
