@@ -546,7 +546,7 @@ class FeatureStatsCombineFn(beam.CombineFn):
         return empty_accumulator(self.shelf, edges, self.listener_cap)
 
     def add_input(self, mutable_accumulator, element, *args, **kwargs):
-        return add_frame(mutable_accumulator, element)
+        return add_frame(mutable_accumulator, as_frame(element))
 
     def merge_accumulators(self, accumulators, *args, **kwargs):
         return merge(accumulators)
@@ -583,6 +583,7 @@ class FitBinEdgesCombineFn(beam.CombineFn):
         return _Sample(_NO_HASHES, _NO_HASHES, np.zeros((0, len(self.spec))))
 
     def add_input(self, mutable_accumulator, element, *args, **kwargs):
+        element = as_frame(element)
         _require_columns(element, self.shelf, self.spec)
         if len(element) == 0:
             return mutable_accumulator
@@ -618,8 +619,8 @@ def as_frame(value) -> pd.DataFrame:
 
 
 class ComputeFeatureStats(beam.PTransform):
-    """PCollection of one shelf's features (DataFrames or Arrow tables) -> PCollection of one
-    statistics dict.
+    """PCollection of one shelf's features (DataFrames, Arrow tables or spilled blocks) ->
+    PCollection of one statistics dict.
 
     ``edges=None`` (training examples) first fits edges with :class:`FitBinEdgesCombineFn` and
     feeds them as a side input; serving passes the stored training ``bin_edges``. The two-pass
@@ -635,20 +636,23 @@ class ComputeFeatureStats(beam.PTransform):
         self.n_bins, self.sample_rows, self.spill_dir = n_bins, sample_rows, spill_dir
 
     def expand(self, batches):
+        # the CombineFns take frames, Arrow tables or spill handles (as_frame), and a handle is
+        # read back only inside add_input: a combine with a side input is not lifted, so its
+        # grouping holds every input until the side input is ready -- handles, not feature rows
         combine = FeatureStatsCombineFn(self.shelf, self.edges, self.min_listeners, self.top_k)
         if self.edges is not None:
-            return batches | "Frames" >> beam.Map(as_frame) | "Stats" >> beam.CombineGlobally(combine)
+            return batches | "Stats" >> beam.CombineGlobally(combine)
         if self.spill_dir:
             from transforms.spill import spill_block
 
             folder = self.spill_dir
             batches = batches | "Spill" >> beam.Map(lambda b: spill_block(b, folder, 0))
-        edges = (batches | "FramesForEdges" >> beam.Map(as_frame) | "FitEdges" >> beam.CombineGlobally(
-            FitBinEdgesCombineFn(self.shelf, self.n_bins, self.sample_rows, self.min_listeners)))
+        edges = batches | "FitEdges" >> beam.CombineGlobally(
+            FitBinEdgesCombineFn(self.shelf, self.n_bins, self.sample_rows, self.min_listeners))
         # Beam's default for an empty input calls the CombineFn with the unresolved side-input
         # object, so the empty case is handled here, with the edges resolved.
-        stats = (batches | "Frames" >> beam.Map(as_frame) | "Stats" >> beam.CombineGlobally(
-            combine, edges=beam.pvalue.AsSingleton(edges)).without_defaults())
+        stats = batches | "Stats" >> beam.CombineGlobally(
+            combine, edges=beam.pvalue.AsSingleton(edges)).without_defaults()
         shelf, k, top_k = self.shelf, self.min_listeners, self.top_k
 
         def one(_, found, fitted):
