@@ -38,7 +38,7 @@ class Reason:
     """Reason codes written to ``rejected/`` for a row that breaks the contract."""
 
     EMPTY_ID = "empty_id"                 # a required id is null, empty or whitespace
-    CONTROL_CHARS = "control_chars"       # NUL or other control characters in a text field
+    CONTROL_CHARS = "control_chars"       # NUL, another C0/C1 control character or a lone surrogate in a text field
     BAD_TIMESTAMP = "bad_timestamp"       # unparseable timestamp, or outside [TS_MIN, TS_MAX)
     FUTURE_TIMESTAMP = "future_timestamp" # timestamp at or after the run's cut-off (run start, UTC)
     NEGATIVE_VALUE = "negative_value"     # ms_played / duration_ms / position below its minimum

@@ -127,15 +127,29 @@ def _parquet_chunks(path, spec, chunk_rows, row_group=None):
     with storage.open_read(path) as handle:
         pf = pq.ParquetFile(handle)
         names = pf.schema_arrow.names
+        repeated = sorted({n for n in names if names.count(n) > 1} & set(spec.column_names))
+        if repeated:
+            raise InputError(f"{path}: column {repeated[0]!r} of table {spec.name!r} appears more than once")
         check_header(names, spec, path)
         wanted = [c for c in spec.column_names if c in names]
         groups = None if row_group is None else [row_group]
         # 1-based row number of the first row read: rows of the earlier row groups come first
         start = 1 + sum(pf.metadata.row_group(g).num_rows for g in range(row_group or 0))
         for batch in pf.iter_batches(batch_size=chunk_rows, columns=wanted, row_groups=groups):
-            frame = batch.to_pandas(timestamp_as_object=False)
+            frame = _text_from_binary(batch.to_pandas(timestamp_as_object=False))
             yield Chunk(path, frame, np.arange(start, start + len(frame)), _no_rejects(spec))
             start += len(frame)
+
+
+def _text_from_binary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parquet BYTE_ARRAY columns without the UTF8 annotation arrive as ``bytes``: decode them as
+    UTF-8 text (invalid bytes become U+FFFD, so such a value fails its checks as text instead of
+    stopping the chunk)."""
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype == object and len(col) and any(isinstance(v, bytes) for v in col.head(100)):
+            frame[name] = [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v for v in col]
+    return frame
 
 
 def _csv_chunks(path, spec):
@@ -203,6 +217,8 @@ def _jsonl_chunks(path, spec, chunk_rows):
 
     row = 0
     for line in storage.iter_lines(path):
+        if row == 0 and not records and not bad_rows:
+            line = line.removeprefix(b"\xef\xbb\xbf")   # a UTF-8 byte-order mark is not data
         if not line.strip():
             continue
         row += 1

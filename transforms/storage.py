@@ -136,7 +136,8 @@ def move_tree(src: str, dst: str) -> None:
 def iter_lines(path: str) -> Iterator[bytes]:
     """Lines of a (possibly gzipped) file, without trailing newlines."""
     with open_read(path) as f:
-        for line in f:
+        # Beam's CompressedFile (.gz) has readline() but is not iterable
+        for line in iter(f.readline, b""):
             yield line.rstrip(b"\r\n")
 
 

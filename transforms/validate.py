@@ -16,7 +16,7 @@ from transforms import contract
 from transforms.contract import Reason
 from transforms.packing import factorize
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")   # C0 (but tab, LF, CR), DEL, C1
 # Only these timestamps must not lie in the future; release dates and curation windows may.
 _NOT_FUTURE = {("events", "ts"), ("listeners", "registered_at")}
 _TEXT_KINDS = ("id", "str", "item_type", "genres")
@@ -70,19 +70,24 @@ def _parse_ts(values: pd.Series, where: tuple[str, str, str]) -> pd.Series:
     else:
         text = values.astype("string").str.strip()
         parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
-        digits = text.str.fullmatch(r"-?\d+(\.\d+)?").fillna(False).astype(bool)
+        # ASCII digits only: \d also matches other scripts' digits, which to_numeric cannot read
+        digits = text.str.fullmatch(r"-?[0-9]+(\.[0-9]+)?").fillna(False).astype(bool)
         if digits.any():
-            parsed[digits] = _from_epoch_seconds(pd.to_numeric(text[digits]), where)
+            parsed[digits] = _from_epoch_seconds(text[digits], where)
         rest = ~digits & text.notna() & (text != "")
-        if rest.any():
-            parsed[rest] = pd.to_datetime(text[rest], utc=True, errors="coerce", format="ISO8601")
+        # pandas reads a naive ISO string in the offset of an earlier string of the same call, so
+        # strings with and without an offset are parsed apart: a naive one is UTC, whatever its neighbours
+        offset = text.str.contains(r"(?:Z|[+-][0-9]{2}:?[0-9]{2})$", regex=True).fillna(False).astype(bool)
+        for part in (rest & offset, rest & ~offset):
+            if part.any():
+                parsed[part] = pd.to_datetime(text[part], utc=True, errors="coerce", format="ISO8601")
     in_range = ((parsed >= _TS_MIN) & (parsed < _TS_MAX)).fillna(False)
     return parsed.where(in_range).astype("datetime64[ns, UTC]")
 
 
 def _from_epoch_seconds(numbers: pd.Series, where: tuple[str, str, str]) -> pd.Series:
-    seconds = pd.to_numeric(numbers, errors="coerce")
-    present = seconds.notna()
+    seconds = pd.to_numeric(numbers, errors="coerce").astype("float64")   # beyond 64 bits: inf, not an error
+    present = seconds.notna() & np.isfinite(seconds)     # infinity is a bad value, not another unit
     large = (seconds.abs() >= _SECONDS_LIMIT) & present
     if present.any() and large.sum() >= _UNIT_SHARE * present.sum():
         _wrong_unit(seconds[large], where)
@@ -135,10 +140,22 @@ def _distinct(values: pd.Series) -> tuple[np.ndarray, list]:
     string columns are factorised: in a mixed column ``1``, ``1.0`` and ``True`` compare equal
     but print differently, so each row keeps its own value there."""
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-        codes, uniques = factorize(values.to_numpy(dtype=object))
+        try:
+            codes, uniques = factorize(values.to_numpy(dtype=object))
+        except UnicodeEncodeError:   # a lone surrogate (JSON "\ud800"): checked row by row below
+            return np.arange(len(values)), list(values)
         distinct = list(uniques) + [None]   # code -1 (missing) -> the trailing None
         return np.where(codes < 0, len(distinct) - 1, codes), distinct
     return np.arange(len(values)), list(values)
+
+
+def _utf8(text: str) -> bool:
+    """False for text that UTF-8 cannot hold (lone surrogates): no output file could store it."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _objects(values: list) -> np.ndarray:
@@ -152,7 +169,8 @@ def _text_checks(values: pd.Series, kind: str) -> dict[str, np.ndarray]:
     empty), ``control``/``empty`` (bool), ``stripped`` (object, for the repeated-header check)."""
     codes, distinct = _distinct(values)
     text = [_as_text(v, kind) for v in distinct]
-    control = np.array([t is not None and _CONTROL.search(t) is not None for t in text], dtype=bool)
+    control = np.array([t is not None and (_CONTROL.search(t) is not None or not _utf8(t)) for t in text],
+                       dtype=bool)
     stripped = _objects([t.strip() if t is not None else None for t in text])
     empty = np.array([t is None or t == "" for t in stripped], dtype=bool)
     if kind == "item_type":
