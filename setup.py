@@ -28,7 +28,7 @@ setup(
         # Spark jobs (item-neighbours, the SparkXGBRanker back-end). An extra, so Dataflow workers that
         # install this package from setup.py do not build the ~456 MB pyspark wheel they never use.
         "spark": ["pyspark[sql]>=4.3.0,<4.4"],
-        "test": ["pytest>=8,<10", "gcp-storage-emulator>=2024.8.3"],
+        "test": ["pytest>=8,<10", "gcp-storage-emulator>=2024.8.3", "hypothesis>=6.100,<7"],
     },
     entry_points={"console_scripts": ["home-recs=jobs.cli:main"]},
 )
