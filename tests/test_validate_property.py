@@ -55,9 +55,6 @@ from transforms.read import file_splits
 from transforms.validate import reject_duplicate_keys
 
 KNOWN_BUGS = frozenset({
-    "int_beyond_2_53_with_missing",  # test_int64_values_survive_a_missing_value_in_the_chunk
-    "numeric_ids_with_missing",     # test_numeric_ids_do_not_depend_on_missing_ids_in_the_chunk
-    "int64_max_beside_uint64",      # test_int64_max_beside_a_value_beyond_int64_is_accepted
 })
 
 NOW = pd.Timestamp("2026-11-28", tz="UTC")
@@ -950,11 +947,6 @@ def test_naive_iso_timestamp_is_utc_whatever_the_other_rows(tmp_path):
                                              pd.Timestamp("2020-01-01", tz="UTC")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "validate_frame's int check goes through pd.to_numeric, which gives float64 as soon as the chunk has "
-    "a missing or non-numeric value (CSV '' or 'x', JSON null, a Parquet int64 column with a null): "
-    "integers beyond 2**53 are then accepted rounded (9007199254740993 -> ...992) and INT64_MAX is "
-    "rejected as bad_number; silent and dependent on the other rows of the chunk"))
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_int64_values_survive_a_missing_value_in_the_chunk(tmp_path, fmt):
     big = 2 ** 53 + 1
@@ -967,10 +959,6 @@ def test_int64_values_survive_a_missing_value_in_the_chunk(tmp_path, fmt):
     assert acc["duration_ms"].tolist()[0] == big
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "numeric ids (a Parquet int64 id column, JSON numbers) become float64 when the chunk also has a null "
-    "id, and validate._as_text then writes '5.0' (and '1.152921504606847e+18' for large ids) where the "
-    "same id reads '5' in a chunk without nulls: one listener gets two ids"))
 def test_numeric_ids_do_not_depend_on_missing_ids_in_the_chunk(tmp_path):
     path = write(tmp_path, "listeners.parquet", pa.table({
         "listener_id": pa.array([5, None, 2 ** 60 + 1], pa.int64()), "registered_at": ["2020-01-01"] * 3}))
@@ -1006,12 +994,6 @@ def test_json_lines_file_of_only_a_byte_order_mark_has_no_rows(tmp_path):
     assert acc.empty and rej.empty
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "validate_frame: a chunk holding INT64_MAX and a value beyond int64 makes pd.to_numeric return uint64; "
-    "the beyond-int64 row is rejected, but num.where(..., None) turns the column into float64, where "
-    "INT64_MAX rounds to 2**63, and the final astype('Int64') raises TypeError 'cannot safely cast "
-    "non-equivalent float64 to int64'. (Values above 2**53 in such a chunk are accepted rounded: "
-    "9223372036854775000 -> 9223372036854774784.)"))
 def test_int64_max_beside_a_value_beyond_int64_is_accepted(tmp_path):
     path = write(tmp_path, "items.csv", f"item_id,item_type,duration_ms\na,track,{INT64_MAX}\n"
                                         f"b,track,{INT64_MAX + 1}\n")

@@ -136,7 +136,8 @@ def _parquet_chunks(path, spec, chunk_rows, row_group=None):
         # 1-based row number of the first row read: rows of the earlier row groups come first
         start = 1 + sum(pf.metadata.row_group(g).num_rows for g in range(row_group or 0))
         for batch in pf.iter_batches(batch_size=chunk_rows, columns=wanted, row_groups=groups):
-            frame = _text_from_binary(batch.to_pandas(timestamp_as_object=False))
+            # integer columns with nulls as Python ints, not float64 (which rounds beyond 2**53)
+            frame = _text_from_binary(batch.to_pandas(timestamp_as_object=False, integer_object_nulls=True))
             yield Chunk(path, frame, np.arange(start, start + len(frame)), _no_rejects(spec))
             start += len(frame)
 

@@ -149,6 +149,33 @@ def _distinct(values: pd.Series) -> tuple[np.ndarray, list]:
     return np.arange(len(values)), list(values)
 
 
+_INTEGER_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
+def _exact_ints(values: pd.Series, missing: np.ndarray) -> list:
+    """Per row of an object column: the exact Python int of an int or integer text, else None.
+    ``to_numeric`` goes through float64 as soon as a chunk holds a blank or a non-number, and
+    float64 rounds integers beyond 2**53."""
+    out = []
+    for v, skip in zip(values.tolist(), missing):
+        if skip or isinstance(v, bool):
+            out.append(None)
+        elif isinstance(v, (int, np.integer)):
+            out.append(int(v))
+        elif isinstance(v, str) and _INTEGER_TEXT.fullmatch(v):
+            out.append(int(v))
+        else:
+            out.append(None)
+    return out
+
+
+def _int64_array(column: pd.Series) -> pd.arrays.IntegerArray:
+    """Exact ints (or missing values) of an object column as nullable Int64, without floats."""
+    ints = [None if pd.isna(v) else int(v) for v in column]
+    mask = np.array([v is None for v in ints], dtype=bool)
+    return pd.arrays.IntegerArray(np.array([0 if v is None else v for v in ints], dtype=np.int64), mask)
+
+
 def _utf8(text: str) -> bool:
     """False for text that UTF-8 cannot hold (lone surrogates): no output file could store it."""
     try:
@@ -254,6 +281,7 @@ def validate_frame(raw: pd.DataFrame, spec: contract.TableSpec, *, now: pd.Times
             if pd.api.types.is_bool_dtype(values):
                 values = values.astype("Int64")
             num = pd.to_numeric(values.where(~pd.Series(missing), None), errors="coerce")
+            exact = _exact_ints(values, missing) if num.dtype != np.int64 and values.dtype == object else None
             not_number = num.isna().to_numpy() & ~missing
             not_integer = (num.notna() & (num != np.floor(num.fillna(0)))).to_numpy()
             # beyond int64 (to_numeric then made the column float64 or uint64): such a value would
@@ -265,13 +293,20 @@ def validate_frame(raw: pd.DataFrame, spec: contract.TableSpec, *, now: pd.Times
             else:   # int64 (or empty): fits by construction
                 too_big = np.zeros(n, dtype=bool)
             not_integer |= too_big
+            if exact is not None:   # integer text and ints read exactly, not through float64
+                whole = np.array([v is not None for v in exact], dtype=bool)
+                fits = np.array([v is not None and contract.INT64_MIN <= v <= contract.INT64_MAX for v in exact])
+                not_integer = np.where(whole, ~fits, not_integer)
+                num = pd.Series(np.where(whole & fits, _objects(exact), num.astype(object)), dtype=object)
+                num = num.where(~(whole & ~fits), None)
             fail(not_number | not_integer, Reason.BAD_NUMBER, col.name)
             if col.required:
                 fail(missing, Reason.MISSING_VALUE, col.name)
             if col.minimum is not None:
-                below = (num < col.minimum).fillna(False).to_numpy(dtype=bool)
+                below = np.array([v is not None and not pd.isna(v) and v < col.minimum for v in num], dtype=bool) \
+                    if num.dtype == object else (num < col.minimum).fillna(False).to_numpy(dtype=bool)
                 fail(below, Reason.NEGATIVE_VALUE if col.minimum == 0 else Reason.BAD_NUMBER, col.name)
-            out[col.name] = num.where(num.notna() & ~pd.Series(not_integer), None)
+            out[col.name] = num.where(num.notna() & ~pd.Series(not_integer, index=num.index), None)
         else:  # pragma: no cover - contract declares only the kinds above
             raise AssertionError(col.kind)
 
@@ -284,7 +319,9 @@ def validate_frame(raw: pd.DataFrame, spec: contract.TableSpec, *, now: pd.Times
                             columns=list(spec.column_names))
     for col in spec.columns:
         if col.kind == "int":
-            accepted[col.name] = accepted[col.name].astype("Int64")
+            column = accepted[col.name]
+            # an object column (exact ints beside None) is built value by value: astype goes through float
+            accepted[col.name] = _int64_array(column) if column.dtype == object else column.astype("Int64")
     bad = ~ok
     rows = np.arange(first_row_number, first_row_number + n)[bad]
     rejected = rejected_frame(spec.name, source_file, rows, reason[bad], bad_col[bad], _raw_json(raw.loc[bad]))
