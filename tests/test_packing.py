@@ -97,3 +97,14 @@ def test_a_spilled_event_block_comes_back_equal(tmp_path):
     back = load_block(first)
     assert {k: v.tolist() for k, v in back.items()} == {k: v.tolist() for k, v in block.items()}
     assert load_block(block) is block      # a block kept in memory passes through
+
+
+def test_the_allocator_setting_is_off_unless_asked_for(monkeypatch):
+    from transforms.beam_io import MMAP_THRESHOLD_ENV, tune_allocator
+
+    monkeypatch.delenv(MMAP_THRESHOLD_ENV, raising=False)
+    assert tune_allocator() is False            # default: glibc's own behaviour
+    monkeypatch.setenv(MMAP_THRESHOLD_ENV, "0")
+    assert tune_allocator() is False
+    monkeypatch.setenv(MMAP_THRESHOLD_ENV, "lots")
+    assert tune_allocator() is False            # unreadable: off, not a crash

@@ -79,17 +79,33 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # glibc's mallopt parameter numb
 _ALLOCATOR_TUNED = False
 
 
-def tune_allocator(threshold_bytes: int = 1024 * 1024) -> bool:
-    """Let glibc return freed blocks of ``threshold_bytes`` or more (numpy arrays, pickled
-    batches) to the OS at once.
+MMAP_THRESHOLD_ENV = "HOME_RECS_MMAP_THRESHOLD"
 
-    Why: glibc raises its mmap threshold each time a large mmapped block is freed, so after a
-    few batches arrays of up to 32 MB come from the heap, where freed space stays fragmented and
-    resident. Measured on the daily job with models at 100k listeners (DirectRunner): peak RSS
-    4.30 GB untuned, 3.68 GB at 1 MB (CPU +4%), 3.15 GB at 128 KB (system CPU grows, as each
-    large array becomes a fresh mapping); ``malloc_trim`` after each shard was worse on both.
-    Returns True when applied; False where libc is not glibc (macOS, musl), where it does nothing.
+
+def tune_allocator(threshold_bytes: int | None = None) -> bool:
+    """Let glibc return freed blocks of ``threshold_bytes`` or more (numpy arrays, pickled
+    batches) to the OS at once. Off by default: ``threshold_bytes`` None reads the environment
+    variable ``HOME_RECS_MMAP_THRESHOLD`` (bytes; unset or 0 leaves glibc's own behaviour).
+
+    Why it is off: glibc raises its mmap threshold each time a large mmapped block is freed, so
+    arrays of up to 32 MB come from the heap, where freed space can stay fragmented and resident.
+    A fixed 1 MB threshold helped while the job held every event in memory (100k listeners: peak
+    4.30 -> 3.68 GB for +4% CPU). Since events, shards and features spill to files, it costs more
+    than it saves: same run, same time, 2 cores (daily with models at 100k): 1.42 GB and 291 CPU-s
+    at 1 MB against 1.61 GB and 235 CPU-s off; build-examples, 7 dates of 30Music: 2.32 GB /
+    116 CPU-s against 2.50 GB / 90 CPU-s (system time 43 s against 15 s: every large array
+    becomes a fresh mapping). Set the variable where memory is tighter than CPU.
+    Returns True when applied; False when off or where libc is not glibc (macOS, musl).
     Idempotent and process-wide."""
+    if threshold_bytes is None:
+        import os
+
+        try:
+            threshold_bytes = int(os.environ.get(MMAP_THRESHOLD_ENV, "0") or 0)
+        except ValueError:
+            threshold_bytes = 0
+    if threshold_bytes <= 0:
+        return False
     global _ALLOCATOR_TUNED
     if _ALLOCATOR_TUNED:
         return True
