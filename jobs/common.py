@@ -25,7 +25,7 @@ from transforms.item_types import FirstTypesCombineFn, first_types, split_mismat
 from transforms.neighbours_table import load_neighbours
 from transforms.read import estimate_rows, find_table_files, read_chunks
 from transforms.spill import batches_of, load_block, spill, spill_block
-from transforms.validate import reject_duplicate_keys, rejected_frame
+from transforms.validate import reject_duplicate_keys, rejected_frame, validate_frame
 
 
 @dataclass
@@ -44,9 +44,14 @@ def check_inputs(input_dir: str) -> dict[str, list[str]]:
         what = "is a file, not a folder" if os.path.exists(input_dir) else "folder does not exist"
         raise InputError(f"--input {input_dir}: {what}")
     files = {t: find_table_files(input_dir, t) for t in contract.TABLE_NAMES}
+    now = pd.Timestamp.now(tz="UTC")
     for table, paths in files.items():
         for path in paths:
-            next(iter(read_chunks(path, contract.TABLES[table], chunk_rows=1)), None)
+            # the first rows are validated too: a whole-column problem (a ts column in epoch
+            # milliseconds) then stops here with one line, not inside Beam with its traceback
+            first = next(iter(read_chunks(path, contract.TABLES[table], chunk_rows=1000)), None)
+            if first is not None and len(first.raw):
+                validate_frame(first.raw, contract.TABLES[table], now=now, source_file=path)
     return files
 
 
