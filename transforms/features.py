@@ -106,11 +106,22 @@ def neighbour_sums(hist: History, table, types, recent: int | None = None) -> pd
     the table's rows in table order (pandas' compensated groupby sum), as a per-listener filter of
     the table followed by a groupby would.
     """
-    empty = pd.DataFrame({"who": np.zeros(0, np.int64), "b": np.zeros(0, np.int64), "sim": np.zeros(0)})
+    if table is None:
+        return _no_sums()
+    # co-listening candidates and the colisten_score feature ask for the same sums: compute once
+    return hist.memo(("neighbour_sums", id(table), tuple(types), recent),
+                     lambda: _neighbour_sums(hist, table, types, recent))
+
+
+def _no_sums() -> pd.DataFrame:
+    return pd.DataFrame({"who": np.zeros(0, np.int64), "b": np.zeros(0, np.int64), "sim": np.zeros(0)})
+
+
+def _neighbour_sums(hist: History, table, types, recent: int | None) -> pd.DataFrame:
     ent, _ = hist.entities(types)
     ok = np.flatnonzero(ent >= 0)
-    if table is None or not len(ok):
-        return empty
+    if not len(ok):
+        return _no_sums()
     span = hist.batch.span
     keys = hist.who[ok] * span + ent[ok]
     if recent is None:
@@ -124,10 +135,17 @@ def neighbour_sums(hist: History, table, types, recent: int | None = None) -> pd
         pairs = frame["key"].to_numpy()[frame.groupby("who").cumcount().to_numpy() < recent]
     owner, at = table.csr.expand(pairs % span)
     if not len(owner):
-        return empty
-    rows = pd.DataFrame({"who": (pairs // span)[owner], "row": table.row[at], "b": table.b[at], "sim": table.sim[at]})
-    rows = rows.sort_values(["who", "row"], kind="stable")
-    return rows.groupby(["who", "b"], sort=False)["sim"].sum().reset_index()
+        return _no_sums()
+    who = (pairs // span)[owner]
+    row = table.row[at]
+    # (listener, table row) is unique, so one int64 key orders rows as a sort on both columns would;
+    # a single-key groupby then adds each group in that order (pandas' compensated sum) and lists
+    # groups by first appearance, as the two-column groupby did, at a fraction of its cost
+    order = np.argsort(who * (int(row.max()) + 1) + row)
+    group = who[order] * span + table.b[at][order]
+    sums = pd.Series(table.sim[at][order]).groupby(group, sort=False).sum()
+    key = sums.index.to_numpy(np.int64)
+    return pd.DataFrame({"who": key // span, "b": key % span, "sim": sums.to_numpy()})
 
 
 # ------------------------------------------------------------------------------------------
