@@ -13,10 +13,9 @@ import pandas as pd
 
 from models.heuristic import HeuristicScorer
 from transforms import contract, publish, storage
-from transforms.aggregates import (Partials, beam_colisten_shelves, build_side_tables, merge_partials,
-                                   partial_aggregates_multi)
-from transforms.beam_io import (ReadTable, count_late_rejections, counter, cpu_timer, rejected_to_arrow,
-                                split_by_shard, split_frame_by_shard, tune_allocator)
+from transforms.aggregates import beam_colisten_shelves, build_side_tables, partial_aggregates_multi
+from transforms.beam_io import (ReadTable, SumPartialsFn, count_late_rejections, counter, cpu_timer,
+                                rejected_to_arrow, split_by_shard, split_frame_by_shard, tune_allocator)
 from transforms.catalog import Catalog, shelf_item_types
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS
@@ -202,7 +201,7 @@ def side_tables(shards, catalog, as_ofs: list[int], config: dict, neighbours_pat
           | "LoadNeighbours" >> beam.Map(lambda path: load_neighbours(path) if path else None))
     return (shards
             | "Partials" >> beam.FlatMap(partials, cat=beam.pvalue.AsSingleton(catalog))
-            | "SumPartials" >> beam.CombinePerKey(lambda ps: merge_partials(list(ps) or [Partials()]))
+            | "SumPartials" >> beam.CombinePerKey(SumPartialsFn())
             | "SideTables" >> beam.Map(
                 lambda kv, table: (kv[0], build_side_tables(kv[1], kv[0], config).with_item_neighbours(
                     table, [s for s in shelves if s in FEATURE_SPECS])),

@@ -8,8 +8,6 @@ in any order), and :func:`build_side_tables` turns the sums into lookup tables.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import combinations
-
 import numpy as np
 import pandas as pd
 
@@ -17,19 +15,96 @@ from transforms.catalog import Catalog, resolve_entities
 from transforms.history import MS_PER_DAY, ListenerColumns, ListenerState
 
 GLOBAL_MARKET = "*"
-POP_COLUMNS = ["shelf", "market", "entity", "entity_type", "n_window", "n_trend"]
-PAIR_COLUMNS = ["shelf", "a", "b", "n"]
+
+
+@dataclass
+class Counts:
+    """Integer sums keyed by tuples of ids, dictionary-encoded so partial counts merge as arrays.
+
+    ``names``: the key columns; ``vocabs[j]``: object (V_j,) distinct ids of key column j;
+    ``codes[j]``: integer (n,) rows' codes into ``vocabs[j]``; ``values``: integer (n, len(fields))
+    sums named ``fields`` (int32 after a merge when they fit, else int64). After :meth:`merge` every key is unique, vocabularies are sorted, so
+    code order is id order, and rows are sorted by their codes: the result does not depend on the
+    order in which Beam combines the parts.
+    """
+
+    names: tuple
+    fields: tuple
+    vocabs: list
+    codes: list
+    values: np.ndarray
+
+    @classmethod
+    def empty(cls, names, fields) -> "Counts":
+        return cls(tuple(names), tuple(fields), [np.zeros(0, object) for _ in names],
+                   [np.zeros(0, np.int64) for _ in names], np.zeros((0, len(fields)), np.int64))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @staticmethod
+    def merge(parts: list["Counts"]) -> "Counts":
+        """Sum rows with equal keys over ``parts`` (same names and fields). Cost: one factorize per
+        key column over the parts' vocabularies (distinct ids, not rows) and one sort of int64 keys."""
+        first = parts[0]
+        vocabs, codes, sizes = [], [], []
+        for j in range(len(first.names)):
+            inverse, vocab = pd.factorize(np.concatenate([p.vocabs[j] for p in parts]), sort=True)
+            offsets = np.cumsum([0] + [len(p.vocabs[j]) for p in parts])
+            codes.append(np.concatenate([inverse[offsets[i]:offsets[i + 1]][p.codes[j]]
+                                         for i, p in enumerate(parts)]).astype(np.int64))
+            vocabs.append(np.asarray(vocab, dtype=object))
+            sizes.append(max(len(vocab), 1))
+        if float(np.prod(np.asarray(sizes, dtype=np.float64))) >= 2.0 ** 62:
+            raise OverflowError(f"Counts keys {first.names} exceed int64 ({sizes})")
+        key = np.zeros(sum(len(p) for p in parts), np.int64)
+        for c, size in zip(codes, sizes):
+            key = key * size + c
+        uniq, inverse = np.unique(key, return_inverse=True)
+        values = np.concatenate([p.values for p in parts]).astype(np.int64) if len(key) \
+            else np.zeros((0, len(first.fields)), np.int64)
+        # bincount adds in float64: exact for counts below 2**53
+        sums = np.stack([np.bincount(inverse, weights=values[:, v], minlength=len(uniq))
+                         for v in range(len(first.fields))], axis=1).astype(np.int64) if len(uniq) \
+            else np.zeros((0, len(first.fields)), np.int64)
+        out_codes = []
+        for size in reversed(sizes):
+            out_codes.append(_narrow(uniq % size))
+            uniq = uniq // size
+        # int32 where it fits: merged counts are what the combine holds per as_of and shuffles
+        return Counts(first.names, first.fields, vocabs, out_codes[::-1], _narrow(sums))
+
+    def column(self, name: str) -> np.ndarray:
+        """Decoded ids (object) of key column ``name``, or the int64 sums of field ``name``."""
+        if name in self.fields:
+            return self.values[:, self.fields.index(name)]
+        j = self.names.index(name)
+        return self.vocabs[j][self.codes[j]]
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({n: self.column(n) for n in self.names + self.fields})
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """``values`` as int32 when every value fits, else int64."""
+    if not len(values) or (values.min() >= -2**31 and values.max() < 2**31):
+        return values.astype(np.int32)
+    return values.astype(np.int64)
+
+
+POP_KEYS, PAIR_KEYS, SINGLE_KEYS = ("shelf", "market", "entity", "entity_type"), ("shelf", "a", "b"), ("shelf", "a")
 
 
 @dataclass
 class Partials:
-    """Partial sums. ``pop``: POP_COLUMNS (n_* int64 distinct-listener counts);
-    ``pairs``: PAIR_COLUMNS (listeners who played both a and b, a < b);
-    ``singles``: shelf, a, n (listeners who played a, counted on the same capped sets as pairs)."""
+    """Partial sums, as :class:`Counts`. ``pop``: keys POP_KEYS, fields n_window, n_trend
+    (distinct-listener counts); ``pairs``: keys PAIR_KEYS, field n (listeners who played both a and
+    b, a < b); ``singles``: keys SINGLE_KEYS, field n (listeners who played a, counted on the same
+    capped sets as pairs)."""
 
-    pop: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=POP_COLUMNS))
-    pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIR_COLUMNS))
-    singles: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["shelf", "a", "n"]))
+    pop: Counts = field(default_factory=lambda: Counts.empty(POP_KEYS, ("n_window", "n_trend")))
+    pairs: Counts = field(default_factory=lambda: Counts.empty(PAIR_KEYS, ("n",)))
+    singles: Counts = field(default_factory=lambda: Counts.empty(SINGLE_KEYS, ("n",)))
 
 
 def beam_colisten_shelves(config: dict, have_neighbour_table: bool) -> list[str]:
@@ -70,65 +145,121 @@ def partial_aggregates(states: list[ListenerState], as_of_ms: int, shelf_types: 
     return partial_aggregates_multi(states, [as_of_ms], shelf_types, colisten_shelves, catalog, config)[as_of_ms]
 
 
-def partial_aggregates_multi(states: "list[ListenerState] | ListenerColumns", as_ofs: list[int], shelf_types: dict[str, list[str]],
-                             colisten_shelves: list[str], catalog: Catalog, config: dict) -> dict[int, Partials]:
-    """:func:`partial_aggregates` for several as_of instants at once: plays are mapped to shelf
-    entities once for the batch, then cut at each as_of. Returns as_of -> Partials."""
+def partial_aggregates_multi(states: "list[ListenerState] | ListenerColumns", as_ofs: list[int],
+                             shelf_types: dict[str, list[str]], colisten_shelves: list[str], catalog: Catalog,
+                             config: dict) -> dict[int, Partials]:
+    """:func:`partial_aggregates` for several as_of instants at once. Plays are mapped to shelf
+    entities and entity ids encoded to integer codes once for the batch; each as_of then cuts the
+    coded arrays and counts with array operations. Returns as_of -> Partials (unique keys)."""
     window_ms = int(config["popularity"]["window_days"] * MS_PER_DAY)
     trend_ms = int(config["popularity"]["trend_days"] * MS_PER_DAY)
     cap = int(config["colisten"]["max_items_per_listener"])
     batch = states.stacked() if isinstance(states, ListenerColumns) else ListenerColumns.from_states(states).stacked()
     n_listeners = states.size if isinstance(states, ListenerColumns) else len(states)
-    genre = catalog.primary_genre_of(batch["item_id"]) if len(batch["item_id"]) else np.zeros(0, np.int64)
-    resolved = {shelf: resolve_entities(batch["item_id"], batch["item_type"], batch["context_id"], catalog, types)
-                for shelf, types in shelf_types.items()}
+    who, ts = np.asarray(batch["who"], dtype=np.int64), np.asarray(batch["ts_ms"], dtype=np.int64)
+    genre = catalog.primary_genre_of(batch["item_id"]) if len(who) else np.zeros(0, np.int64)
+    market_code, market_vocab = pd.factorize(np.asarray(batch["market"], dtype=object), sort=True)
+    coded = {}
+    for shelf, types in shelf_types.items():
+        ent, etype = resolve_entities(batch["item_id"], batch["item_type"], batch["context_id"], catalog, types)
+        ok = ent != None  # noqa: E711
+        # sorted vocabularies: code order is id order, as the pairs' a < b needs
+        ent_code, ent_vocab = pd.factorize(ent[ok], sort=True)
+        type_code, type_vocab = pd.factorize(etype[ok], sort=True)
+        coded[shelf] = (np.flatnonzero(ok), ent_code.astype(np.int64), np.asarray(ent_vocab, dtype=object),
+                        type_code.astype(np.int64), np.asarray(type_vocab, dtype=object))
     out = {}
     for as_of_ms in as_ofs:
-        before = batch["ts_ms"] < as_of_ms
-        cohort = cohorts(batch["who"][before], genre[before], n_listeners)
-        pop_parts, pair_rows, single_rows = [], [], []
-        for shelf, (ent, etype) in resolved.items():
-            ok = (ent != None) & before  # noqa: E711
-            if not ok.any():
+        before = ts < as_of_ms
+        cohort = cohorts(who[before], genre[before], n_listeners)
+        pops, pairs, singles = [], [], []
+        for shelf, (rows, ent, ent_vocab, etype, type_vocab) in coded.items():
+            cut = ts[rows] < as_of_ms
+            if not cut.any():
                 continue
-            frame = pd.DataFrame({"who": batch["who"][ok], "market": batch["market"][ok], "entity": ent[ok],
-                                  "entity_type": etype[ok], "ts": batch["ts_ms"][ok]})
-            recent = frame[frame["ts"] >= as_of_ms - window_ms].assign(
-                in_trend=lambda f: (f["ts"] >= as_of_ms - trend_ms).astype(np.int64))
-            # one count per listener and entity, then per market, globally and per taste cohort
-            per = recent.groupby(["who", "market", "entity", "entity_type"], sort=False)["in_trend"].max().reset_index()
-            by_cohort = pd.Series(cohort[per["who"].to_numpy()], index=per.index, dtype=object)
-            for market_col in (per["market"], pd.Series(GLOBAL_MARKET, index=per.index), by_cohort):
-                pop_parts.append(per.assign(market=market_col, shelf=shelf, n_window=1)
-                                 .rename(columns={"in_trend": "n_trend"})[POP_COLUMNS])
+            pops.append(_popularity(shelf, who[rows], ent, etype, ts[rows], as_of_ms, window_ms, trend_ms,
+                                    (market_code[rows], np.asarray(market_vocab, dtype=object)), cohort,
+                                    ent_vocab, type_vocab))
             if shelf in colisten_shelves:
-                # the most recent distinct entities per listener, so the cap keeps current taste
-                last = frame.sort_values("ts").drop_duplicates(["who", "entity"], keep="last")
-                last = last.sort_values(["who", "ts"], ascending=[True, False]).groupby("who", sort=False).head(cap)
-                for _, items in last.groupby("who", sort=False)["entity"]:
-                    chosen = sorted(items)
-                    single_rows.extend((shelf, a) for a in chosen)
-                    pair_rows.extend((shelf, a, b) for a, b in combinations(chosen, 2))
-        pop = pd.concat(pop_parts, ignore_index=True) if pop_parts else pd.DataFrame(columns=POP_COLUMNS)
-        pairs = pd.DataFrame(pair_rows, columns=["shelf", "a", "b"]).assign(n=1)
-        singles = pd.DataFrame(single_rows, columns=["shelf", "a"]).assign(n=1)
-        out[as_of_ms] = merge_partials([Partials(pop, pairs, singles)])
+                p, s = _co_listening(shelf, who[rows][cut], ent[cut], ts[rows][cut], ent_vocab, cap)
+                pairs.append(p)
+                singles.append(s)
+        empty = Partials()
+        out[as_of_ms] = Partials(Counts.merge(pops) if pops else empty.pop,
+                                 Counts.merge(pairs) if pairs else empty.pairs,
+                                 Counts.merge(singles) if singles else empty.singles)
     return out
 
 
+def _popularity(shelf, who, ent, etype, ts, as_of_ms, window_ms, trend_ms, markets, cohort, ent_vocab,
+                type_vocab) -> Counts:
+    """One count per listener and entity played in the window (n_trend: also in the trend days),
+    under the listener's market, under ``*`` and under their taste cohort."""
+    recent = (ts >= as_of_ms - window_ms) & (ts < as_of_ms)
+    n_ent, n_type = max(len(ent_vocab), 1), max(len(type_vocab), 1)
+    key = (who[recent] * n_ent + ent[recent]) * n_type + etype[recent]
+    uniq, inverse = np.unique(key, return_inverse=True)
+    in_trend = np.bincount(inverse, weights=ts[recent] >= as_of_ms - trend_ms, minlength=len(uniq)) > 0
+    listener, etype_u = uniq // (n_ent * n_type), uniq % n_type
+    ent_u = uniq // n_type % n_ent
+    first = np.unique(inverse, return_index=True)[1]
+    market_code, market_vocab = markets
+    cohort_code, cohort_vocab = pd.factorize(cohort[listener], sort=True)
+    # group vocabulary: the listener markets, then "*", then the cohorts (merge re-sorts it)
+    group_vocab = np.concatenate([market_vocab, np.asarray([GLOBAL_MARKET], dtype=object),
+                                  np.asarray(cohort_vocab, dtype=object)])
+    n = len(uniq)
+    group = np.concatenate([market_code[recent][first], np.full(n, len(market_vocab)),
+                            len(market_vocab) + 1 + cohort_code]).astype(np.int64)
+    values = np.stack([np.ones(n, np.int64), in_trend.astype(np.int64)], axis=1)
+    counts = Counts(POP_KEYS, ("n_window", "n_trend"),
+                    [np.asarray([shelf], dtype=object), group_vocab, ent_vocab, type_vocab],
+                    [np.zeros(3 * n, np.int64), group, np.tile(ent_u, 3), np.tile(etype_u, 3)],
+                    np.tile(values, (3, 1)))
+    return Counts.merge([counts])
+
+
+def _co_listening(shelf, who, ent, ts, ent_vocab, cap) -> tuple[Counts, Counts]:
+    """Pairs and singles of each listener's ``cap`` most recently played distinct entities.
+
+    ``who``/``ent``/``ts``: plays before as_of (int64 listener, entity code, epoch ms). Entity codes
+    follow id order, so a pair (a, b) has a < b as ids. Ties in the last play time at the cap are
+    cut by the order of a stable sort on (listener, last play) over plays sorted by time.
+    """
+    frame = pd.DataFrame({"who": who, "entity": ent, "ts": ts})
+    last = frame.sort_values("ts").drop_duplicates(["who", "entity"], keep="last")
+    last = last.sort_values(["who", "ts"], ascending=[True, False]).groupby("who", sort=False).head(cap)
+    w, e = last["who"].to_numpy(np.int64), last["entity"].to_numpy(np.int64)
+    order = np.lexsort((e, w))
+    w, e = w[order], e[order]
+    # every i < j inside a listener's run: element i pairs with the rest of its run
+    run_end = np.repeat(*_runs(w))
+    partners = run_end - np.arange(len(w)) - 1
+    left = np.repeat(np.arange(len(w)), partners)
+    right = left + 1 + np.arange(len(left)) - np.repeat(np.cumsum(partners) - partners, partners)
+    shelf_vocab = np.asarray([shelf], dtype=object)
+    pairs = Counts(PAIR_KEYS, ("n",), [shelf_vocab, ent_vocab, ent_vocab],
+                   [np.zeros(len(left), np.int64), e[left], e[right]], np.ones((len(left), 1), np.int64))
+    singles = Counts(SINGLE_KEYS, ("n",), [shelf_vocab, ent_vocab], [np.zeros(len(e), np.int64), e],
+                     np.ones((len(e), 1), np.int64))
+    return Counts.merge([pairs]), Counts.merge([singles])
+
+
+def _runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(end index, length) of each run of equal values in ``sorted_keys``."""
+    if not len(sorted_keys):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    ends = np.r_[starts[1:], len(sorted_keys)]
+    return ends, ends - starts
+
+
 def merge_partials(parts) -> Partials:
-    """Sum any number of :class:`Partials` (associative and commutative)."""
-    parts = list(parts)
-    pop = pd.concat([p.pop for p in parts], ignore_index=True)
-    pairs = pd.concat([p.pairs for p in parts], ignore_index=True)
-    singles = pd.concat([p.singles for p in parts], ignore_index=True)
-    pop = (pop.groupby(["shelf", "market", "entity", "entity_type"], sort=False)[["n_window", "n_trend"]].sum()
-           .reset_index() if len(pop) else pd.DataFrame(columns=POP_COLUMNS))
-    pairs = (pairs.groupby(["shelf", "a", "b"], sort=False)["n"].sum().reset_index()
-             if len(pairs) else pd.DataFrame(columns=PAIR_COLUMNS))
-    singles = (singles.groupby(["shelf", "a"], sort=False)["n"].sum().reset_index()
-               if len(singles) else pd.DataFrame(columns=["shelf", "a", "n"]))
-    return Partials(pop, pairs, singles)
+    """Sum any number of :class:`Partials` (associative and commutative; the result is the same
+    whatever the order of ``parts``)."""
+    parts = list(parts) or [Partials()]
+    return Partials(Counts.merge([p.pop for p in parts]), Counts.merge([p.pairs for p in parts]),
+                    Counts.merge([p.singles for p in parts]))
 
 
 @dataclass
@@ -177,24 +308,60 @@ def build_side_tables(total: Partials, as_of_ms: int, config: dict) -> SideTable
     """Turn summed partials into :class:`SideTables` (top lists and cosine neighbours).
 
     Cosine co-listening: ``sim(a, b) = n_ab / sqrt(n_a * n_b)`` (item-based CF, Sarwar et al.,
-    WWW 2001), which damps popular items relative to raw co-occurrence counts.
+    WWW 2001), which damps popular items relative to raw co-occurrence counts. Works on the codes
+    of :class:`Counts` (sorted vocabularies, so code order is id order) and decodes ids at the end.
     """
     top_n = int(config["popularity"]["top_n_per_market"])
     k = int(config["colisten"]["top_n_neighbours"])
+    pop = total.pop if len(total.pop) else Partials().pop
+    shelf_v, group_v, ent_v, type_v = pop.vocabs
     popularity, top, neighbours, entity_types = {}, {}, {}, {}
-    for shelf, frame in total.pop.groupby("shelf", sort=False):
-        popularity[shelf] = {
-            m: (pd.Index(g["entity"].to_numpy(dtype=object)), g["n_window"].to_numpy(dtype=np.float64),
-                g["n_trend"].to_numpy(dtype=np.float64))
-            for m, g in frame.groupby("market", sort=False)}
-        entity_types[shelf] = frame.drop_duplicates("entity").set_index("entity")["entity_type"]
-        ranked = frame.sort_values(["market", "n_window", "entity"], ascending=[True, False, True])
-        top[shelf] = {m: g["entity"].to_numpy(dtype=object)[:top_n] for m, g in ranked.groupby("market", sort=False)}
-    for shelf, pairs in total.pairs.groupby("shelf", sort=False):
-        counts = total.singles[total.singles["shelf"] == shelf].set_index("a")["n"]
-        both = pd.concat([pairs[["a", "b", "n"]], pairs.rename(columns={"a": "b", "b": "a"})[["a", "b", "n"]]])
-        both["sim"] = both["n"] / np.sqrt(counts.reindex(both["a"]).to_numpy(dtype=np.float64)
-                                          * counts.reindex(both["b"]).to_numpy(dtype=np.float64))
-        both = both.sort_values(["a", "sim", "b"], ascending=[True, False, True])
-        neighbours[shelf] = both.groupby("a", sort=False).head(k)[["a", "b", "sim"]].reset_index(drop=True)
+    for s_code in np.unique(pop.codes[0]):
+        sel = np.flatnonzero(pop.codes[0] == s_code)   # rows sorted by (group, entity, type)
+        group, ent, etype = pop.codes[1][sel], pop.codes[2][sel], pop.codes[3][sel]
+        n_window, n_trend = pop.values[sel, 0].astype(np.float64), pop.values[sel, 1].astype(np.float64)
+        ends, lengths = _runs(group)
+        shelf = shelf_v[s_code]
+        popularity[shelf] = {group_v[group[e - 1]]: (pd.Index(ent_v[ent[e - n:e]], dtype=object), n_window[e - n:e],
+                                                     n_trend[e - n:e]) for e, n in zip(ends, lengths)}
+        first = np.unique(ent, return_index=True)[1]
+        entity_types[shelf] = pd.Series(type_v[etype[first]], index=pd.Index(ent_v[ent[first]], dtype=object),
+                                        dtype=object, name="entity_type")
+        ranked = np.lexsort((ent, -n_window, group))   # per market: most listeners first, ties by id
+        g_sorted = group[ranked]
+        rank = np.arange(len(ranked)) - np.repeat(*_runs_start(g_sorted))
+        keep = ranked[rank < top_n]
+        top[shelf] = {group_v[g]: ent_v[ent[keep[group[keep] == g]]] for g in np.unique(group[keep])}
+    for s_code in np.unique(total.pairs.codes[0]):
+        neighbours[total.pairs.vocabs[0][s_code]] = _cosine_neighbours(total.pairs, total.singles, s_code, k)
     return SideTables(as_of_ms, popularity, top, neighbours, entity_types)
+
+
+def _runs_start(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(start index, length) of each run of equal values in ``sorted_keys``."""
+    ends, lengths = _runs(sorted_keys)
+    return ends - lengths, lengths
+
+
+def _cosine_neighbours(pairs: Counts, singles: Counts, s_code: int, k: int) -> pd.DataFrame:
+    """Top-``k`` cosine neighbours per entity (both directions of each pair), as ids: a, b, sim."""
+    shelf = pairs.vocabs[0][s_code]
+    sel = pairs.codes[0] == s_code
+    vocab = pairs.vocabs[1]
+    a, n = pairs.codes[1][sel], pairs.values[sel, 0]
+    # both columns share one vocabulary by construction; remap b if a caller built them apart
+    b = pairs.codes[2][sel] if pairs.vocabs[2] is vocab or np.array_equal(pairs.vocabs[2], vocab) \
+        else pd.Index(vocab).get_indexer(pairs.vocabs[2][pairs.codes[2][sel]])
+    counts = np.full(len(vocab), np.nan)
+    if len(singles):
+        mine = singles.vocabs[0][singles.codes[0]] == shelf
+        counts[pd.Index(vocab).get_indexer(singles.vocabs[1][singles.codes[1][mine]])] = singles.values[mine, 0]
+    src, dst, both_n = np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([n, n])
+    sim = both_n / np.sqrt(counts[src] * counts[dst])
+    # by a, then sim descending, ties by b: three sorts, each stable on the last (faster than lexsort)
+    order = np.argsort(src.astype(np.int64) * len(vocab) + dst)
+    order = order[np.argsort(-sim[order], kind="stable")]
+    order = order[np.argsort(src[order], kind="stable")]
+    rank = np.arange(len(order)) - np.repeat(*_runs_start(src[order]))
+    keep = order[rank < k]
+    return pd.DataFrame({"a": vocab[src[keep]], "b": vocab[dst[keep]], "sim": sim[keep]})

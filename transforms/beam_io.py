@@ -18,6 +18,7 @@ from apache_beam.coders import coder_impl, coders, observable
 from apache_beam.metrics import Metrics
 
 from transforms import contract
+from transforms.aggregates import Partials, merge_partials
 from transforms.history import event_block
 from transforms.packing import Columns
 from transforms.read import file_splits, read_chunks
@@ -158,6 +159,30 @@ def cpu_timer(stage: str):
         yield
     finally:
         counter(f"cpu_ms.{stage}").inc(int(round((time.thread_time() - start) * 1000)))
+
+
+class SumPartialsFn(beam.CombineFn):
+    """Sums :class:`transforms.aggregates.Partials` as they arrive.
+
+    A bundle then holds one running total per as_of. A plain callable given to ``CombinePerKey``
+    buffers ten inputs per key before it merges them, so with many as_of dates (build-examples)
+    every batch's counts of every date were held and shuffled at once.
+    """
+
+    def create_accumulator(self):
+        return Partials()
+
+    def add_input(self, total, part):
+        return merge_partials([total, part])
+
+    def add_inputs(self, total, parts):
+        return merge_partials([total, *parts])
+
+    def merge_accumulators(self, totals):
+        return merge_partials(list(totals))
+
+    def extract_output(self, total):
+        return total
 
 
 class _ReadValidateFn(beam.DoFn):
