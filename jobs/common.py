@@ -15,7 +15,8 @@ from models.heuristic import HeuristicScorer
 from transforms import contract, publish, storage
 from transforms.aggregates import beam_colisten_shelves, build_side_tables, partial_aggregates_multi
 from transforms.beam_io import (ReadTable, SumPartialsFn, count_late_rejections, counter, cpu_timer,
-                                rejected_to_arrow, split_by_shard, split_frame_by_shard, tune_allocator)
+                                rejected_to_arrow, split_by_shard, split_frame_by_shard, sum_spilled_partials,
+                                tune_allocator)
 from transforms.catalog import Catalog, shelf_item_types
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS
@@ -181,31 +182,41 @@ def batch_size(config: dict) -> int:
     return int(config["run"]["listener_batch_size"])
 
 
-def side_tables(shards, catalog, as_ofs: list[int], config: dict, neighbours_path: str | None = None):
+def side_tables(shards, catalog, as_ofs: list[int], config: dict, neighbours_path: str | None = None,
+                spill_dir: str | None = None):
     """``{as_of_ms: SideTables}`` as a PCollection of (as_of_ms, SideTables), one per as_of.
 
     With ``neighbours_path`` (the Spark item-neighbours output), co-listening comes from that table,
     read on a worker as a side input, and the in-Beam pair counting is skipped.
+    With ``spill_dir`` and several as_of dates, each batch's counts are written there and only
+    handles are grouped by date (see :func:`transforms.beam_io.sum_spilled_partials`).
     """
     shelves = config["shelves"]
     beam_colisten = beam_colisten_shelves(config, bool(neighbours_path))
+    # one date: the combine keeps one running total per bundle. Many dates (build-examples): it kept
+    # every date's totals and the local runner shuffled them all at once (8.7 GB at 50 dates of 30Music)
+    spill = spill_dir if len(as_ofs) > 1 else None
 
     def partials(shard, cat):
         types = {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS}
         for batch in batches_of(shard, batch_size(config)):
             with cpu_timer("aggregates"):
                 parts = partial_aggregates_multi(batch, as_ofs, types, beam_colisten, cat, config)
-            yield from parts.items()
+            for i, (as_of_ms, part) in enumerate(parts.items()):
+                yield as_of_ms, (spill_block(part, spill, i) if spill else part)
 
     nb = (shards.pipeline | "NeighboursPath" >> beam.Create([neighbours_path])
           | "LoadNeighbours" >> beam.Map(lambda path: load_neighbours(path) if path else None))
-    return (shards
-            | "Partials" >> beam.FlatMap(partials, cat=beam.pvalue.AsSingleton(catalog))
-            | "SumPartials" >> beam.CombinePerKey(SumPartialsFn())
-            | "SideTables" >> beam.Map(
-                lambda kv, table: (kv[0], build_side_tables(kv[1], kv[0], config).with_item_neighbours(
-                    table, [s for s in shelves if s in FEATURE_SPECS])),
-                table=beam.pvalue.AsSingleton(nb)))
+    parts = shards | "Partials" >> beam.FlatMap(partials, cat=beam.pvalue.AsSingleton(catalog))
+    if spill:
+        totals = (parts | "GroupPartials" >> beam.GroupByKey()
+                  | "SumPartials" >> beam.MapTuple(lambda as_of_ms, handles: (as_of_ms, sum_spilled_partials(handles))))
+    else:
+        totals = parts | "SumPartials" >> beam.CombinePerKey(SumPartialsFn())
+    return totals | "SideTables" >> beam.Map(
+        lambda kv, table: (kv[0], build_side_tables(kv[1], kv[0], config).with_item_neighbours(
+            table, [s for s in shelves if s in FEATURE_SPECS])),
+        table=beam.pvalue.AsSingleton(nb))
 
 
 def heuristic_scorers(config: dict) -> dict:

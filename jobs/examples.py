@@ -121,7 +121,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     p = make_pipeline(args.runner, beam_args)
     # labels need events up to the last as_of + horizon; "now" only guards against future timestamps
     inputs = read_inputs(p, files, pd.Timestamp.now(tz="UTC"), config, stage)
-    sides = side_tables(inputs.listeners, inputs.catalog, as_ofs, config, getattr(args, "neighbours", None))
+    sides = side_tables(inputs.listeners, inputs.catalog, as_ofs, config, getattr(args, "neighbours", None),
+                        spill_folder(stage, config, "_partials"))
     out = inputs.listeners | "Examples" >> beam.ParDo(
         ExamplesFn(config, horizon_ms), catalog=beam.pvalue.AsSingleton(inputs.catalog),
         sides=beam.pvalue.AsDict(sides), curation=beam.pvalue.AsSingleton(inputs.curation)
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                                                          file_name_suffix=".parquet"))
     result = p.run()
     result.wait_until_finish()
-    for spilled in ("_listeners", "_events", "_profiles", "_features"):   # spilled shards and event blocks (transforms.spill)
+    for spilled in ("_listeners", "_events", "_profiles", "_features", "_partials"):   # spilled shards and event blocks (transforms.spill)
         storage.delete_tree(storage.join(stage, spilled))
     counts = read_counters(result)
     recall = storage.read_json(storage.join(stage, "candidate_recall.json"))

@@ -85,3 +85,24 @@ def test_popularity_and_pairs_match_a_brute_force_count(config):
     assert {(a, b): n for a, b, n in zip(pairs["a"], pairs["b"], pairs["n"])} == want_pairs
     singles = total.singles.to_frame()
     assert dict(zip(singles["a"], singles["n"])) == want_singles
+
+
+def test_spilled_and_combined_partials_sum_to_the_single_merge(tmp_path, config):
+    from transforms.beam_io import SumPartialsFn, sum_spilled_partials
+    from transforms.spill import spill_block
+
+    cat = Catalog.from_items(pd.DataFrame({"item_id": ["a", "b", "c"], "item_type": "show"}))
+    plays = {"1": ["a", "b"], "2": ["a", "b", "c"], "3": ["c"], "4": ["b", "c"]}
+    states = [_listener(lid, "SE", [(s, "2025-01-05") for s in shows]) for lid, shows in plays.items()]
+    as_of = ms("2025-01-10")
+    parts = [partial_aggregates([st], as_of, {"podcasts": ["show"]}, ["podcasts"], cat, config) for st in states]
+    want = merge_partials(parts)
+    handles = [spill_block(p, str(tmp_path), 0) for p in parts]
+    fn = SumPartialsFn()
+    combined = fn.extract_output(fn.merge_accumulators([fn.add_inputs(fn.create_accumulator(), parts[:3]),
+                                                        fn.add_input(fn.create_accumulator(), parts[3])]))
+    for got in (sum_spilled_partials(handles), combined):
+        for table in ("pop", "pairs", "singles"):
+            assert getattr(got, table).to_frame().equals(getattr(want, table).to_frame())
+    pairs = want.pairs.to_frame()
+    assert dict(zip(zip(pairs["a"], pairs["b"]), pairs["n"])) == {("a", "b"): 2, ("a", "c"): 1, ("b", "c"): 2}

@@ -106,6 +106,10 @@ class Partials:
     pairs: Counts = field(default_factory=lambda: Counts.empty(PAIR_KEYS, ("n",)))
     singles: Counts = field(default_factory=lambda: Counts.empty(SINGLE_KEYS, ("n",)))
 
+    def __len__(self) -> int:
+        """Rows over the three tables (sizes spilled blocks and merge schedules)."""
+        return len(self.pop) + len(self.pairs) + len(self.singles)
+
 
 def beam_colisten_shelves(config: dict, have_neighbour_table: bool) -> list[str]:
     """Shelves whose co-listening pairs are counted in Beam: those listing the ``colisten`` source

@@ -21,6 +21,7 @@ from transforms import contract
 from transforms.aggregates import Partials, merge_partials
 from transforms.history import event_block
 from transforms.packing import Columns
+from transforms.spill import load_block
 from transforms.read import file_splits, read_chunks
 from transforms.validate import REJECTED_COLUMNS, validate_frame
 
@@ -183,6 +184,23 @@ class SumPartialsFn(beam.CombineFn):
 
     def extract_output(self, total):
         return total
+
+
+def sum_spilled_partials(handles) -> Partials:
+    """Sum one date's spilled :class:`transforms.aggregates.Partials` (``SpilledBlock`` handles,
+    or Partials in memory), reading one file at a time.
+
+    Parts wait until they hold as many rows as the running total, then merge with it: memory stays
+    within about twice the total, and each row is merged O(log parts) times, not once per part.
+    """
+    total, pending, pending_rows = Partials(), [], 0
+    for handle in handles:
+        part = load_block(handle)
+        pending.append(part)
+        pending_rows += len(part)
+        if pending_rows >= len(total):
+            total, pending, pending_rows = merge_partials([total, *pending]), [], 0
+    return merge_partials([total, *pending]) if pending else total
 
 
 class _ReadValidateFn(beam.DoFn):
