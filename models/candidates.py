@@ -118,8 +118,7 @@ def _history(inp: SourceInput, limit: int) -> Ranked:
 
 def _neighbour_source(table, recent: int | None):
     def source(inp: SourceInput, limit: int) -> Ranked:
-        sums = neighbour_sums(inp.hist, table(inp), inp.entity_types, recent)
-        sums = sums[inp.served[sums["who"].to_numpy()]]
+        sums = neighbour_sums(inp.hist, table(inp), inp.entity_types, recent, listeners=inp.served)
         return _top_by_score(sums["who"].to_numpy(np.int64), sums["b"].to_numpy(np.int64), sums["sim"].to_numpy(),
                              inp.hist, limit)
     return source

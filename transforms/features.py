@@ -97,29 +97,37 @@ def listener_cohorts(hist: History) -> np.ndarray:
                                                 hist.batch.size))
 
 
-def neighbour_sums(hist: History, table, types, recent: int | None = None) -> pd.DataFrame:
+def neighbour_sums(hist: History, table, types, recent: int | None = None,
+                   listeners: np.ndarray | None = None) -> pd.DataFrame:
     """Per listener, the sum of neighbour similarities over the distinct entities they played.
 
     ``table``: :class:`transforms.batch.Neighbours` (or None); ``recent``: only the listener's
-    ``recent`` most recently played distinct entities (None = all). Returns a frame ``who``,
-    ``b`` (int64 code), ``sim`` (float64 sum), one row per (listener, neighbour); each sum adds
-    the table's rows in table order (pandas' compensated groupby sum), as a per-listener filter of
-    the table followed by a groupby would.
+    ``recent`` most recently played distinct entities (None = all); ``listeners``: bool (B,), the
+    batch's listeners to compute (None = all; a listener's sums do not depend on the others).
+    Returns a frame ``who``, ``b`` (int64 code), ``sim`` (float64 sum), one row per (listener,
+    neighbour); each sum adds the table's rows in table order (pandas' compensated groupby sum), as
+    a per-listener filter of the table followed by a groupby would.
     """
     if table is None:
         return _no_sums()
     # co-listening candidates and the colisten_score feature ask for the same sums: compute once
-    return hist.memo(("neighbour_sums", id(table), tuple(types), recent),
-                     lambda: _neighbour_sums(hist, table, types, recent))
+    mask = None if listeners is None else np.asarray(listeners, dtype=bool)
+    key = ("neighbour_sums", id(table), tuple(types), recent, None if mask is None else mask.tobytes())
+    return hist.memo(key, lambda: _neighbour_sums(hist, table, types, recent, mask))
 
 
 def _no_sums() -> pd.DataFrame:
     return pd.DataFrame({"who": np.zeros(0, np.int64), "b": np.zeros(0, np.int64), "sim": np.zeros(0)})
 
 
-def _neighbour_sums(hist: History, table, types, recent: int | None) -> pd.DataFrame:
+def _neighbour_sums(hist: History, table, types, recent: int | None, listeners: np.ndarray | None) -> pd.DataFrame:
     ent, _ = hist.entities(types)
-    ok = np.flatnonzero(ent >= 0)
+    wanted = ent >= 0
+    if listeners is not None:
+        # only served listeners: in build-examples those with a label-window play, on playlists new
+        # listeners; the expansion below is the cost, so the others are left out before it
+        wanted &= listeners[hist.who]
+    ok = np.flatnonzero(wanted)
     if not len(ok):
         return _no_sums()
     span = hist.batch.span
@@ -219,7 +227,7 @@ def batch_features(shelf: str, hist: History, entity_types, who: np.ndarray, cod
     f["pop_global_log"] = np.log1p(n_glob)
     f["trend"] = _safe_div(n_mkt_trend, np.maximum(n_mkt, 1.0))
     if any(feat.name == "colisten_score" for feat in spec):
-        sums = neighbour_sums(hist, neighbours, entity_types)
+        sums = neighbour_sums(hist, neighbours, entity_types, listeners=np.bincount(who, minlength=batch.size) > 0)
         f["colisten_score"] = _lookup_pairs(sums["who"].to_numpy() * span + sums["b"].to_numpy(),
                                             sums["sim"].to_numpy(), cand_keys)
     G = max(cb.n_genres, 1)
