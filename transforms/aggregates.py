@@ -60,13 +60,15 @@ class Counts:
         key = np.zeros(sum(len(p) for p in parts), np.int64)
         for c, size in zip(codes, sizes):
             key = key * size + c
-        uniq, inverse = np.unique(key, return_inverse=True)
         values = np.concatenate([p.values for p in parts]).astype(np.int64) if len(key) \
             else np.zeros((0, len(first.fields)), np.int64)
-        # bincount adds in float64: exact for counts below 2**53
-        sums = np.stack([np.bincount(inverse, weights=values[:, v], minlength=len(uniq))
-                         for v in range(len(first.fields))], axis=1).astype(np.int64) if len(uniq) \
-            else np.zeros((0, len(first.fields)), np.int64)
+        # merged parts are sorted runs (sorted vocabularies keep codes in order under the union),
+        # which a stable sort (timsort) merges in O(n log parts)
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+        uniq = key[starts]
+        sums = np.add.reduceat(values[order], starts, axis=0) if len(starts) else values[:0]
         out_codes = []
         for size in reversed(sizes):
             out_codes.append(_narrow(uniq % size))
