@@ -13,7 +13,8 @@ import pandas as pd
 
 from models.heuristic import HeuristicScorer
 from transforms import contract, publish, storage
-from transforms.aggregates import beam_colisten_shelves, build_side_tables, partial_aggregates_multi
+from transforms.aggregates import (beam_colisten_shelves, build_side_tables, partial_aggregates_multi,
+                                   split_item_neighbours)
 from transforms.beam_io import (ReadTable, SumPartialsFn, count_late_rejections, counter, cpu_timer,
                                 rejected_to_arrow, split_by_shard, split_frame_by_shard, sum_spilled_partials,
                                 tune_allocator)
@@ -182,12 +183,22 @@ def batch_size(config: dict) -> int:
     return int(config["run"]["listener_batch_size"])
 
 
+def item_neighbours(pipeline, path: str | None, label: str = "Neighbours"):
+    """The Spark item-neighbours table at ``path``, split by method once (see
+    :func:`transforms.aggregates.split_item_neighbours`), as a singleton PCollection; None without a path."""
+    return (pipeline | f"{label}Path" >> beam.Create([path])
+            | f"Load{label}" >> beam.Map(lambda p: split_item_neighbours(load_neighbours(p)) if p else None))
+
+
 def side_tables(shards, catalog, as_ofs: list[int], config: dict, neighbours_path: str | None = None,
-                spill_dir: str | None = None):
+                spill_dir: str | None = None, attach_neighbours: bool = True):
     """``{as_of_ms: SideTables}`` as a PCollection of (as_of_ms, SideTables), one per as_of.
 
     With ``neighbours_path`` (the Spark item-neighbours output), co-listening comes from that table,
-    read on a worker as a side input, and the in-Beam pair counting is skipped.
+    read on a worker as a side input, and the in-Beam pair counting is skipped. With
+    ``attach_neighbours`` False the table is not attached: the consumer attaches
+    :func:`item_neighbours` itself (build-examples: attached here, each as_of's tables carried their
+    own copy of it through the side input, 7.4 GB at 50 dates of 30Music).
     With ``spill_dir`` and several as_of dates, each batch's counts are written there and only
     handles are grouped by date (see :func:`transforms.beam_io.sum_spilled_partials`).
     """
@@ -205,8 +216,7 @@ def side_tables(shards, catalog, as_ofs: list[int], config: dict, neighbours_pat
             for i, (as_of_ms, part) in enumerate(parts.items()):
                 yield as_of_ms, (spill_block(part, spill, i) if spill else part)
 
-    nb = (shards.pipeline | "NeighboursPath" >> beam.Create([neighbours_path])
-          | "LoadNeighbours" >> beam.Map(lambda path: load_neighbours(path) if path else None))
+    nb = item_neighbours(shards.pipeline, neighbours_path if attach_neighbours else None)
     parts = shards | "Partials" >> beam.FlatMap(partials, cat=beam.pvalue.AsSingleton(catalog))
     if spill:
         totals = (parts | "GroupPartials" >> beam.GroupByKey()

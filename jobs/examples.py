@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.beam_runner import make_pipeline
-from jobs.common import (batch_size, check_inputs, check_output, heuristic_scorers, read_inputs, side_tables,
-                         spill_folder)
+from jobs.common import (batch_size, check_inputs, check_output, heuristic_scorers, item_neighbours, read_inputs,
+                         side_tables, spill_folder)
 from jobs.daily import read_counters
 from models.examples import examples_for_batch, merge_recall
 from models.home import ServingContext, day_start_ms
@@ -83,21 +83,24 @@ class ExamplesFn(beam.DoFn):
     def __init__(self, config, horizon_ms):
         self.config, self.horizon_ms = config, horizon_ms
 
-    def process(self, shard, catalog, sides, curation):
+    def process(self, shard, catalog, sides, curation, neighbours):
         for batch in batches_of(shard, batch_size(self.config)):
-            yield from self._batch(batch, catalog, sides, curation)
+            yield from self._batch(batch, catalog, sides, curation, neighbours)
 
-    def _batch(self, batch, catalog, sides, curation):
+    def _batch(self, batch, catalog, sides, curation, neighbours):
         entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
         caches = getattr(self, "_caches", None)
-        if caches is None or caches[0] is not catalog or caches[1] is not curation:
-            caches = self._caches = (catalog, curation, {})
+        if caches is None or caches[0] is not catalog or caches[1] is not curation or caches[2] is not neighbours:
+            caches = self._caches = (catalog, curation, neighbours, {})
+        model_shelves = [s for s in self.config["shelves"] if s in FEATURE_SPECS]
         for as_of_ms, side in sides.items():
-            held = caches[2].get(as_of_ms)
+            held = caches[3].get(as_of_ms)
             if held is None or held[0] is not side:
-                held = caches[2][as_of_ms] = (side, {})
-            ctx = ServingContext(as_of_ms, catalog, side, curation, self.config, entity_types,
-                                 heuristic_scorers(self.config), "examples", cache=held[1])
+                # the neighbour table joins each date's tables here, on the worker, so every date
+                # shares one copy of it (see jobs.common.side_tables)
+                held = caches[3][as_of_ms] = (side, side.with_item_neighbours(neighbours, model_shelves), {})
+            ctx = ServingContext(as_of_ms, catalog, held[1], curation, self.config, entity_types,
+                                 heuristic_scorers(self.config), "examples", cache=held[2])
             frames, recall = examples_for_batch(batch, ctx, self.horizon_ms)
             yield beam.pvalue.TaggedOutput(self.RECALL, (as_of_ms, recall))
             for shelf, frame in frames.items():
@@ -121,11 +124,13 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     p = make_pipeline(args.runner, beam_args)
     # labels need events up to the last as_of + horizon; "now" only guards against future timestamps
     inputs = read_inputs(p, files, pd.Timestamp.now(tz="UTC"), config, stage)
-    sides = side_tables(inputs.listeners, inputs.catalog, as_ofs, config, getattr(args, "neighbours", None),
-                        spill_folder(stage, config, "_partials"))
+    neighbours_path = getattr(args, "neighbours", None)
+    sides = side_tables(inputs.listeners, inputs.catalog, as_ofs, config, neighbours_path,
+                        spill_folder(stage, config, "_partials"), attach_neighbours=False)
     out = inputs.listeners | "Examples" >> beam.ParDo(
         ExamplesFn(config, horizon_ms), catalog=beam.pvalue.AsSingleton(inputs.catalog),
-        sides=beam.pvalue.AsDict(sides), curation=beam.pvalue.AsSingleton(inputs.curation)
+        sides=beam.pvalue.AsDict(sides), curation=beam.pvalue.AsSingleton(inputs.curation),
+        neighbours=beam.pvalue.AsSingleton(item_neighbours(p, neighbours_path, "ExampleNeighbours"))
     ).with_outputs(ExamplesFn.RECALL, main="examples")
     k_anon = int(config["feature_stats"]["min_listeners"])
     for shelf in [s for s in config["shelves"] if s in FEATURE_SPECS]:

@@ -7,7 +7,7 @@ in any order), and :func:`build_side_tables` turns the sums into lookup tables.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
@@ -286,17 +286,15 @@ class SideTables:
     entity_types: dict
     als: pd.DataFrame | None = None
 
-    def with_item_neighbours(self, table: pd.DataFrame | None, shelves) -> "SideTables":
-        """Use the Spark neighbour table (``item_id, neighbour_id, score, method``): its
-        ``cooccurrence`` rows replace the in-Beam co-listening of ``shelves`` (same cosine measure,
-        computed at scale), its ``als`` rows feed the ALS source. ``None`` leaves everything as is."""
+    def with_item_neighbours(self, table, shelves) -> "SideTables":
+        """A copy that uses the Spark neighbour table (``item_id, neighbour_id, score, method``, or
+        its :func:`split_item_neighbours` pair): its ``cooccurrence`` rows replace the in-Beam
+        co-listening of ``shelves`` (same cosine measure, computed at scale), its ``als`` rows feed
+        the ALS source. ``None`` returns self. The frames are shared, not copied."""
         if table is None:
             return self
-        renamed = table.rename(columns={"item_id": "a", "neighbour_id": "b", "score": "sim"})
-        cooc = renamed[renamed["method"] == "cooccurrence"][["a", "b", "sim"]].reset_index(drop=True)
-        self.neighbours = {**self.neighbours, **{shelf: cooc for shelf in shelves}}
-        self.als = renamed[renamed["method"] == "als"][["a", "b", "sim"]].reset_index(drop=True)
-        return self
+        cooc, als = table if isinstance(table, tuple) else split_item_neighbours(table)
+        return replace(self, neighbours={**self.neighbours, **{shelf: cooc for shelf in shelves}}, als=als)
 
     def pop_lookup(self, shelf: str, market: str, entities) -> tuple[np.ndarray, np.ndarray]:
         """(n_window, n_trend) float64 arrays for ``entities`` in ``market`` (0 where unseen)."""
@@ -308,6 +306,15 @@ class SideTables:
         pos = index.get_indexer(np.asarray(entities, dtype=object))
         hit = pos >= 0
         return np.where(hit, n_window[pos], 0.0), np.where(hit, n_trend[pos], 0.0)
+
+
+def split_item_neighbours(table: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The Spark neighbour table as (cooccurrence, als) frames of a, b, sim (None stays None)."""
+    if table is None:
+        return None
+    renamed = table.rename(columns={"item_id": "a", "neighbour_id": "b", "score": "sim"})
+    return tuple(renamed[renamed["method"] == method][["a", "b", "sim"]].reset_index(drop=True)
+                 for method in ("cooccurrence", "als"))
 
 
 def build_side_tables(total: Partials, as_of_ms: int, config: dict) -> SideTables:
