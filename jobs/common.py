@@ -15,7 +15,7 @@ from models.heuristic import HeuristicScorer
 from transforms import contract, publish, storage
 from transforms.aggregates import (beam_colisten_shelves, build_side_tables, partial_aggregates_multi,
                                    split_item_neighbours)
-from transforms.beam_io import (ReadTable, SumPartialsFn, count_late_rejections, counter, cpu_timer,
+from transforms.beam_io import (ReadTable, SideValue, SumPartialsFn, count_late_rejections, counter, cpu_timer,
                                 rejected_to_arrow, split_by_shard, split_frame_by_shard, sum_spilled_partials,
                                 tune_allocator)
 from transforms.catalog import Catalog, shelf_item_types
@@ -192,7 +192,8 @@ def item_neighbours(pipeline, path: str | None, label: str = "Neighbours"):
 
 def side_tables(shards, catalog, as_ofs: list[int], config: dict, neighbours_path: str | None = None,
                 spill_dir: str | None = None, attach_neighbours: bool = True):
-    """``{as_of_ms: SideTables}`` as a PCollection of (as_of_ms, SideTables), one per as_of.
+    """``{as_of_ms: SideTables}`` as a PCollection of (as_of_ms, SideValue(SideTables)), one per as_of
+    (:class:`transforms.beam_io.SideValue`: consumers read ``.value``).
 
     With ``neighbours_path`` (the Spark item-neighbours output), co-listening comes from that table,
     read on a worker as a side input, and the in-Beam pair counting is skipped. With
@@ -224,8 +225,8 @@ def side_tables(shards, catalog, as_ofs: list[int], config: dict, neighbours_pat
     else:
         totals = parts | "SumPartials" >> beam.CombinePerKey(SumPartialsFn())
     return totals | "SideTables" >> beam.Map(
-        lambda kv, table: (kv[0], build_side_tables(kv[1], kv[0], config).with_item_neighbours(
-            table, [s for s in shelves if s in FEATURE_SPECS])),
+        lambda kv, table: (kv[0], SideValue(build_side_tables(kv[1], kv[0], config).with_item_neighbours(
+            table, [s for s in shelves if s in FEATURE_SPECS]))),
         table=beam.pvalue.AsSingleton(nb))
 
 

@@ -98,6 +98,7 @@ class RecommendFn(beam.DoFn):
         self.scorer_set = self._shared.acquire(lambda: ScorerSet(self.config, self.models), tag=key)
 
     def process(self, shard, catalog, side, curation):
+        side = side.value   # jobs.common.side_tables wraps it for Beam's cache
         entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
         ctx = ServingContext(self.as_of_ms, catalog, side, curation, self.config, entity_types,
                              self.scorer_set.scorers, self.run_id, log_features=True,

@@ -93,7 +93,8 @@ class ExamplesFn(beam.DoFn):
         if caches is None or caches[0] is not catalog or caches[1] is not curation or caches[2] is not neighbours:
             caches = self._caches = (catalog, curation, neighbours, {})
         model_shelves = [s for s in self.config["shelves"] if s in FEATURE_SPECS]
-        for as_of_ms, side in sides.items():
+        for as_of_ms, wrapped in sides.items():
+            side = wrapped.value   # jobs.common.side_tables wraps it for Beam's cache
             held = caches[3].get(as_of_ms)
             if held is None or held[0] is not side:
                 # the neighbour table joins each date's tables here, on the worker, so every date

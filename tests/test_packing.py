@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pandas as pd
 
-from transforms.beam_io import BatchAwareCoder, approx_bytes
+from transforms.beam_io import BatchAwareCoder, SideValue, approx_bytes
 from transforms.catalog import Catalog
 from transforms.history import ListenerColumns
 from transforms.packing import Columns, factorize, pack, unpack
@@ -70,6 +70,15 @@ def test_batch_aware_coder_measures_arrays_without_changing_the_encoding():
     assert impl.estimate_size((3, frame)) == 16_000 + approx_bytes(3, 0) + 16
     pd.testing.assert_frame_equal(impl.decode(impl.encode(frame)), frame)
     assert impl.decode(impl.encode(("k", 7))) == ("k", 7)
+
+
+def test_beams_cache_weighs_a_side_value_from_its_arrays_not_its_strings():
+    from apache_beam.runners.worker.statecache import get_deep_size
+
+    frame = pd.DataFrame({"id": ["x" * 100 + str(i) for i in range(1000)], "n": np.arange(1000)})
+    assert get_deep_size(frame) > 100 * 1000            # objsize counts every 100-byte string
+    wrapped = get_deep_size(SideValue({"t": frame}))
+    assert 16_000 <= wrapped < 16_000 + 1_000           # 8 bytes per slot of each column, plus the wrapper
 
 
 def test_a_spilled_shard_comes_back_in_the_same_batches(tmp_path):
