@@ -16,12 +16,37 @@ from transforms.errors import InputError
 COMMAND_MODULES = ("jobs.generate", "jobs.importers", "jobs.daily", "jobs.examples", "jobs.train", "jobs.evaluate", "jobs.retrain", "jobs.models_cli", "jobs.drift", "jobs.neighbours")
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def package_version() -> str:
+    """The installed distribution's version ("unknown" when run from a tree that is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("home-recs")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def configure_logging(library_level: str, verbose: bool = False) -> None:
+    """Log to stderr: ``home_recs.*`` at INFO (DEBUG with ``verbose``), every other logger (Beam's
+    screens of per-stage lines, py4j, urllib3) at ``library_level``."""
+    logging.basicConfig(level=getattr(logging, library_level),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    logging.getLogger("home_recs").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="home-recs",
         description="Precompute a music app's Home shelves for every listener (offline, daily, Beam + Spark + XGBoost).",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging for home-recs' own messages")
+    parser.add_argument("--log-level", default="WARNING", type=str.upper, choices=LOG_LEVELS,
+                        help="level of Beam's, Spark's and other libraries' log messages (default WARNING: "
+                             "home-recs' own progress lines and summary stay; INFO shows Beam's stage by stage)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -31,8 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(args.log_level, args.verbose)
     if unknown and not getattr(args, "accepts_beam_options", False):
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
