@@ -65,8 +65,8 @@ def register(sub) -> None:
     p.add_argument("--models", help="model registry root: each model shelf serves its 'production' version "
                    "(checksums and feature spec verified; unusable or missing -> heuristic fallback, flagged)")
     p.add_argument("--model", action="append", default=[], metavar="SHELF=PATH",
-                   help="serve SHELF with the XGBoost model folder PATH (repeatable); shelves without a usable "
-                        "model serve the heuristic (source=fallback)")
+                   help="serve SHELF with the XGBoost model folder PATH (repeatable); shelves given none serve "
+                        "the heuristic (source=heuristic), an unusable one falls back to it (source=fallback)")
     p.add_argument("--training-stats", help="folder of training feature statistics (<shelf>.json, e.g. the "
                    "feature_stats/ of build-examples): serving statistics reuse their bin edges")
     p.add_argument("--log-features", action="store_true",

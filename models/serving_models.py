@@ -83,4 +83,5 @@ class ScorerSet:
             if shelf in choice.paths:
                 self.scorers[shelf] = XGBoostScorer(choice.paths[shelf], shelf, choice.versions[shelf])
             else:
-                self.scorers[shelf] = HeuristicScorer(shelf, cfg.get("heuristic_weights", {}))
+                self.scorers[shelf] = HeuristicScorer(shelf, cfg.get("heuristic_weights", {}),
+                                                      "fallback" if shelf in choice.fallbacks else "heuristic")
