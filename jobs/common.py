@@ -235,9 +235,14 @@ def heuristic_scorers(config: dict) -> dict:
             for s, c in config["shelves"].items() if s in FEATURE_SPECS}
 
 
+# Parquet outputs are zstd-compressed: recommendations repeat ids and run ids row after row, and
+# readers (pyarrow, DuckDB, BigQuery) decode zstd natively
+PARQUET_CODEC = "zstd"
+
+
 def write_rejected(rejected, stage: str, date: str):
     schema = rejected_to_arrow(rejected_frame("x", "", [], [], [], [])).schema
     return (rejected | "RejectedArrow" >> beam.Map(rejected_to_arrow)
             | "WriteRejected" >> beam.io.WriteToParquetBatched(
                 storage.join(publish.partition(stage, "rejected", date), "part"), schema=schema,
-                file_name_suffix=".parquet"))
+                file_name_suffix=".parquet", codec=PARQUET_CODEC))

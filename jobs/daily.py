@@ -16,8 +16,8 @@ import pyarrow as pa
 from apache_beam.utils.shared import Shared
 
 from jobs.beam_runner import make_pipeline
-from jobs.common import (batch_size, check_inputs, check_output, read_inputs, side_tables, spill_folder,
-                         write_rejected)
+from jobs.common import (PARQUET_CODEC, batch_size, check_inputs, check_output, read_inputs, side_tables,
+                         spill_folder, write_rejected)
 from jobs.drift import drift_for_day
 from models.home import ServingContext, day_start_ms, recommend
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
@@ -209,7 +209,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         (out.recs | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s) | f"Table_{shelf}" >> beam.Values()
          | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
              storage.join(publish.partition(stage, "recommendations", date), f"shelf={shelf}", "part"),
-             schema=REC_SCHEMA, file_name_suffix=".parquet"))
+             schema=REC_SCHEMA, file_name_suffix=".parquet", codec=PARQUET_CODEC))
         if shelf not in FEATURE_SPECS:
             continue
         served = (out[RecommendFn.FEATURES] | f"Feat_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
@@ -222,7 +222,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         if args.log_features:
             (served | f"WriteFeat_{shelf}" >> beam.io.WriteToParquetBatched(
                  storage.join(publish.partition(stage, "served_features", date), f"shelf={shelf}", "part"),
-                 schema=served_schema(shelf), file_name_suffix=".parquet"))
+                 schema=served_schema(shelf), file_name_suffix=".parquet", codec=PARQUET_CODEC))
     write_rejected(inputs.rejected, stage, date)
 
     result = p.run()

@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.beam_runner import make_pipeline
-from jobs.common import (batch_size, check_inputs, check_output, heuristic_scorers, item_neighbours, read_inputs,
-                         side_tables, spill_folder)
+from jobs.common import (PARQUET_CODEC, batch_size, check_inputs, check_output, heuristic_scorers, item_neighbours,
+                         read_inputs, side_tables, spill_folder)
 from jobs.daily import read_counters
 from models.examples import examples_for_batch, merge_recall
 from models.home import ServingContext, day_start_ms
@@ -138,7 +138,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         tables = (out.examples | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
                   | f"Table_{shelf}" >> beam.Values())
         tables | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
-            storage.join(stage, f"shelf={shelf}", "part"), schema=example_schema(shelf), file_name_suffix=".parquet")
+            storage.join(stage, f"shelf={shelf}", "part"), schema=example_schema(shelf), file_name_suffix=".parquet",
+            codec=PARQUET_CODEC)
         # training statistics: bin edges fitted on these examples, stored for serving and skew checks
         (tables | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, None, min_listeners=k_anon,
                                                           spill_dir=spill_folder(stage, config, "_features"))
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     schema = rejected_to_arrow(rejected_frame("x", "", [], [], [], [])).schema
     (inputs.rejected | "RejectedArrow" >> beam.Map(rejected_to_arrow)
      | "WriteRejected" >> beam.io.WriteToParquetBatched(storage.join(stage, "rejected", "part"), schema=schema,
-                                                         file_name_suffix=".parquet"))
+                                                         file_name_suffix=".parquet", codec=PARQUET_CODEC))
     result = p.run()
     result.wait_until_finish()
     for spilled in ("_listeners", "_events", "_profiles", "_features", "_partials"):   # spilled shards and event blocks (transforms.spill)
