@@ -13,7 +13,8 @@ import sys
 from transforms.errors import InputError
 
 # Sub-command modules, in the order --help lists them.
-COMMAND_MODULES = ("jobs.generate", "jobs.importers", "jobs.daily", "jobs.examples", "jobs.train", "jobs.evaluate", "jobs.retrain", "jobs.models_cli", "jobs.drift", "jobs.neighbours")
+COMMAND_MODULES = ("jobs.generate", "jobs.importers", "jobs.daily", "jobs.examples", "jobs.train", "jobs.evaluate", "jobs.retrain", "jobs.models_cli", "jobs.drift", "jobs.neighbours",
+                   "jobs.lookup")
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -64,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"home-recs {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (`| head`): not an error of ours; keep Python from printing one at exit
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

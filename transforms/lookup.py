@@ -1,0 +1,58 @@
+"""One listener's Home page, read back from a published day of ``home-recs daily``.
+
+Readers of the serving tables filter on ``listener_id``; Parquet's row-group statistics let pyarrow
+skip the row groups whose id range cannot hold the listener, and only the columns shown are read.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from transforms import publish, storage
+from transforms.errors import InputError
+
+HOME_COLUMNS = ["position", "item_id", "item_type", "score", "source", "candidate_source", "model_version"]
+
+
+def read_home(output: str, date: str, listener_id: str, shelves: list[str] | None = None) -> pd.DataFrame:
+    """The rows of ``listener_id`` in ``output``'s recommendations of ``date`` (YYYY-MM-DD).
+
+    ``shelves``: the shelves to read, in the order to show them (None: every shelf folder of the
+    day, by name). Returns a frame ``shelf`` + :data:`HOME_COLUMNS`, ordered by the shelves' order,
+    then position; empty when the listener has no row that day.
+    Raises InputError when the day is not published (no ``_SUCCESS``: absent or half-written)
+    or a named shelf has no folder that day.
+    """
+    if not storage.exists(publish.success_path(output, date)):
+        raise InputError(f"{output}: day {date} is not published (no {publish.success_path(output, date)}); "
+                         f"list the published days with: ls {storage.join(output, publish.MANIFESTS)}")
+    day = publish.partition(output, "recommendations", date)
+    files: dict[str, list[str]] = {}
+    for path in storage.list_files(day):
+        folder = path[len(day):].strip("/").split("/")[0]
+        if folder.startswith("shelf=") and path.endswith(".parquet"):
+            files.setdefault(folder[len("shelf="):], []).append(path)
+    wanted = sorted(files) if shelves is None else list(shelves)
+    missing = [s for s in wanted if s not in files]
+    if missing:
+        raise InputError(f"{day}: no shelf folder for {missing}; the day has {sorted(files)}")
+    frames = []
+    for order, shelf in enumerate(wanted):
+        for path in files[shelf]:
+            rows = _listener_rows(path, listener_id)
+            if rows.num_rows:
+                frames.append(rows.to_pandas().assign(shelf=shelf, _order=order))
+    if not frames:
+        return pd.DataFrame(columns=["shelf"] + HOME_COLUMNS)
+    home = pd.concat(frames, ignore_index=True).sort_values(["_order", "position"], kind="stable")
+    return home[["shelf"] + HOME_COLUMNS].reset_index(drop=True)
+
+
+def _listener_rows(path: str, listener_id: str) -> pa.Table:
+    """One file's rows of ``listener_id``: row groups whose statistics exclude the id are not read."""
+    with storage.open_raw(path) as handle:
+        table = pq.read_table(handle, columns=["listener_id"] + HOME_COLUMNS,
+                              filters=[("listener_id", "==", listener_id)])
+    return table.filter(pc.equal(table["listener_id"], listener_id)).drop(["listener_id"])
