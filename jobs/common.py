@@ -16,8 +16,8 @@ from transforms import contract, publish, storage
 from transforms.aggregates import (beam_colisten_shelves, build_side_tables, partial_aggregates_multi,
                                    split_item_neighbours)
 from transforms.beam_io import (ReadTable, SideValue, SumPartialsFn, count_late_rejections, counter, cpu_timer,
-                                rejected_to_arrow, split_by_shard, split_frame_by_shard, sum_spilled_partials,
-                                tune_allocator)
+                                progress, rejected_to_arrow, split_by_shard, split_frame_by_shard,
+                                sum_spilled_partials, tune_allocator)
 from transforms.catalog import Catalog, shelf_item_types
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS
@@ -120,6 +120,7 @@ class BuildListenersFn(beam.DoFn):
         self.c_with.inc(with_events)
         self.c_without.inc(cols.size - with_events)
         self.c_derived.inc(int(cols.derived.sum()))
+        progress("listener shards", cols.size, "listeners")
         if cols.size:
             yield spill(cols, self.spill_dir, shard) if self.spill_dir else cols
 
@@ -214,6 +215,7 @@ def side_tables(shards, catalog, as_ofs: list[int], config: dict, neighbours_pat
         for batch in batches_of(shard, batch_size(config)):
             with cpu_timer("aggregates"):
                 parts = partial_aggregates_multi(batch, as_ofs, types, beam_colisten, cat, config)
+            progress("side tables", batch.size, "listeners")
             for i, (as_of_ms, part) in enumerate(parts.items()):
                 yield as_of_ms, (spill_block(part, spill, i) if spill else part)
 

@@ -23,7 +23,7 @@ from models.home import ServingContext, day_start_ms, recommend
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
 from transforms import contract, publish, storage
 from transforms.batch import ListenerBatch
-from transforms.beam_io import METRICS_NAMESPACE, counter, cpu_timer, tune_allocator
+from transforms.beam_io import METRICS_NAMESPACE, counter, cpu_timer, progress, tune_allocator
 from transforms.catalog import shelf_item_types
 from transforms.config import fingerprint, load_config
 from transforms.drift import drift_config
@@ -109,6 +109,7 @@ class RecommendFn(beam.DoFn):
     def _batch(self, listeners, ctx):
         with cpu_timer("recommend"):
             result = recommend(ListenerBatch.from_columns(listeners, ctx.codebook), ctx)
+        progress("serve", listeners.size, "listeners")
         for shelf, frame in result.features.items():
             counter(f"shelf.{shelf}.candidate_rows").inc(len(frame))
             counter(f"shelf.{shelf}.listeners_scored").inc(frame["listener_id"].nunique())

@@ -23,7 +23,7 @@ from jobs.daily import read_counters
 from models.examples import examples_for_batch, merge_recall
 from models.home import ServingContext, day_start_ms
 from transforms import storage
-from transforms.beam_io import counter, rejected_to_arrow
+from transforms.beam_io import counter, progress, rejected_to_arrow
 from transforms.catalog import shelf_item_types
 from transforms.config import fingerprint, load_config
 from transforms.errors import InputError
@@ -103,6 +103,7 @@ class ExamplesFn(beam.DoFn):
             ctx = ServingContext(as_of_ms, catalog, held[1], curation, self.config, entity_types,
                                  heuristic_scorers(self.config), "examples", cache=held[2])
             frames, recall = examples_for_batch(batch, ctx, self.horizon_ms)
+            progress("examples", batch.size, "listener-dates")
             yield beam.pvalue.TaggedOutput(self.RECALL, (as_of_ms, recall))
             for shelf, frame in frames.items():
                 counter(f"examples.{shelf}").inc(len(frame))

@@ -117,3 +117,17 @@ def test_the_allocator_setting_is_off_unless_asked_for(monkeypatch):
     assert tune_allocator() is False
     monkeypatch.setenv(MMAP_THRESHOLD_ENV, "lots")
     assert tune_allocator() is False            # unreadable: off, not a crash
+
+
+def test_progress_logs_the_first_call_then_at_most_every_interval(caplog):
+    import logging
+
+    from transforms import beam_io
+
+    beam_io._progress.pop("test stage", None)
+    clock = iter([100.0, 110.0, 131.0, 140.0])
+    with caplog.at_level(logging.INFO, logger="home_recs.progress"):
+        for n in (1000, 2000, 500, 1):
+            beam_io.progress("test stage", n, "listeners", clock=lambda: next(clock))
+    assert [r.getMessage() for r in caplog.records] == ["test stage: 1,000 listeners in 0m00s",
+                                                        "test stage: 3,500 listeners in 0m31s"]

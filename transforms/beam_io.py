@@ -7,6 +7,7 @@ and the manifest can reconcile ``read == accepted + rejected`` per table.
 from __future__ import annotations
 
 import contextlib
+import logging
 import pickle
 import time
 
@@ -163,6 +164,25 @@ def cpu_timer(stage: str):
         counter(f"cpu_ms.{stage}").inc(int(round((time.thread_time() - start) * 1000)))
 
 
+PROGRESS_EVERY_S = 30.0
+_progress: dict[str, list] = {}   # stage -> [count, started, last logged], per process
+_progress_log = logging.getLogger("home_recs.progress")
+
+
+def progress(stage: str, n: int, unit: str, clock=time.monotonic) -> None:
+    """Count ``n`` more ``unit`` done in ``stage`` and log the running total, at most once per
+    ``PROGRESS_EVERY_S`` seconds per stage and process (the first call always logs), e.g.
+    ``serve: 412,000 listeners in 3m05s``. Counts are per worker process: on Dataflow each
+    worker reports its own share; on the local runner they are the job's."""
+    now = clock()
+    entry = _progress.setdefault(stage, [0, now, None])
+    entry[0] += int(n)
+    if entry[2] is None or now - entry[2] >= PROGRESS_EVERY_S:
+        entry[2] = now
+        minutes, seconds = divmod(int(now - entry[1]), 60)
+        _progress_log.info("%s: %s %s in %dm%02ds", stage, f"{entry[0]:,}", unit, minutes, seconds)
+
+
 class SumPartialsFn(beam.CombineFn):
     """Sums :class:`transforms.aggregates.Partials` as they arrive.
 
@@ -253,6 +273,7 @@ class _ReadValidateFn(beam.DoFn):
         for chunk in read_chunks(path, self.spec, self.chunk_rows, row_group):
             with cpu_timer("validate"):
                 accepted, rejected = validate_frame(chunk.raw, self.spec, now=self.now, source_file=path)
+            progress(f"read {self.spec.name}", len(chunk.raw), "rows")
             # validate_frame numbers rows from 1; map back to the file's own data-row numbers
             if len(rejected):
                 rejected["row_number"] = chunk.row_numbers[rejected["row_number"].to_numpy() - 1]
