@@ -156,6 +156,11 @@ def train(examples: pd.DataFrame, shelf: str, config: dict, backend: str | None 
              len(tr_p), tr_p.groupby(QUERY).ngroups, len(va_p), va_p.groupby(QUERY).ngroups)
     fit = train_spark if backend == "spark" else train_local
     booster, info = fit(tr_p, va_p, shelf, rcfg)
+    # xgboost.train returns the last round's model, not the best one: keep the trees up to the best
+    # validation round, so that serving and evaluation score with the model early stopping chose
+    info["trained_rounds"] = booster.num_boosted_rounds()
+    if booster.num_boosted_rounds() > info["best_iteration"] + 1:
+        booster = booster[: info["best_iteration"] + 1]
     meta = {
         "shelf": shelf, "backend": backend, "objective": rcfg["objective"], "params": rcfg,
         "xgboost_config": json.loads(booster.save_config()), "feature_names": feature_names(shelf),

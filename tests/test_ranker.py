@@ -136,3 +136,13 @@ def test_batched_scoring_equals_one_listener_at_a_time(config, tmp_path):
     pd.testing.assert_frame_equal(together.reset_index(drop=True), alone)
     assert (together["source"] == "model").all() and set(together["model_version"]) == {"m"}
     assert not HeuristicScorer("shortcuts", {}).score(np.zeros((1, 16), np.float32)).any()
+
+
+def test_the_saved_model_stops_at_its_best_validation_round(config, tmp_path):
+    cfg = {**config, "ranker": {**config["ranker"], "num_boost_round": 300, "early_stopping_rounds": 10}}
+    booster, meta = train(planted_examples(), "shortcuts", cfg)
+    # early stopping ran 10 rounds past the best one; those trees are not kept
+    assert meta["trained_rounds"] == meta["best_iteration"] + 11
+    assert booster.num_boosted_rounds() == meta["best_iteration"] + 1
+    save_model(booster, meta, str(tmp_path / "m"))
+    assert XGBoostScorer(str(tmp_path / "m"), "shortcuts").booster.num_boosted_rounds() == meta["best_iteration"] + 1
