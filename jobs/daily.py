@@ -19,6 +19,7 @@ from jobs.beam_runner import make_pipeline
 from jobs.common import (PARQUET_CODEC, batch_size, check_inputs, check_output, read_inputs, side_tables,
                          spill_folder, write_rejected)
 from jobs.drift import drift_for_day
+from transforms.drift_report import comparison_summary
 from models.home import ServingContext, day_start_ms, recommend
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
 from transforms import contract, publish, storage
@@ -239,6 +240,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         fired = [r for r in found["records"] if r.get("alert")]
         print(f"  drift/skew:      {len(fired)} alert(s) -> {storage.join(args.output, 'drift', f'dt={date}')}"
               f"  (run `home-recs drift` for an exit code)")
+        print(f"                   {comparison_summary(found['records'])}")
     return 0
 
 

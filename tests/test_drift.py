@@ -371,10 +371,26 @@ def test_report_json_html_and_charts(tmp_path):
     assert html_text.startswith("<!DOCTYPE html>") and checker.errors == [] and checker.stack == []
     assert len(checker.imgs) == 1 and checker.imgs[0]["src"].startswith("data:image/png;base64,")
     assert "no_training_stats" in html_text and "not compared" in html_text
+    # compared: the skew on trend and the drift on src_popular; not compared: the shortcuts spec's 16
+    # features without training statistics, and the features each one-feature statistics file lacks
+    missing = sum(r["reason"] == "missing_on_one_side" for r in recs)
+    assert missing > 0 and len([r for r in recs if r["metric"] == "linf"]) == 2 + 16 + missing
+    assert (f"2 of {2 + 16 + missing} feature distances compared; not compared: missing_on_one_side {missing}, "
+            "no_training_stats 16") in html_text
+
     # sorted by distance: the src_popular row (0.3 drift) comes before the trend row (0.3 skew tie) and
     # every not-compared row comes after every compared one
     rows = html_text.split("Feature distances")[1].split("</table>")[0]
     assert rows.index("src_popular") < rows.index("no_training_stats")
+
+def test_a_report_with_nothing_compared_is_not_green():
+    from transforms.drift_report import _verdict_badge, comparison_summary
+
+    recs = (drift.not_compared_records(None, "shortcuts", "skew", "no_training_stats")
+            + drift.not_compared_records(None, "podcasts", "drift", "missing_on_one_side"))
+    assert comparison_summary(recs) == ("0 of 29 feature distances compared; not compared: "
+                                        "no_training_stats 16, missing_on_one_side 13")
+    assert "nothing compared" in _verdict_badge(recs, []) and "no alert" not in _verdict_badge(recs, [])
 
 
 # ----------------------------------------------------------------------------------- the job

@@ -23,6 +23,7 @@ import html
 import io
 import json
 import re
+from collections import Counter
 from typing import Mapping
 
 from transforms import storage
@@ -174,9 +175,8 @@ def render_html(doc: Mapping, records: list[dict], charts: Mapping[int, tuple[st
            "the training bins (numeric) or the top-k values plus <code>__other__</code> (categorical); "
            "an alert fires when it exceeds the threshold (the configured one, raised to the two-sample "
            "sampling-noise bound for small samples; see <code>transforms/drift.py</code>).</p>",
-           f"<p>Generated {e(str(doc.get('generated_at')))}. {len(records)} records, "
-           + (f'<span class="badge fired">{len(fired)} alert(s)</span>' if fired
-              else '<span class="badge ok">no alert</span>') + "</p>"]
+           f"<p>Generated {e(str(doc.get('generated_at')))}. {e(comparison_summary(records))} "
+           + _verdict_badge(records, fired) + "</p>"]
     sources = doc.get("sources") or {}
     if sources:
         out += ["<h2>Inputs</h2>", "<table><thead><tr><th>side</th><th>source</th></tr></thead><tbody>"]
@@ -254,6 +254,27 @@ def _configured(cfg, r):
         return feature_threshold(cfg, r["shelf"], r["feature"], feat.kind if feat else None)
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def comparison_summary(records: list[dict]) -> str:
+    """``"12 of 85 feature distances compared; not compared: no_training_stats 40, missing_feature 33"``
+    (the L-infinity records; reasons counted, most frequent first)."""
+    linf = [r for r in records if r["metric"] == METRIC]
+    done = sum(r["status"] == COMPARED for r in linf)
+    reasons = Counter(str(r.get("reason")) for r in linf if r["status"] != COMPARED)
+    text = f"{done} of {len(linf)} feature distances compared"
+    if reasons:
+        text += "; not compared: " + ", ".join(f"{k} {n}" for k, n in reasons.most_common())
+    return text
+
+
+def _verdict_badge(records: list[dict], fired: list) -> str:
+    """Alerts, else "nothing compared" when no distance was computed (not a green light), else no alert."""
+    if fired:
+        return f'<span class="badge fired">{len(fired)} alert(s)</span>'
+    if not any(r["status"] == COMPARED for r in records if r["metric"] == METRIC):
+        return '<span class="badge nc">nothing compared</span>'
+    return '<span class="badge ok">no alert</span>'
 
 
 def _by_distance(ir):
