@@ -11,6 +11,7 @@ import logging
 import sys
 
 from transforms.errors import InputError
+from transforms.provenance import code_version
 
 # Sub-command modules, in the order --help lists them.
 COMMAND_MODULES = ("jobs.generate", "jobs.importers", "jobs.daily", "jobs.examples", "jobs.train", "jobs.evaluate", "jobs.retrain", "jobs.models_cli", "jobs.drift", "jobs.neighbours",
@@ -18,16 +19,6 @@ COMMAND_MODULES = ("jobs.generate", "jobs.importers", "jobs.daily", "jobs.exampl
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-def package_version() -> str:
-    """The installed distribution's version ("unknown" when run from a tree that is not installed)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("home-recs")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def configure_logging(library_level: str, verbose: bool = False) -> None:
@@ -43,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="home-recs",
         description="Precompute a music app's Home shelves for every listener (offline, daily, Beam + Spark + XGBoost).",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {code_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging for home-recs' own messages")
     parser.add_argument("--log-level", default="WARNING", type=str.upper, choices=LOG_LEVELS,
                         help="level of Beam's, Spark's and other libraries' log messages (default WARNING: "

@@ -20,6 +20,7 @@ from jobs.common import (PARQUET_CODEC, batch_size, check_inputs, check_output, 
                          spill_folder, write_rejected)
 from jobs.drift import drift_for_day
 from transforms.drift_report import comparison_summary
+from transforms.provenance import code_version, git_commit
 from models.home import ServingContext, day_start_ms, recommend
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
 from transforms import contract, publish, storage
@@ -230,7 +231,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     result = p.run()
     result.wait_until_finish()
     counts = read_counters(result)
-    manifest = build_manifest(args, date, run_id, config, files, counts, started, models)
+    manifest = build_manifest(args, date, run_id, config, files, counts, started, models,
+                              job_id=getattr(result, "job_id", lambda: None)())
     published = publish.publish_day(args.output, run_id, date, TABLES_OUT + ["served_features", "feature_stats"], manifest)
     print_summary(args.output, date, manifest, published)
     if drift_config(config)["run_after_daily"]:
@@ -270,7 +272,8 @@ def _fingerprint(path: str) -> dict:
     return {"path": path, "size_bytes": meta.size_in_bytes, "last_updated": meta.last_updated_in_seconds}
 
 
-def build_manifest(args, date, run_id, config, files, counts, started, models: ModelChoice) -> dict:
+def build_manifest(args, date, run_id, config, files, counts, started, models: ModelChoice,
+                   job_id: str | None = None) -> dict:
     tables = {}
     for t in contract.TABLE_NAMES:
         read, acc, rej = (counts.get(f"{t}.{k}", 0) for k in ("read", "accepted", "rejected"))
@@ -289,6 +292,8 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
                for s, c in config["shelves"].items()}
     return {
         "date": date, "as_of": f"{date}T00:00:00Z", "run_id": run_id, "runner": args.runner,
+        # which code ran, and where: the runner's job id (Dataflow's), when it has one
+        "code": {"version": code_version(), "git_commit": git_commit(), "runner_job_id": job_id},
         "input": args.input, "output": args.output, "config_fingerprint": fingerprint(config),
         "neighbours": args.neighbours,
         "models": {"registry": args.models, "versions": models.versions, "fallbacks": models.fallbacks},

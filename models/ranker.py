@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from importlib import metadata as pkg_metadata
 
 import numpy as np
 import pandas as pd
@@ -22,6 +21,7 @@ import xgboost as xgb
 
 from transforms import storage
 from transforms.errors import InputError
+from transforms.provenance import code_version, git_commit
 from transforms.feature_spec import feature_names, spec_fingerprint
 
 log = logging.getLogger("home_recs.ranker")
@@ -169,17 +169,10 @@ def train(examples: pd.DataFrame, shelf: str, config: dict, backend: str | None 
         "rows": {"training": int(len(tr)), "training_used": int(len(tr_p)), "validation": int(len(va)),
                  "validation_used": int(len(va_p)), "training_positives": int(tr_p["label"].sum()),
                  "validation_positives": int(va_p["label"].sum())},
-        "xgboost_version": xgb.__version__, "code_version": code_version(),
+        "xgboost_version": xgb.__version__, "code_version": code_version(), "git_commit": git_commit(),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **info,
     }
     return booster, meta
-
-
-def code_version() -> str:
-    try:
-        return pkg_metadata.version("home-recs")
-    except pkg_metadata.PackageNotFoundError:  # running from a source tree
-        return "unknown"
 
 
 def save_model(booster: xgb.Booster, meta: dict, output: str, training_stats: dict | None = None) -> dict:

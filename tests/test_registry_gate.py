@@ -141,3 +141,19 @@ def test_concurrent_promotions_never_expose_a_half_written_alias(models, tmp_pat
     assert errors == [] and seen <= {a, b} and seen
     assert reg.alias("shortcuts", "production") in {a, b}
     assert not list(alias_file.parent.glob("*.tmp-*"))  # no temp files left behind
+
+
+def test_provenance_names_the_commit_from_the_environment_or_the_checkout(monkeypatch):
+    import subprocess
+
+    from transforms import provenance
+
+    provenance.git_commit.cache_clear()
+    monkeypatch.setenv("HOME_RECS_GIT_COMMIT", "abc123")
+    assert provenance.git_commit() == "abc123"
+    provenance.git_commit.cache_clear()
+    monkeypatch.delenv("HOME_RECS_GIT_COMMIT")
+    repo = provenance.__file__.rsplit("/", 2)[0]
+    here = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=repo)
+    assert provenance.git_commit() == (here.stdout.strip() if here.returncode == 0 else None)
+    provenance.git_commit.cache_clear()
