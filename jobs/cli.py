@@ -14,8 +14,8 @@ from transforms.errors import InputError
 from transforms.provenance import code_version
 
 # Sub-command modules, in the order --help lists them.
-COMMAND_MODULES = ("jobs.generate", "jobs.importers", "jobs.daily", "jobs.examples", "jobs.train", "jobs.evaluate", "jobs.retrain", "jobs.models_cli", "jobs.drift", "jobs.neighbours",
-                   "jobs.lookup")
+COMMAND_MODULES = ("jobs.generate", "jobs.importers", "jobs.daily", "jobs.examples", "jobs.train", "jobs.evaluate",
+                   "jobs.retrain", "jobs.models_cli", "jobs.drift", "jobs.neighbours", "jobs.lookup")
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -156,7 +156,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                                                          file_name_suffix=".parquet", codec=PARQUET_CODEC))
     result = p.run()
     result.wait_until_finish()
-    for spilled in ("_listeners", "_events", "_profiles", "_features", "_partials"):   # spilled shards and event blocks (transforms.spill)
+    # spilled shards, event blocks, features and partial counts (transforms.spill)
+    for spilled in ("_listeners", "_events", "_profiles", "_features", "_partials"):
         storage.delete_tree(storage.join(stage, spilled))
     counts = read_counters(result)
     recall = storage.read_json(storage.join(stage, "candidate_recall.json"))

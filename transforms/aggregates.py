@@ -22,10 +22,11 @@ class Counts:
     """Integer sums keyed by tuples of ids, dictionary-encoded so partial counts merge as arrays.
 
     ``names``: the key columns; ``vocabs[j]``: object (V_j,) distinct ids of key column j;
-    ``codes[j]``: integer (n,) rows' codes into ``vocabs[j]``; ``values``: integer (n, len(fields))
-    sums named ``fields`` (int32 after a merge when they fit, else int64). After :meth:`merge` every key is unique, vocabularies are sorted, so
-    code order is id order, and rows are sorted by their codes: the result does not depend on the
-    order in which Beam combines the parts.
+    ``codes[j]``: integer (n,) rows' codes into ``vocabs[j]``; ``values``: integer
+    (n, len(fields)) sums named ``fields`` (int32 after a merge when they fit, else int64).
+    After :meth:`merge` every key is unique, vocabularies are sorted, so code order is id order,
+    and rows are sorted by their codes: the result does not depend on the order in which Beam
+    combines the parts.
     """
 
     names: tuple
