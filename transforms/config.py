@@ -51,11 +51,53 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict[
             raise InputError(f"config file {path} is not valid YAML: {err}") from err
         if user is not None and not isinstance(user, dict):
             raise InputError(f"config file {path} must hold a YAML mapping at the top level")
+        refuse_unknown_keys(user or {}, config, f"config file {path}")
         config = _deep_merge(config, user or {})
     if overrides:
+        refuse_unknown_keys(overrides, config, "config overrides")
         config = _deep_merge(config, overrides)
     _check(config)
     return config
+
+
+# Maps whose keys are names chosen by the user (shelves, sources, features, xgboost parameters),
+# with '*' for a name; and the keys a named entry may hold ("shelves.*": any key of a default shelf).
+OPEN_MAPS = ("shelves", "shelves.*.sources", "shelves.*.heuristic_weights", "ranker.params", "ranker.shelves",
+             "ranker.shelves.*.params", "gate.thresholds", "drift.thresholds.features")
+
+
+def _templates(defaults: dict) -> dict[str, dict]:
+    shelf_keys: dict = {}
+    for shelf in (defaults.get("shelves") or {}).values():
+        shelf_keys.update(shelf or {})
+    shelf_keys.setdefault("rule", None)
+    return {"shelves.*": shelf_keys, "ranker.shelves.*": defaults.get("ranker", {})}
+
+
+def refuse_unknown_keys(user: dict, defaults: dict, where: str) -> None:
+    """Raise InputError for the first key of ``user`` the defaults do not define, naming its dotted
+    path and the closest valid key (a misspelt ``gate.tresholds`` would otherwise be ignored and
+    the default threshold would gate promotions). Keys under :data:`OPEN_MAPS` are names and pass."""
+    templates = _templates(defaults)
+
+    def walk(node: dict, schema: dict, path: str, pattern: str) -> None:
+        for key, value in node.items():
+            dotted, dotted_pattern = f"{path}.{key}" if path else str(key), f"{pattern}.{key}" if pattern else str(key)
+            if pattern in OPEN_MAPS:
+                dotted_pattern = f"{pattern}.*"
+                child = templates.get(dotted_pattern)
+            elif key in schema:
+                child = schema[key]
+            else:
+                import difflib
+
+                close = difflib.get_close_matches(str(key), [str(k) for k in schema], n=1, cutoff=0.6)
+                hint = f"did you mean `{close[0]}`?" if close else f"valid keys: {', '.join(sorted(map(str, schema)))}"
+                raise InputError(f"{where}: `{dotted}`: unknown key; {hint}")
+            if isinstance(value, dict) and (isinstance(child, dict) or dotted_pattern in OPEN_MAPS):
+                walk(value, child if isinstance(child, dict) else {}, dotted, dotted_pattern)
+
+    walk(user, defaults, "", "")
 
 
 def _check(config: dict) -> None:
