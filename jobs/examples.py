@@ -50,6 +50,9 @@ def register(sub) -> None:
     p.add_argument("--config", help="YAML file deep-merged over the packaged defaults")
     p.add_argument("--runner", default="DirectRunner", help="Beam runner (default DirectRunner)")
     p.add_argument("--neighbours", help="output of `home-recs item-neighbours`, as in `home-recs daily`")
+    p.add_argument("--shelf", action="append", default=[], choices=sorted(FEATURE_SPECS),
+                   help="only this model shelf (repeatable; default every model shelf of the config): the other "
+                        "shelves' candidates, features and population counts are not computed")
     p.set_defaults(func=run, accepts_beam_options=True)
 
 
@@ -115,7 +118,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     started = time.time()
     dates = parse_dates(args.as_of)
     horizon_ms = parse_horizon(args.horizon)
-    config = load_config(args.config)
+    config = only_shelves(load_config(args.config), getattr(args, "shelf", None) or [])
     as_ofs = [day_start_ms(d) for d in dates]
     check_output(args.output)
     files = check_inputs(args.input)
@@ -188,6 +191,18 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         rec = f"{c['candidate_recall']:.4f}" if c["candidate_recall"] is not None else "-"
         print(f"  {shelf:<10} {c['examples']:>10,} {c['positives']:>10,} {rate:>9} {rec:>12}")
     return 0
+
+
+def only_shelves(config: dict, shelves: list[str]) -> dict:
+    """``config`` with only the model shelves ``shelves`` (all of them when empty). Raises InputError
+    for a shelf the config does not declare as a model shelf."""
+    if not shelves:
+        return config
+    unknown = [s for s in shelves if s not in config["shelves"] or config["shelves"][s].get("kind") != "model"]
+    if unknown:
+        raise InputError(f"--shelf {unknown}: not a model shelf of the config "
+                         f"({[s for s, c in config['shelves'].items() if c.get('kind') == 'model']})")
+    return {**config, "shelves": {s: c for s, c in config["shelves"].items() if s in shelves}}
 
 
 def recall_report(rows) -> dict:

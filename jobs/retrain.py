@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     else:
         examples_job.run(argparse.Namespace(as_of=",".join(train_dates + eval_dates), horizon=rc["horizon"],
                                             input=args.input, output=ex_dir, config=args.config, runner=args.runner,
-                                            neighbours=args.neighbours),
+                                            neighbours=args.neighbours, shelf=[args.shelf]),
                          beam_args)
     examples = read_examples(ex_dir, args.shelf, train_dates[0], eval_dates[-1])
     cut = pd.Timestamp(args.as_of, tz="UTC")

@@ -27,8 +27,9 @@ def both_jobs(shared_data, tmp_path_factory):
     write_dataset(frames, str(root / "data"))
     assert main(["daily", "--date", AS_OF, "--input", str(root / "data"), "--output", str(root / "out"),
                  "--log-features"]) == 0
+    # only two of the three model shelves: the features must not depend on which shelves are built
     assert main(["build-examples", "--as-of", AS_OF, "--horizon", "7d", "--input", str(root / "data"),
-                 "--output", str(root / "ex")]) == 0
+                 "--output", str(root / "ex"), "--shelf", "shortcuts", "--shelf", "playlists"]) == 0
     return root, frames
 
 
@@ -48,6 +49,12 @@ def test_examples_equal_served_features_bit_for_bit(both_jobs, shelf):
         assert (a.view("uint32") == b.view("uint32")).all(), name  # bit for bit, NaN included
     assert (joined["as_of_served"] == joined["as_of_example"]).all()
     assert (joined["candidate_source_served"] == joined["candidate_source_example"]).all()
+
+
+def test_only_the_shelves_asked_for_are_built(both_jobs):
+    root, _ = both_jobs
+    assert sorted(p.name for p in root.glob("ex/shelf=*")) == ["shelf=playlists", "shelf=shortcuts"]
+    assert sorted(p.name for p in root.glob("ex/feature_stats/*.json")) == ["playlists.json", "shortcuts.json"]
 
 
 def test_labels_come_from_the_label_window(both_jobs):
