@@ -110,7 +110,13 @@ def print_decision(shelf: str, version: str, report: dict, gcfg: dict) -> None:
     else:
         print(f"  no regression: {r['value']:.4f} >= production {r['production']:.4f} - {r['tolerance']:.4f}: "
               f"{r['status']}")
-    best = report["best_baseline_ndcg@10"]
-    print(f"  best baseline: {best['name']} ndcg@10 {best['value']:.4f}")
+    b = d["checks"]["beats_best_baseline"]
+    if b["status"] == "skipped":
+        best = report["best_baseline_ndcg@10"]
+        print(f"  beats best baseline: skipped ({b['reason']}); best baseline {best['name']} ndcg@10 {best['value']:.4f}")
+    else:
+        low, high = b["interval"]
+        print(f"  beats best baseline: {b['baseline']} {b['baseline_value']:.4f}; model - baseline, "
+              f"{gcfg['baseline_confidence']:.0%} interval [{low:+.4f}, {high:+.4f}] > {b['margin']:+.4f}: {b['status']}")
     for reason in d["reasons"]:
         print(f"  reason: {reason}")

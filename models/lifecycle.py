@@ -2,16 +2,45 @@
 from __future__ import annotations
 
 import logging
+import math
 
+import numpy as np
 import pandas as pd
 
+from models.baselines import baseline_scores
 from models.evaluation import evaluate
-from models.gate import decide, gate_config
+from models.gate import decide, gate_config, paired_bootstrap
+from models.metrics import per_query_ndcg
 from models.ranker import XGBoostScorer
 from models.registry import Registry
 from transforms.errors import InputError
+from transforms.feature_spec import feature_names
 
 log = logging.getLogger("home_recs.lifecycle")
+
+
+def best_baseline(examples: pd.DataFrame, shelf: str, scorer: XGBoostScorer, report: dict, gcfg: dict,
+                  config: dict) -> dict | None:
+    """The baseline with the highest mean gate metric in ``report``, with the paired bootstrap
+    interval of mean(model - baseline) over the evaluated queries (see :func:`models.gate.paired_bootstrap`).
+    None when the gate skips the check, the metric is not NDCG@k, or no baseline was scored."""
+    metric = gcfg["metric"]
+    if gcfg.get("baseline_margin") is None or not metric.startswith("ndcg@") or not report["baselines"]:
+        return None
+    k = int(metric.split("@", 1)[1])
+    name = max(report["baselines"], key=lambda b: _value(report["baselines"][b]["metrics"].get(metric)))
+    frame = examples[["listener_id", "as_of", "item_id", "label"]]
+    model = per_query_ndcg(frame.assign(score=scorer.score(examples[feature_names(shelf)].to_numpy(dtype=np.float32))),
+                           k)
+    base = per_query_ndcg(frame.assign(score=baseline_scores(examples, shelf, config)[name]), k)
+    diff = (model - base.reindex(model.index)).to_numpy()   # the same queries: one candidate set, two rankings
+    low, high = paired_bootstrap(diff, gcfg["baseline_resamples"], gcfg["baseline_confidence"])
+    return {"name": name, "value": report["baselines"][name]["metrics"].get(metric), "interval": [low, high],
+            "n_queries": int(len(diff))}
+
+
+def _value(v) -> float:
+    return -1.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
 def gate_register_promote(reg: Registry, shelf: str, candidate_dir: str, eval_examples: pd.DataFrame,
@@ -22,7 +51,8 @@ def gate_register_promote(reg: Registry, shelf: str, candidate_dir: str, eval_ex
     ``production_version`` and ``production_metric`` added.
     """
     gcfg = gate_config(config, shelf)
-    report = evaluate(eval_examples, shelf, XGBoostScorer(candidate_dir, shelf, version="candidate"), config)
+    scorer = XGBoostScorer(candidate_dir, shelf, version="candidate")
+    report = evaluate(eval_examples, shelf, scorer, config)
     prod_version, prod_value, note = reg.alias(shelf, "production"), None, None
     if prod_version:
         try:
@@ -31,7 +61,8 @@ def gate_register_promote(reg: Registry, shelf: str, candidate_dir: str, eval_ex
         except InputError as err:  # a production model that cannot score today's features
             note = f"production {prod_version} could not be evaluated: {err}"
             log.warning(note)
-    decision = decide(report["model"]["metrics"][gcfg["metric"]], prod_value, gcfg)
+    decision = decide(report["model"]["metrics"][gcfg["metric"]], prod_value, gcfg,
+                      best_baseline(eval_examples, shelf, scorer, report, gcfg, config))
     if note:
         decision["checks"]["no_regression"]["note"] = note
     report.update({"gate": decision, "production_version": prod_version, "production_metric": prod_value})

@@ -282,6 +282,19 @@ def _metrics(r: _Ranked, ks, query_cols, n_positives, catalog_size) -> dict[str,
     return out
 
 
+def per_query_ndcg(frame: pd.DataFrame, k: int, query_cols: Sequence[str] = QUERY_COLS, *,
+                   score_col: str = "score") -> pd.Series:
+    """NDCG@k of each evaluated query (>= 1 positive among its candidates), the values whose mean is
+    ``ranking_metrics(...)["ndcg@k"]``, indexed by the query columns (so that two rankers of the same
+    candidates can be paired query by query). float64."""
+    r = _Ranked(frame, query_cols, score_col, "label", "item_id", "item_id")
+    ev = r.n_pos > 0
+    values = r.per_query(int(k))["dcg"][ev] / _idcg(int(k), r.n_pos[ev])
+    keys = r.keys[ev].reset_index(drop=True)
+    index = pd.MultiIndex.from_frame(keys) if len(query_cols) > 1 else pd.Index(keys[query_cols[0]])
+    return pd.Series(values, index=index, name=f"ndcg@{k}")
+
+
 def ndcg_curve(frame: pd.DataFrame, ks: Iterable[int] = range(1, 21), query_cols: Sequence[str] = QUERY_COLS,
                *, score_col: str = "score", label_col: str = "label", item_col: str = "item_id",
                ties: str = "item_id") -> dict[int, float]:

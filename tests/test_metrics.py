@@ -310,3 +310,16 @@ def test_write_report_without_curves_or_baselines(tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert "<img" not in page and not (tmp_path / "ndcg_curve.png").exists()
     assert json.loads((tmp_path / "report.json").read_text()) == {"model": {"metrics": {"n_queries": 0}}}
+
+
+def test_per_query_ndcg_by_hand_and_its_mean_is_ranking_metrics_ndcg():
+    from models.metrics import per_query_ndcg
+
+    frame = pd.DataFrame({"listener_id": ["a", "a", "a", "b", "b", "c"], "as_of": 0,
+                          "item_id": ["x", "y", "z", "x", "y", "x"],
+                          "score": [0.9, 0.5, 0.1, 0.2, 0.8, 1.0], "label": [0, 1, 0, 1, 0, 0]})
+    got = per_query_ndcg(frame, 2)
+    # a: the positive at rank 2 -> (1/log2 3) / 1; b: the positive at rank 2 -> the same; c: no positive, not evaluated
+    assert got.index.tolist() == [("a", 0), ("b", 0)]
+    assert got.to_numpy() == pytest.approx([1 / np.log2(3), 1 / np.log2(3)])
+    assert got.mean() == pytest.approx(ranking_metrics(frame, ks=(2,))["ndcg@2"])

@@ -47,8 +47,38 @@ def models(tmp_path_factory, request):
         booster, meta = train(ex, "shortcuts", config)
         save_model(booster, meta, str(root / name))
     eval_ex = planted_examples(n_listeners=40, dates=("2025-01-05", "2025-01-06"), seed=4)
-    cfg = {**config, "gate": {**config["gate"], "thresholds": {"shortcuts": 0.3}, "tolerance": 0.01}}
+    # the registry flow below, without the baseline check: on these examples the heuristic baseline
+    # (frecency_7d) is the planted rule itself, which no model beats (see the next test)
+    cfg = {**config, "gate": {**config["gate"], "thresholds": {"shortcuts": 0.3}, "tolerance": 0.01,
+                              "baseline_margin": None}}
     return root, eval_ex, cfg
+
+
+def test_a_model_that_does_not_beat_the_best_baseline_is_refused_with_nothing_in_production(models, tmp_path):
+    root, eval_ex, cfg = models
+    reg = Registry(str(tmp_path / "reg"))
+    with_baseline = {**cfg, "gate": {**cfg["gate"], "baseline_margin": 0.0}}
+    report = gate_register_promote(reg, "shortcuts", str(root / "good"), eval_ex, with_baseline)
+    check = report["gate"]["checks"]["beats_best_baseline"]
+    assert check["status"] == "failed" and check["baseline"] == "baseline_heuristic"
+    assert report["gate"]["checks"]["absolute"]["status"] == "passed"   # good enough, but not better than the rule
+    low, high = check["interval"]
+    assert low <= 0.0 and low <= high and "does not beat the best baseline baseline_heuristic" in report["gate"]["reasons"][0]
+    assert not report["promoted"] and reg.alias("shortcuts", "production") is None
+
+
+def test_gate_baseline_check_by_hand():
+    from models.gate import paired_bootstrap
+
+    assert paired_bootstrap(np.full(50, 0.1)) == pytest.approx((0.1, 0.1))   # every query better by 0.1
+    low, high = paired_bootstrap(np.r_[np.full(50, 0.2), np.full(50, -0.2)])   # as often better as worse
+    assert low < 0.0 < high
+    cfg = {**GATE, "baseline_margin": 0.0}
+    beats = decide(0.5, None, cfg, {"name": "baseline_recency", "value": 0.4, "interval": [0.02, 0.18]})
+    assert beats["promote"] and beats["checks"]["beats_best_baseline"]["status"] == "passed"
+    ties = decide(0.5, None, cfg, {"name": "baseline_recency", "value": 0.49, "interval": [-0.03, 0.05]})
+    assert not ties["promote"] and "[-0.0300, +0.0500] is not above the margin +0.0000" in ties["reasons"][0]
+    assert decide(0.5, None, GATE)["checks"]["beats_best_baseline"]["status"] == "skipped"
 
 
 def test_first_good_model_promoted_then_worse_refused_then_better_promoted(models, tmp_path):
