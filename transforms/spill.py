@@ -13,7 +13,8 @@ Event blocks take the same road into the shards: the local runner holds a groupi
 input in memory, so grouping the events of every listener by shard held all events at once
 (3.1 GB peak at 100k listeners, growing with the event count). Each block is written once by
 :func:`spill_block`, the grouping moves only :class:`SpilledBlock` handles, and the shard's
-builder reads its blocks back with :func:`load_block`.
+builder reads its blocks back with :func:`load_block`. build-examples sends each batch's partial
+population counts of every as_of the same way (``transforms.beam_io.sum_spilled_partials``).
 """
 from __future__ import annotations
 
@@ -68,8 +69,8 @@ class SpilledBlock:
 
 
 def spill_block(block, folder: str, shard: int) -> SpilledBlock:
-    """Write one block of ``shard`` (event columns, ``listeners`` rows or features as a DataFrame
-    or an Arrow table) to
+    """Write one block of ``shard`` (event columns, ``listeners`` rows, features as a DataFrame
+    or an Arrow table, or partial counts) to
     ``folder/shard-<shard>/<random>.pkl`` and return its handle. Names are random so that a
     retried write never replaces a block another attempt already handed on. Raises OSError from
     the file system."""
