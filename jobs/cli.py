@@ -13,9 +13,24 @@ import sys
 from transforms.errors import InputError
 from transforms.provenance import code_version
 
-# Sub-command modules, in the order --help lists them.
-COMMAND_MODULES = ("jobs.generate", "jobs.importers", "jobs.daily", "jobs.examples", "jobs.train", "jobs.evaluate",
-                   "jobs.retrain", "jobs.models_cli", "jobs.drift", "jobs.neighbours", "jobs.lookup")
+# Sub-commands in the order --help lists them: name -> (module, one-line help). The help is repeated
+# here so that `home-recs --help` lists every command without importing one (Beam, Spark and
+# xgboost load only for the command that runs); tests/test_importers.py checks it matches each module's.
+COMMANDS = {
+    "generate": ("jobs.generate", "write a synthetic dataset (events, items, listeners, curation) with planted structure"),
+    "import": ("jobs.importers", "turn a real dataset or any interaction file into the data contract"),
+    "daily": ("jobs.daily", "compute every listener's Home shelves for one date (Beam)"),
+    "build-examples": ("jobs.examples", "training examples (candidates + features + labels) at past as_of dates (Beam)"),
+    "train": ("jobs.train", "train a shelf's XGBoost ranker on examples from build-examples"),
+    "evaluate": ("jobs.evaluate", "offline evaluation of a model against baselines (NDCG@k, Recall@k, MAP@k, HitRate@k)"),
+    "retrain": ("jobs.retrain", "build examples, train, evaluate, gate, register and (maybe) promote a shelf's model"),
+    "models": ("jobs.models_cli", "list, show, promote or roll back model versions in a registry"),
+    "drift": ("jobs.drift", "skew (training vs serving) and drift (day vs baseline day) of the feature statistics"),
+    "item-neighbours": ("jobs.neighbours",
+                        "item-item neighbours from co-listening before as_of: cosine and implicit ALS (Spark)"),
+    "lookup": ("jobs.lookup", "print one listener's Home page of a published day (shelves in order, then positions)"),
+}
+COMMAND_MODULES = tuple(module for module, _ in COMMANDS.values())
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -29,7 +44,9 @@ def configure_logging(library_level: str, verbose: bool = False) -> None:
     logging.getLogger("home_recs").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, lazy: bool = False) -> argparse.ArgumentParser:
+    """The ``home-recs`` parser with every sub-command registered by its module; with ``lazy``, only
+    ``command``'s module is imported (none when None) and the others are listed by name and help."""
     parser = argparse.ArgumentParser(
         prog="home-recs",
         description="Precompute a music app's Home shelves for every listener (offline, daily, Beam + Spark + XGBoost).",
@@ -40,13 +57,31 @@ def build_parser() -> argparse.ArgumentParser:
                         help="level of Beam's, Spark's and other libraries' log messages (default WARNING: "
                              "home-recs' own progress lines and summary stay; INFO shows Beam's stage by stage)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for name, (module, help_text) in COMMANDS.items():
+        if lazy and name != command:
+            sub.add_parser(name, help=help_text)
+        else:
+            importlib.import_module(module).register(sub)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    """The sub-command named in ``argv``: the first argument that is not an option or its value."""
+    takes_value = {"--log-level"}
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in takes_value:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_in(argv), lazy=True)
     args, unknown = parser.parse_known_args(argv)
     configure_logging(args.log_level, args.verbose)
     if unknown and not getattr(args, "accepts_beam_options", False):

@@ -378,3 +378,22 @@ def test_generic_errors_name_the_problem(tmp_path):
         generic.import_events(str(src), "listener_id=user,item_id=song,ts=played_at,item_type=kind", item_type="track")
     assert run_cli(["import", "events", "--source", str(src), "--map", "listener_id=user,item_id=nope,ts=played_at",
                     "--output", str(tmp_path / "o")]) == 2
+
+
+def test_the_cli_lists_every_command_with_its_modules_help_without_importing_it():
+    import subprocess
+    import sys
+
+    from jobs import cli
+
+    full = cli.build_parser()
+    registered = {a.dest: a.help for a in full._subparsers._group_actions[0]._choices_actions}
+    assert registered == {name: help_text for name, (_, help_text) in cli.COMMANDS.items()}
+    # `home-recs --help` imports no job module, hence neither Beam nor xgboost
+    probe = ("import sys, contextlib, io\nfrom jobs import cli\nwith contextlib.suppress(SystemExit), "
+             "contextlib.redirect_stdout(io.StringIO()):\n    cli.main(['--help'])\n"
+             "print(sorted(m for m in ('apache_beam', 'xgboost', 'jobs.daily') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert cli._command_in(["--log-level", "INFO", "-v", "daily", "--date", "x"]) == "daily"
+    assert cli._command_in(["--version"]) is None and cli._command_in(["dayly"]) is None
