@@ -14,6 +14,8 @@ from transforms.errors import InputError
     ("shelvs:\n  a: {}\n", "`shelvs`: unknown key; did you mean `shelves`?"),
     ("ranker:\n  shelves:\n    playlists: {max_dept: 3}\n",
      "`ranker.shelves.playlists.max_dept`: unknown key; valid keys: backend,"),
+    ("gate: [1, 2]\n", "`gate` must be a mapping of keys to values, got list [1, 2]"),
+    ("shelves:\n  podcasts: 5\n", "`shelves.podcasts` must be a mapping of keys to values, got int 5"),
 ])
 def test_a_misspelt_key_is_refused_naming_its_path(tmp_path, text, message):
     path = tmp_path / "c.yaml"

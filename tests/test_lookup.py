@@ -42,6 +42,10 @@ def test_read_home_returns_the_listeners_shelves_in_the_given_order(tmp_path):
         read_home(str(tmp_path), DAY, "A", ["playlists"])
     with pytest.raises(InputError, match="day 2026-11-27 is not published"):
         read_home(str(tmp_path), "2026-11-27", "A")
+    broken = tmp_path / "recommendations" / f"dt={DAY}" / "shelf=podcasts" / "part-00001.parquet"
+    broken.write_text("not parquet")
+    with pytest.raises(InputError, match="part-00001.parquet: not a readable recommendations file"):
+        read_home(str(tmp_path), DAY, "A")
 
 
 def test_lookup_command_prints_json_and_exits_1_for_an_unknown_listener(tmp_path, capsys):

@@ -94,7 +94,13 @@ def refuse_unknown_keys(user: dict, defaults: dict, where: str) -> None:
                 close = difflib.get_close_matches(str(key), [str(k) for k in schema], n=1, cutoff=0.6)
                 hint = f"did you mean `{close[0]}`?" if close else f"valid keys: {', '.join(sorted(map(str, schema)))}"
                 raise InputError(f"{where}: `{dotted}`: unknown key; {hint}")
-            if isinstance(value, dict) and (isinstance(child, dict) or dotted_pattern in OPEN_MAPS):
+            wants_mapping = isinstance(child, dict) or dotted_pattern in OPEN_MAPS
+            if wants_mapping and not isinstance(value, dict):
+                if value is None and dotted_pattern == "shelves.*":   # `name: null` disables a shelf
+                    continue
+                raise InputError(f"{where}: `{dotted}` must be a mapping of keys to values, "
+                                 f"got {type(value).__name__} {value!r}")
+            if isinstance(value, dict):
                 walk(value, child if isinstance(child, dict) else {}, dotted, dotted_pattern)
 
     walk(user, defaults, "", "")
