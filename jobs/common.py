@@ -242,9 +242,9 @@ def heuristic_scorers(config: dict) -> dict:
 PARQUET_CODEC = "zstd"
 
 
-def write_rejected(rejected, stage: str, date: str):
+def write_rejected(rejected, folder: str):
+    """Write the rejected rows (frames of REJECTED_COLUMNS) as ``folder/part-*.parquet``."""
     schema = rejected_to_arrow(rejected_frame("x", "", [], [], [], [])).schema
     return (rejected | "RejectedArrow" >> beam.Map(rejected_to_arrow)
             | "WriteRejected" >> beam.io.WriteToParquetBatched(
-                storage.join(publish.partition(stage, "rejected", date), "part"), schema=schema,
-                file_name_suffix=".parquet", codec=PARQUET_CODEC))
+                storage.join(folder, "part"), schema=schema, file_name_suffix=".parquet", codec=PARQUET_CODEC))

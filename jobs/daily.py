@@ -226,7 +226,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
             (served | f"WriteFeat_{shelf}" >> beam.io.WriteToParquetBatched(
                  storage.join(publish.partition(stage, "served_features", date), f"shelf={shelf}", "part"),
                  schema=served_schema(shelf), file_name_suffix=".parquet", codec=PARQUET_CODEC))
-    write_rejected(inputs.rejected, stage, date)
+    write_rejected(inputs.rejected, publish.partition(stage, "rejected", date))
 
     result = p.run()
     result.wait_until_finish()

@@ -18,19 +18,18 @@ import pyarrow as pa
 
 from jobs.beam_runner import make_pipeline
 from jobs.common import (PARQUET_CODEC, batch_size, check_inputs, check_output, heuristic_scorers, item_neighbours,
-                         read_inputs, side_tables, spill_folder)
+                         read_inputs, side_tables, spill_folder, write_rejected)
 from jobs.daily import read_counters
 from models.examples import examples_for_batch, merge_recall
 from models.home import ServingContext, day_start_ms
 from transforms import storage
-from transforms.beam_io import counter, progress, rejected_to_arrow
+from transforms.beam_io import counter, progress
 from transforms.catalog import shelf_item_types
 from transforms.config import fingerprint, load_config
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS, feature_names, spec_fingerprint
 from transforms.feature_stats import ComputeFeatureStats, write_stats
 from transforms.spill import batches_of
-from transforms.validate import rejected_frame
 
 log = logging.getLogger("home_recs.examples")
 
@@ -96,6 +95,7 @@ class ExamplesFn(beam.DoFn):
         if caches is None or caches[0] is not catalog or caches[1] is not curation or caches[2] is not neighbours:
             caches = self._caches = (catalog, curation, neighbours, {})
         model_shelves = [s for s in self.config["shelves"] if s in FEATURE_SPECS]
+        scorers = heuristic_scorers(self.config)   # once per batch, not once per as_of
         for as_of_ms, wrapped in sides.items():
             side = wrapped.value   # jobs.common.side_tables wraps it for Beam's cache
             held = caches[3].get(as_of_ms)
@@ -104,7 +104,7 @@ class ExamplesFn(beam.DoFn):
                 # shares one copy of it (see jobs.common.side_tables)
                 held = caches[3][as_of_ms] = (side, side.with_item_neighbours(neighbours, model_shelves), {})
             ctx = ServingContext(as_of_ms, catalog, held[1], curation, self.config, entity_types,
-                                 heuristic_scorers(self.config), "examples", cache=held[2])
+                                 scorers, "examples", cache=held[2])
             frames, recall = examples_for_batch(batch, ctx, self.horizon_ms)
             progress("examples", batch.size, "listener-dates")
             yield beam.pvalue.TaggedOutput(self.RECALL, (as_of_ms, recall))
@@ -153,10 +153,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
      | "AllRecall" >> beam.combiners.ToList()
      | "WriteRecall" >> beam.Map(lambda rows: storage.write_json(
          storage.join(stage, "candidate_recall.json"), recall_report(rows))))
-    schema = rejected_to_arrow(rejected_frame("x", "", [], [], [], [])).schema
-    (inputs.rejected | "RejectedArrow" >> beam.Map(rejected_to_arrow)
-     | "WriteRejected" >> beam.io.WriteToParquetBatched(storage.join(stage, "rejected", "part"), schema=schema,
-                                                         file_name_suffix=".parquet", codec=PARQUET_CODEC))
+    write_rejected(inputs.rejected, storage.join(stage, "rejected"))
     result = p.run()
     result.wait_until_finish()
     # spilled shards, event blocks, features and partial counts (transforms.spill)
