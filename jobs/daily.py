@@ -119,6 +119,8 @@ class RecommendFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(self.FEATURES, (shelf, pa.Table.from_pandas(
                 frame, schema=served_schema(shelf), preserve_index=False)))
         counter("listeners.served").inc(listeners.size)
+        for shelf, n in result.dedup_removed.items():
+            counter(f"shelf.{shelf}.dedup_removed").inc(n)
         for shelf, rows in result.rows.groupby("shelf", sort=False):
             counter(f"shelf.{shelf}.rows").inc(len(rows))
             counter(f"shelf.{shelf}.listeners").inc(rows["listener_id"].nunique())
@@ -282,7 +284,9 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
         acc, rej = acc - dups, rej + dups
         tables[t] = {"read": read, "accepted": acc, "rejected": rej, "reconciles": read == acc + rej,
                      "files": [{**_fingerprint(f), **file_counts(counts, t, f)} for f in files[t]]}
+    # dedup_removed: items the shelf would have shown that an earlier shelf claimed (models.page)
     shelves = {s: {"rows": counts.get(f"shelf.{s}.rows", 0), "listeners": counts.get(f"shelf.{s}.listeners", 0),
+                   "dedup_removed": counts.get(f"shelf.{s}.dedup_removed", 0),
                    **({"candidate_rows": counts.get(f"shelf.{s}.candidate_rows", 0),
                        "listeners_scored": counts.get(f"shelf.{s}.listeners_scored", 0),
                        "features_per_row": len(feature_names(s))} if s in FEATURE_SPECS else {}),
@@ -318,6 +322,10 @@ def print_summary(output, date, manifest, published) -> None:
         how += " (FALLBACK: no usable model, see manifest)" if c.get("fallback") else ""
         scored = f"{c['candidate_rows']:>11,}" if "candidate_rows" in c else f"{'-':>11}"
         print(f"  {s:<14} {c['listeners']:>10,} {c['rows']:>10,} {scored}  {how}")
+    lost = {s: c["dedup_removed"] for s, c in manifest["shelves"].items() if c.get("dedup_removed")}
+    if lost:
+        print("  one item per page: items given up to an earlier shelf: "
+              + ", ".join(f"{s} {n:,}" for s, n in lost.items()))
     cpu = manifest["timings_s"].get("cpu") or {}
     if cpu:
         print("  cpu by stage:    " + ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items()))

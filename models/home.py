@@ -12,7 +12,9 @@ Shelf kinds: ``model`` (candidates, features, ranker, then the rules of :mod:`mo
 ``markets`` whitelist (the listener gets nothing on the shelf, editorial rows included), then the
 filters (``exclude_played_within_hours``, ``exclude_followed_shows``, ``block_explicit_for_minors``),
 then the diversity caps (``max_per_creator``, then ``max_per_parent``) on what the filters kept,
-then the editorial slots (explicit ones removed for minors), then the cut to ``size``.
+then the items an earlier shelf claimed are dropped (one item at most once per Home page:
+:mod:`models.page`), then the editorial slots (explicit ones removed for minors), then the cut to
+``size``. Shelves are computed in the page's claim order; rows come out in config order.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from models.candidates import CandidateSet, SourceInput, generate_candidates, pair_span
+from models.page import claim_order, dedup_enabled, drop_claimed, slot_claims, split_slot_sets
 from models.rules import (FOLLOWED_MIN_PLAYS, NEW_EPISODES_MAX_AGE_DAYS, RULES, diversify, editorial_layout,
                           editorial_slots, explicit_allowed, followed_shows, is_minor, new_episodes, not_followed,
                           not_played_within, recent_episodes)
@@ -69,11 +72,13 @@ class ServingContext:
 @dataclass
 class BatchResult:
     """``rows``: OUTPUT_COLUMNS frame; ``features``: shelf -> frame (listener_id, item_id,
-    candidate_source + spec columns) when feature logging is on; ``candidates``: shelf -> count."""
+    candidate_source + spec columns) when feature logging is on; ``candidates``: shelf -> count;
+    ``dedup_removed``: shelf -> items it would have shown that an earlier shelf claimed."""
 
     rows: pd.DataFrame
     features: dict = field(default_factory=dict)
     candidates: dict = field(default_factory=dict)
+    dedup_removed: dict = field(default_factory=dict)  # shelf -> items lost to an earlier shelf (models.page)
 
 
 def audience_mask(batch: ListenerBatch, shelf_config: dict, ctx: ServingContext) -> np.ndarray:
@@ -117,31 +122,68 @@ def recommend(batch: ListenerBatch, ctx: ServingContext) -> BatchResult:
     """
     hist = batch.before(ctx.as_of_ms)
     minor = is_minor(batch.birth_year, ctx.as_of_ms)
-    frames, features, n_cands = [], {}, {}
-    for shelf, cfg in ctx.config["shelves"].items():
-        in_market = market_mask(batch, cfg)
+    order, dedup = claim_order(ctx.config), dedup_enabled(ctx.config)
+    served = {shelf: _served(batch, ctx.config["shelves"][shelf], ctx) for shelf in order}
+    slots, claimed, removed = _page_slots(batch, ctx, minor, order, served, dedup)
+    frames, features, n_cands = {}, {}, {}
+    for shelf in order:  # models.page: shelves claim items in this order
+        cfg = ctx.config["shelves"][shelf]
         if cfg["kind"] == "editorial":
-            frames.append(_editorial_rows(batch, in_market & batch.registered_before(ctx.as_of_ms), shelf, cfg, ctx,
-                                          minor))
+            frame = _editorial_rows(batch, served[shelf], shelf, cfg, ctx, slots[shelf])
+        elif cfg["kind"] == "rule":
+            frame, lost = _rule_rows(hist, served[shelf], shelf, cfg, ctx, minor, slots[shelf], claimed)
+            removed[shelf] = removed.get(shelf, 0) + lost
+        elif shelf not in FEATURE_SPECS:
             continue
-        served = in_market & audience_mask(batch, cfg, ctx)
-        if cfg["kind"] == "rule":
-            frames.append(_rule_rows(hist, served, shelf, cfg, ctx, minor))
-            continue
-        if shelf not in FEATURE_SPECS:
-            continue
-        cands, X = shelf_candidates(hist, shelf, ctx, served)
-        n_cands[shelf] = len(cands)
-        if not len(cands):
-            continue
-        scorer = ctx.scorers[shelf]
-        scores = scorer.score(X)  # one call for the whole batch
-        frames.append(_rank_rows(hist, shelf, cfg, cands, scores, scorer, ctx, minor))
-        if ctx.log_features:
-            features[shelf] = _feature_frame(batch, cands, X, shelf)
-    frames = [f for f in frames if len(f)]
+        else:
+            cands, X = shelf_candidates(hist, shelf, ctx, served[shelf])
+            n_cands[shelf] = len(cands)
+            if not len(cands):
+                continue
+            scorer = ctx.scorers[shelf]
+            scores = scorer.score(X)  # one call for the whole batch
+            frame, lost = _rank_rows(hist, shelf, cfg, cands, scores, scorer, ctx, minor, slots[shelf], claimed)
+            removed[shelf] = removed.get(shelf, 0) + lost
+            if ctx.log_features:
+                features[shelf] = _feature_frame(batch, cands, X, shelf)
+        if dedup and len(frame):
+            ranked = frame["source"].to_numpy(dtype=object) != "editorial"  # slots claimed in the first round
+            claimed = np.concatenate([claimed, frame["_key"].to_numpy(np.int64)[ranked]])
+        frames[shelf] = frame
+    frames = [frames[s] for s in ctx.config["shelves"] if s in frames and len(frames[s])]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
-    return BatchResult(rows[OUTPUT_COLUMNS], features, n_cands)
+    return BatchResult(rows[OUTPUT_COLUMNS], features, n_cands, {s: n for s, n in removed.items() if n})
+
+
+def _served(batch: ListenerBatch, cfg: dict, ctx: ServingContext) -> np.ndarray:
+    """bool (B,): listeners a shelf serves (an editorial shelf: every registered listener of its markets)."""
+    if cfg["kind"] == "editorial":
+        return market_mask(batch, cfg) & batch.registered_before(ctx.as_of_ms)
+    return market_mask(batch, cfg) & audience_mask(batch, cfg, ctx)
+
+
+def _page_slots(batch: ListenerBatch, ctx: ServingContext, minor, order, served, dedup: bool):
+    """First claiming round of :mod:`models.page`: each shelf's editorial slots per listener, in
+    claim order, without the items an earlier shelf's slots claimed. Returns (shelf -> (set_of
+    (B,), slot frames, the same before the claims), the keys claimed, shelf -> slots removed among
+    served listeners)."""
+    span = batch.span
+    claimed, out, removed = np.zeros(0, np.int64), {}, {}
+    for shelf in order:
+        cfg = ctx.config["shelves"][shelf]
+        set_of, sets = original = _slot_sets(shelf, cfg, ctx, batch, _blocked(cfg, minor))
+        size = int(cfg["size"])
+        if dedup and len(claimed):
+            codes = [s["code"].to_numpy(np.int64) for s in sets]
+            # slots that could have shown (the first `size` of a served listener's set) and are claimed
+            removed[shelf] = int(np.isin(slot_claims(set_of, codes, served[shelf], size, span), claimed).sum())
+            set_of, keep, parent = split_slot_sets(set_of, codes, claimed, span)
+            sets = [sets[p].iloc[k].reset_index(drop=True) for p, k in zip(parent, keep)]
+        out[shelf] = (set_of, sets, original)
+        if dedup:
+            codes = [s["code"].to_numpy(np.int64) for s in sets]
+            claimed = np.concatenate([claimed, slot_claims(set_of, codes, served[shelf], size, span)])
+    return out, claimed, removed
 
 
 def _blocked(cfg: dict, minor: np.ndarray) -> np.ndarray:
@@ -196,16 +238,24 @@ def _slot_sets(shelf: str, cfg: dict, ctx: ServingContext, batch: ListenerBatch,
     return np.asarray([index[k] for k in keys], dtype=np.int64), sets
 
 
-def _with_editorial(batch: ListenerBatch, shelf, cfg, ctx: ServingContext, minor, listeners: np.ndarray,
-                    who: np.ndarray, code: np.ndarray, columns: dict, size: int) -> pd.DataFrame:
-    """Place each listener's editorial slots among their ranked rows (``who``, ``code`` and
-    ``columns`` per row, in rank order) and cut to ``size``; ``listeners`` are those who get a list.
-    Returns who, code, item_id, editorial (bool), position (1-based) and ``columns``."""
-    set_of, sets = _slot_sets(shelf, cfg, ctx, batch, _blocked(cfg, minor))
+def _own_slots(batch: ListenerBatch, slotting, who: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """bool (n,): rows whose item is one of the listener's editorial slots on this shelf (``slotting``:
+    set per listener and slot frames)."""
+    set_of, sets = slotting[:2]
     span = batch.span
     slot_keys = np.concatenate([i * span + s["code"].to_numpy(np.int64)[s["code"].to_numpy() >= 0]
                                 for i, s in enumerate(sets)] + [np.zeros(0, np.int64)])
-    rest = ~np.isin(set_of[who] * span + code, slot_keys)
+    return np.isin(set_of[who] * span + code, slot_keys)
+
+
+def _with_editorial(batch: ListenerBatch, slotting, listeners: np.ndarray, who: np.ndarray, code: np.ndarray,
+                    columns: dict, size: int) -> pd.DataFrame:
+    """Place each listener's editorial slots (``slotting``: set per listener and slot frames, from
+    :func:`_page_slots`) among their ranked rows (``who``, ``code`` and ``columns`` per row, in rank
+    order) and cut to ``size``; ``listeners`` are those who get a list.
+    Returns who, code, item_id, editorial (bool), position (1-based) and ``columns``."""
+    set_of, sets = slotting[:2]
+    rest = ~_own_slots(batch, slotting, who, code)
     who, code = who[rest], code[rest]
     columns = {k: v[rest] for k, v in columns.items()}
     rank = np.arange(len(who)) - np.searchsorted(who, who, side="left")
@@ -243,8 +293,10 @@ def _type_names(batch: ListenerBatch, code: np.ndarray, shelf: str) -> np.ndarra
     return _TYPE_NAMES[types]
 
 
-def _rank_rows(hist: History, shelf, cfg, cands: CandidateSet, scores, scorer, ctx: ServingContext, minor
-               ) -> pd.DataFrame:
+def _rank_rows(hist: History, shelf, cfg, cands: CandidateSet, scores, scorer, ctx: ServingContext, minor,
+               slotting, claimed: np.ndarray) -> tuple[pd.DataFrame, int]:
+    """Output rows of a model shelf (rank by score, filters, diversity caps, items claimed by an
+    earlier shelf dropped, editorial slots, cut) and how many items an earlier shelf claimed."""
     batch = hist.batch
     order = np.lexsort((batch.id_rank(cands.code), -np.asarray(scores, dtype=np.float64), cands.who))
     who, code = cands.who[order], cands.code[order]
@@ -254,29 +306,36 @@ def _rank_rows(hist: History, shelf, cfg, cands: CandidateSet, scores, scorer, c
     cb = batch.codebook
     keep = diversify(take(cb.creator, code, -1), take(cb.parent, code, -1), cfg.get("max_per_creator"),
                      cfg.get("max_per_parent"), groups=who)
-    placed = _with_editorial(batch, shelf, cfg, ctx, minor, np.unique(cands.who), who[keep], code[keep],
+    who, code, score, label = who[keep], code[keep], score[keep], label[keep]
+    keep, removed = drop_claimed(who, code, claimed, batch.span, int(cfg["size"]),
+                                 exempt=_own_slots(batch, slotting, who, code),
+                                 uncounted=_own_slots(batch, slotting[2], who, code))
+    placed = _with_editorial(batch, slotting, np.unique(cands.who), who[keep], code[keep],
                              {"score": score[keep], "candidate_source": label[keep]}, int(cfg["size"]))
     ed = placed["editorial"].to_numpy()
     return _output(batch, shelf, placed, ctx,
                    score=np.where(ed, np.nan, placed["score"].to_numpy(np.float64)),
                    source=np.where(ed, "editorial", scorer.source),
                    candidate_source=np.where(ed, "editorial", placed["candidate_source"].to_numpy(dtype=object)),
-                   model_version=np.where(ed, None, scorer.version))
+                   model_version=np.where(ed, None, scorer.version)), removed
 
 
 def _output(batch: ListenerBatch, shelf: str, placed: pd.DataFrame, ctx: ServingContext, **columns) -> pd.DataFrame:
     n = len(placed)
+    who, code = placed["who"].to_numpy(np.int64), placed["code"].to_numpy(np.int64)
     return pd.DataFrame({
-        "listener_id": batch.listener_id[placed["who"].to_numpy(np.int64)], "shelf": np.full(n, shelf, dtype=object),
+        "listener_id": batch.listener_id[who], "shelf": np.full(n, shelf, dtype=object),
         "position": placed["position"].to_numpy(np.int64), "item_id": placed["item_id"].to_numpy(dtype=object),
-        "item_type": _type_names(batch, placed["code"].to_numpy(np.int64), shelf),
+        "item_type": _type_names(batch, code, shelf),
         **{k: np.asarray(v, dtype=np.float64 if k == "score" else object) for k, v in columns.items()},
-        "run_id": np.full(n, ctx.run_id, dtype=object)})
+        "run_id": np.full(n, ctx.run_id, dtype=object),
+        "_key": who * batch.span + code})  # (listener, item) key for models.page; not an output column
 
 
-def _editorial_rows(batch: ListenerBatch, served: np.ndarray, shelf, cfg, ctx: ServingContext, minor) -> pd.DataFrame:
+def _editorial_rows(batch: ListenerBatch, served: np.ndarray, shelf, cfg, ctx: ServingContext, slotting
+                    ) -> pd.DataFrame:
     """Rows of a ``kind: editorial`` shelf: each served listener's live slots, renumbered 1..n."""
-    set_of, sets = _slot_sets(shelf, cfg, ctx, batch, _blocked(cfg, minor))
+    set_of, sets = slotting[:2]
     parts = []
     for i, slots in enumerate(sets):
         slots = slots.head(int(cfg["size"]))
@@ -323,12 +382,14 @@ def _recent_episodes(shelf, cfg, ctx: ServingContext) -> tuple[pd.DataFrame, pd.
     return ctx.cache[key]
 
 
-def _rule_rows(hist: History, served: np.ndarray, shelf, cfg, ctx: ServingContext, minor) -> pd.DataFrame:
+def _rule_rows(hist: History, served: np.ndarray, shelf, cfg, ctx: ServingContext, minor, slotting,
+               claimed: np.ndarray) -> tuple[pd.DataFrame, int]:
     """Rows of a ``kind: rule`` shelf: ``rule`` (default: the shelf's name) names a rule of
     :data:`models.rules.RULES`. ``source=rule``, ``candidate_source=rule:<rule>``, no
     model_version, and ``score`` null: a rule has no score, its order is ``position`` (for
-    ``new_episodes``: release time, newest first). Editorial slots of the shelf are inserted as on
-    model shelves; a listener with no rule rows gets no rows."""
+    ``new_episodes``: release time, newest first). Items claimed by an earlier shelf are dropped
+    and editorial slots inserted as on model shelves; a listener with no rule rows gets no rows.
+    Returns the rows and how many items an earlier shelf claimed."""
     rule = cfg.get("rule", shelf)
     if rule not in RULES:
         raise ValueError(f"shelf {shelf!r}: unknown rule {rule!r} (known: {list(RULES)})")
@@ -339,20 +400,24 @@ def _rule_rows(hist: History, served: np.ndarray, shelf, cfg, ctx: ServingContex
     blocked = _blocked(cfg, minor)
     played = hist.who * span + hist.item
     picks = []
+    depth = None if dedup_enabled(ctx.config) else size  # uncut, so a claimed episode is replaced by the next
     for is_blocked, episodes in zip((False, True), _recent_episodes(shelf, cfg, ctx)):
         mine = followed[blocked[followed // span] == is_blocked]
         who, row = new_episodes(episodes["show"].to_numpy(np.int64), episodes["item"].to_numpy(np.int64), mine, played,
-                                span, size, cfg.get("max_per_parent"))
+                                span, depth, cfg.get("max_per_parent"))
         picks.append(pd.DataFrame({"who": who, "code": episodes["item"].to_numpy(np.int64)[row]}))
     picked = pd.concat(picks, ignore_index=True).sort_values("who", kind="stable")
     if not len(picked):
-        return pd.DataFrame(columns=OUTPUT_COLUMNS)
+        return pd.DataFrame(columns=OUTPUT_COLUMNS), 0
     who, code = picked["who"].to_numpy(np.int64), picked["code"].to_numpy(np.int64)
-    placed = _with_editorial(batch, shelf, cfg, ctx, minor, np.unique(who), who, code, {}, size)
+    keep, removed = drop_claimed(who, code, claimed, span, size, exempt=_own_slots(batch, slotting, who, code),
+                                 uncounted=_own_slots(batch, slotting[2], who, code))
+    placed = _with_editorial(batch, slotting, np.unique(who), who[keep], code[keep], {}, size)
     ed = placed["editorial"].to_numpy()
     n = len(placed)
     return _output(batch, shelf, placed, ctx, score=np.full(n, np.nan), source=np.where(ed, "editorial", "rule"),
-                   candidate_source=np.where(ed, "editorial", f"rule:{rule}"), model_version=np.full(n, None, dtype=object))
+                   candidate_source=np.where(ed, "editorial", f"rule:{rule}"),
+                   model_version=np.full(n, None, dtype=object)), removed
 
 
 def _feature_frame(batch: ListenerBatch, cands: CandidateSet, X: np.ndarray, shelf: str) -> pd.DataFrame:

@@ -217,14 +217,14 @@ def recent_episodes(ids: np.ndarray, item_types: np.ndarray, parents: np.ndarray
 
 
 def new_episodes(show: np.ndarray, item: np.ndarray, followed: np.ndarray, played_items: np.ndarray, span: int,
-                 size: int, max_per_show: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 size: int | None, max_per_show: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Rule shelf "New episodes of your shows" for a batch of listeners.
 
     ``show``/``item``: int64 codes of the :func:`recent_episodes` rows (newest first; the release
     window is applied there); ``followed``: keys ``listener * span + show`` of followed shows
     (:func:`followed_shows`); ``played_items``: keys ``listener * span + item`` of items played
     before as_of. Keeps, per listener, episodes of followed shows not yet played, newest first
-    (ties by item id), at most ``max_per_show`` per show and at most ``size``.
+    (ties by item id), at most ``max_per_show`` per show and at most ``size`` (None: all).
     Returns (listener, row of ``recent``) int64 arrays, by listener then rank.
     """
     show = np.asarray(show, dtype=np.int64)
@@ -244,6 +244,8 @@ def new_episodes(show: np.ndarray, item: np.ndarray, followed: np.ndarray, playe
     who, row = who[order], row[order]
     keep = cap_per_parent(show[row], max_per_show, who)
     who, row = who[keep], row[keep]
+    if size is None:
+        return who, row
     start = np.searchsorted(who, who, side="left")
     keep = np.arange(len(who)) - start < int(size)
     return who[keep], row[keep]

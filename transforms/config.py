@@ -115,7 +115,13 @@ def _check(config: dict) -> None:
             raise InputError(f"config: shelves.{name}.kind must be one of {SHELF_KINDS}, got {kind!r}")
         if int(shelf.get("size", 0)) <= 0:
             raise InputError(f"config: shelves.{name}.size must be a positive integer")
+    disabled = [k for k, v in config.get("shelves", {}).items() if v is None]
     config["shelves"] = {k: v for k, v in config.get("shelves", {}).items() if v is not None}
+    listed = (config.get("page") or {}).get("claim_order") or []
+    unknown = [s for s in listed if s not in config["shelves"] and s not in disabled]
+    if unknown:
+        raise InputError(f"config: page.claim_order names shelf(s) {unknown} that the config does not have "
+                         f"(shelves: {list(config['shelves'])})")
 
 
 def fingerprint(config: dict) -> str:
