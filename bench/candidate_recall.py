@@ -31,7 +31,8 @@ from transforms.catalog import Catalog, shelf_item_types  # noqa: E402
 from transforms.config import load_config  # noqa: E402
 from transforms.history import MS_PER_DAY, build_state, event_block  # noqa: E402
 from transforms.labels import positive_keys  # noqa: E402
-from transforms.neighbours_table import load_neighbours  # noqa: E402
+from transforms.errors import InputError  # noqa: E402
+from transforms.neighbours_table import check_point_in_time, load_neighbours  # noqa: E402
 
 
 def load_states(input_dir: str, config: dict):
@@ -60,6 +61,12 @@ def main() -> int:
     ap.add_argument("--mix", action="append", default=[], metavar="NAME=SRC:Q,SRC:Q",
                     help="an extra mix to measure, e.g. colisten_first=colisten:100,als:50,popular:50")
     args = ap.parse_args()
+    if args.neighbours:  # recall is measured on plays after as_of: a later table would have seen them
+        try:
+            check_point_in_time(args.neighbours, args.as_of, "examples")
+        except InputError as err:
+            print(f"candidate_recall: error: {err}", file=sys.stderr)
+            return 2
     config = load_config()
     ns = [int(x) for x in args.n.split(",")]
     t0 = time.time()

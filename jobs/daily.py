@@ -32,6 +32,7 @@ from transforms.drift import drift_config
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS, feature_names
 from transforms.feature_stats import ComputeFeatureStats, stats_path, write_stats
+from transforms.neighbours_table import check_point_in_time
 from transforms.spill import batches_of
 
 log = logging.getLogger("home_recs.daily")
@@ -63,7 +64,11 @@ def register(sub) -> None:
                    help="Beam runner (default DirectRunner; Prism needs internet, so it is never implied)")
     p.add_argument("--run-id", help="id stamped on every row (default: UTC time + random suffix)")
     p.add_argument("--neighbours", help="output of `home-recs item-neighbours` (Spark): co-listening and ALS "
-                   "candidate sources read it as a side input instead of counting pairs in Beam")
+                   "candidate sources read it as a side input instead of counting pairs in Beam. Its as_of "
+                   "(summary.json) must be at or before --date, else the job stops")
+    p.add_argument("--neighbours-as-of", metavar="YYYY-MM-DD",
+                   help="as_of of a --neighbours table that has no summary.json (one copied without it); "
+                        "without summary or this flag the table is refused")
     p.add_argument("--models", help="model registry root: each model shelf serves its 'production' version "
                    "(checksums and feature spec verified; unusable or missing -> heuristic fallback, flagged)")
     p.add_argument("--model", action="append", default=[], metavar="SHELF=PATH",
@@ -188,6 +193,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     run_id = args.run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     now = pd.Timestamp.now(tz="UTC")
     as_of_ms = day_start_ms(date)
+    # a table built after the served date holds plays the day has not seen yet (a backfill, a wrong path)
+    nb_as_of = (check_point_in_time(args.neighbours, date, "serving", getattr(args, "neighbours_as_of", None))
+                if args.neighbours else None)
     check_output(args.output)
     files = check_inputs(args.input)
     log.info("daily %s: as_of %s UTC, run %s, inputs %s", date, date, run_id,
@@ -234,7 +242,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     result.wait_until_finish()
     counts = read_counters(result)
     manifest = build_manifest(args, date, run_id, config, files, counts, started, models,
-                              job_id=getattr(result, "job_id", lambda: None)())
+                              job_id=getattr(result, "job_id", lambda: None)(), neighbours_as_of=nb_as_of)
     published = publish.publish_day(args.output, run_id, date, TABLES_OUT + ["served_features", "feature_stats"], manifest)
     print_summary(args.output, date, manifest, published)
     if drift_config(config)["run_after_daily"]:
@@ -275,7 +283,7 @@ def _fingerprint(path: str) -> dict:
 
 
 def build_manifest(args, date, run_id, config, files, counts, started, models: ModelChoice,
-                   job_id: str | None = None) -> dict:
+                   job_id: str | None = None, neighbours_as_of: str | None = None) -> dict:
     tables = {}
     for t in contract.TABLE_NAMES:
         read, acc, rej = (counts.get(f"{t}.{k}", 0) for k in ("read", "accepted", "rejected"))
@@ -299,7 +307,7 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
         # which code ran, and where: the runner's job id (Dataflow's), when it has one
         "code": {"version": code_version(), "git_commit": git_commit(), "runner_job_id": job_id},
         "input": args.input, "output": args.output, "config_fingerprint": fingerprint(config),
-        "neighbours": args.neighbours,
+        "neighbours": args.neighbours, "neighbours_as_of": neighbours_as_of,
         "models": {"registry": args.models, "versions": models.versions, "fallbacks": models.fallbacks},
         "inputs": tables, "shelves": shelves,
         "listeners": {k.split(".", 1)[1]: v for k, v in counts.items()

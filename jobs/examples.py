@@ -29,6 +29,7 @@ from transforms.config import fingerprint, load_config
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS, feature_names, spec_fingerprint
 from transforms.feature_stats import ComputeFeatureStats, write_stats
+from transforms.neighbours_table import check_point_in_time
 from transforms.spill import batches_of
 
 log = logging.getLogger("home_recs.examples")
@@ -48,7 +49,12 @@ def register(sub) -> None:
     p.add_argument("--output", required=True, help="examples folder (replaced on success)")
     p.add_argument("--config", help="YAML file deep-merged over the packaged defaults")
     p.add_argument("--runner", default="DirectRunner", help="Beam runner (default DirectRunner)")
-    p.add_argument("--neighbours", help="output of `home-recs item-neighbours`, as in `home-recs daily`")
+    p.add_argument("--neighbours", help="output of `home-recs item-neighbours`, as in `home-recs daily`. Its as_of "
+                   "(summary.json) must be at or before the earliest --as-of date, else the job stops: a later table "
+                   "counts the examples' label days")
+    p.add_argument("--neighbours-as-of", metavar="YYYY-MM-DD",
+                   help="as_of of a --neighbours table that has no summary.json (one copied without it); "
+                        "without summary or this flag the table is refused")
     p.add_argument("--shelf", action="append", default=[], choices=sorted(FEATURE_SPECS),
                    help="only this model shelf (repeatable; default every model shelf of the config): the other "
                         "shelves' candidates, features and population counts are not computed")
@@ -120,6 +126,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     horizon_ms = parse_horizon(args.horizon)
     config = only_shelves(load_config(args.config), getattr(args, "shelf", None) or [])
     as_ofs = [day_start_ms(d) for d in dates]
+    neighbours_path = getattr(args, "neighbours", None)
+    # one table serves every date, so it must predate the first: checked before any input is read
+    nb_as_of = (check_point_in_time(neighbours_path, dates[0], "examples", getattr(args, "neighbours_as_of", None))
+                if neighbours_path else None)
     check_output(args.output)
     files = check_inputs(args.input)
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
@@ -129,7 +139,6 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     p = make_pipeline(args.runner, beam_args)
     # labels need events up to the last as_of + horizon; "now" only guards against future timestamps
     inputs = read_inputs(p, files, pd.Timestamp.now(tz="UTC"), config, stage)
-    neighbours_path = getattr(args, "neighbours", None)
     sides = side_tables(inputs.listeners, inputs.catalog, as_ofs, config, neighbours_path,
                         spill_folder(stage, config, "_partials"), attach_neighbours=False)
     out = inputs.listeners | "Examples" >> beam.ParDo(
@@ -162,6 +171,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     counts = read_counters(result)
     recall = storage.read_json(storage.join(stage, "candidate_recall.json"))
     summary = {"as_of": dates, "horizon": args.horizon, "run_id": run_id, "input": args.input,
+               "neighbours": {"path": neighbours_path, "as_of": nb_as_of} if neighbours_path else None,
                "config_fingerprint": fingerprint(config), "wall_time_s": round(time.time() - started, 1),
                "inputs": {t: {k: counts.get(f"{t}.{k}", 0) for k in ("read", "accepted", "rejected")}
                           for t in ("events", "items", "listeners", "curation")},

@@ -48,7 +48,11 @@ def register(sub) -> None:
                    "building them (e.g. to retrain with another config on the same data)")
     p.add_argument("--work", help="scratch folder for examples and the candidate model (default: a temp dir)")
     p.add_argument("--runner", default="DirectRunner", help="Beam runner for build-examples")
-    p.add_argument("--neighbours", help="output of `home-recs item-neighbours` for the candidate sources")
+    p.add_argument("--neighbours", help="output of `home-recs item-neighbours` for the candidate sources: one table "
+                   "for every example date, so it must be built at or before the first training date "
+                   "(AS_OF - retrain.train_days), else the job stops before building examples")
+    p.add_argument("--neighbours-as-of", metavar="YYYY-MM-DD",
+                   help="as_of of a --neighbours table that has no summary.json (see build-examples)")
     p.set_defaults(func=run, accepts_beam_options=True)
 
 
@@ -77,7 +81,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     else:
         examples_job.run(argparse.Namespace(as_of=",".join(train_dates + eval_dates), horizon=rc["horizon"],
                                             input=args.input, output=ex_dir, config=args.config, runner=args.runner,
-                                            neighbours=args.neighbours, shelf=[args.shelf]),
+                                            neighbours=args.neighbours, shelf=[args.shelf],
+                                            neighbours_as_of=getattr(args, "neighbours_as_of", None)),
                          beam_args)
     examples = read_examples(ex_dir, args.shelf, train_dates[0], eval_dates[-1])
     cut = pd.Timestamp(args.as_of, tz="UTC")

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from transforms.errors import InputError
-from transforms.neighbours_table import load_neighbours
+from transforms.neighbours_table import load_neighbours, table_as_of
 
 AS_OF = "2024-01-10"
 
@@ -197,6 +197,10 @@ def test_item_neighbours_job_end_to_end(spark, tmp_path):
     assert pa.types.is_list(typ) and typ.value_type == pa.float32()
     assert factors.num_rows == summary["item_factors"] > 0
     assert len(load_neighbours(str(out), methods="als")) == summary["neighbours"]["als"]["rows"]
+    # the as_of that training and serving check (point in time) is the job's own, from any of the paths
+    part = sorted((out / "neighbours").glob("*.parquet"))[0]
+    for given in (out, out / "neighbours", part):
+        assert table_as_of(str(given)) == (AS_OF, str(out / "summary.json"))
 
 
 def write(path, table: dict):

@@ -6,12 +6,21 @@ home_recs_daily (03:00 UTC every day; ``{{ ds }}`` = the run's date D, as_of = D
     daily >> daily_published >> drift    Beam on Dataflow: the Home shelves of D; check that D was published
                                          by this run; skew/drift of D (exit 1 = an alert = a red task)
 
-    item_neighbours has no edge to daily yet: the daily job does not read the neighbours table, so a
-    failing Spark job must not hold back the Home page. Add ``item_neighbours >> daily`` when it does.
+    item_neighbours has no edge to daily yet: the daily task is not given ``--neighbours`` (Beam counts
+    co-listening itself), so a failing Spark job must not hold back the Home page. To serve from the table,
+    pass ``--neighbours NEIGHBOURS_OUTPUT/dt={{ ds }}`` and add ``item_neighbours >> daily``: the table of
+    as_of D holds plays before D 00:00 UTC, which daily --date D accepts (a later table is refused, exit 2).
 
 home_recs_retrain (Mondays 05:00 UTC)
 
     retrain_shortcuts, retrain_podcasts, retrain_playlists   independent; exit 3 (not promoted) = skipped
+
+    The retrain tasks are not given ``--neighbours`` either: Beam counts co-listening at each example date,
+    point in time by construction. To train on the Spark table, give one table for the whole window, built
+    at its first as_of (retrain --as-of minus retrain.train_days, 28):
+    ``--neighbours NEIGHBOURS_OUTPUT/dt={{ macros.ds_add(ds, -(params.retrain_lag_days | int) - 28) }}``,
+    which home_recs_daily wrote that day (keep its dt= folders that long). A later table, e.g. dt={{ ds }},
+    holds the examples' label days and is refused (exit 2) before any input is read.
 
 Operators are chosen when the file is parsed, by what is installed, so the file parses either way:
   - item_neighbours: ``DataprocSubmitJobOperator`` when apache-airflow-providers-google is importable,
