@@ -29,6 +29,8 @@ COMMANDS = {
     "item-neighbours": ("jobs.neighbours",
                         "item-item neighbours from co-listening before as_of: cosine and implicit ALS (Spark)"),
     "lookup": ("jobs.lookup", "print one listener's Home page of a published day (shelves in order, then positions)"),
+    "layout-report": ("jobs.layout_report",
+                      "offline NDCG of the per-listener shelf order (home_layout) against a fixed order"),
 }
 COMMAND_MODULES = tuple(module for module, _ in COMMANDS.values())
 

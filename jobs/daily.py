@@ -42,7 +42,10 @@ REC_SCHEMA = pa.schema([("listener_id", pa.string()), ("position", pa.int64()),
                         ("item_id", pa.string()), ("item_type", pa.string()), ("score", pa.float64()),
                         ("source", pa.string()), ("candidate_source", pa.string()),
                         ("model_version", pa.string()), ("run_id", pa.string())])
-TABLES_OUT = ["recommendations", "rejected"]
+# the order of each listener's shelves (models/layout.py); one row per (listener, shelf with rows)
+LAYOUT_SCHEMA = pa.schema([("listener_id", pa.string()), ("shelf", pa.string()), ("shelf_rank", pa.int64()),
+                           ("reason", pa.string()), ("affinity", pa.float64()), ("score", pa.float64())])
+TABLES_OUT = ["recommendations", "home_layout", "rejected"]
 
 
 def register(sub) -> None:
@@ -90,9 +93,11 @@ def parse_date(value: str) -> str:
 
 class RecommendFn(beam.DoFn):
     """One listener shard, cut into batches -> per batch, one Arrow table per shelf (scored in one
-    call per shelf), and the served feature rows per shelf on the ``features`` output."""
+    call per shelf), the served feature rows per shelf on the ``features`` output and the order of
+    each listener's shelves on the ``layout`` output."""
 
     FEATURES = "features"
+    LAYOUT = "layout"
 
     def __init__(self, as_of_ms, config, run_id, models: ModelChoice):
         self.as_of_ms, self.config, self.run_id, self.models = as_of_ms, config, run_id, models
@@ -124,6 +129,9 @@ class RecommendFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(self.FEATURES, (shelf, pa.Table.from_pandas(
                 frame, schema=served_schema(shelf), preserve_index=False)))
         counter("listeners.served").inc(listeners.size)
+        if result.layout is not None and len(result.layout):
+            yield beam.pvalue.TaggedOutput(self.LAYOUT, pa.Table.from_pandas(result.layout, schema=LAYOUT_SCHEMA,
+                                                                             preserve_index=False))
         for shelf, n in result.dedup_removed.items():
             counter(f"shelf.{shelf}.dedup_removed").inc(n)
         for shelf, rows in result.rows.groupby("shelf", sort=False):
@@ -217,7 +225,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     out = inputs.listeners | "Recommend" >> beam.ParDo(
         RecommendFn(as_of_ms, config, run_id, models), catalog=beam.pvalue.AsSingleton(inputs.catalog),
         side=beam.pvalue.AsSingleton(side), curation=beam.pvalue.AsSingleton(inputs.curation)
-    ).with_outputs(RecommendFn.FEATURES, main="recs")
+    ).with_outputs(RecommendFn.FEATURES, RecommendFn.LAYOUT, main="recs")
+    out[RecommendFn.LAYOUT] | "WriteLayout" >> beam.io.WriteToParquetBatched(
+        storage.join(publish.partition(stage, "home_layout", date), "part"), schema=LAYOUT_SCHEMA,
+        file_name_suffix=".parquet", codec=PARQUET_CODEC)
     for shelf in config["shelves"]:
         (out.recs | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s) | f"Table_{shelf}" >> beam.Values()
          | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
@@ -338,6 +349,7 @@ def print_summary(output, date, manifest, published) -> None:
     if cpu:
         print("  cpu by stage:    " + ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items()))
     print(f"  recommendations: {published.get('recommendations', '(none)')}")
+    print(f"  shelf order:     {published.get('home_layout', '(none)')}")
     print(f"  rejected rows:   {published.get('rejected', '(none)')}")
     print(f"  feature stats:   {published.get('feature_stats', '(none)')}")
     print(f"  manifest:        {storage.join(output, publish.MANIFESTS, f'dt={date}', 'manifest.json')}")

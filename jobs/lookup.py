@@ -9,14 +9,15 @@ import time
 
 from transforms.config import load_config
 from transforms.errors import InputError
-from transforms.lookup import read_home
+from transforms.lookup import read_home, read_layout
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "lookup", help="print one listener's Home page of a published day (shelves in order, then positions)",
         description="Reads OUTPUT/recommendations/dt=DATE/ of `home-recs daily` for one listener and prints each "
-                    "shelf in the config's order with its positions, items, scores and sources. Only row groups "
+                    "shelf in the listener's order (home_layout/dt=DATE/; the config's order for a day without "
+                    "it) with its positions, items, scores and sources. Only row groups "
                     "whose listener_id statistics can hold the listener are read. Exit 2 when the day is not "
                     "published; exit 1 when the listener has no row that day.")
     p.add_argument("--output", required=True, help="the daily job's --output folder (local or gs://)")
@@ -36,13 +37,16 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
     shelves_cfg = load_config(args.config)["shelves"]
     started = time.perf_counter()
     home = read_home(args.output, date, args.listener, args.shelf or None)
+    layout = read_layout(args.output, date, args.listener)
     elapsed = time.perf_counter() - started
-    # config order first (the page's layout), then any shelf the config does not know
+    # the listener's shelf order (models/layout.py), then config order for shelves it does not rank
     order = {s: i for i, s in enumerate(shelves_cfg)}
-    shelves = sorted(home["shelf"].unique(), key=lambda s: (order.get(s, len(order)), s))
+    shelves = sorted(home["shelf"].unique(),
+                     key=lambda s: (layout.get(s, (len(layout) + 1, ""))[0], order.get(s, len(order)), s))
     if args.json:
         print(json.dumps({"listener_id": args.listener, "date": date, "shelves": [
             {"shelf": s, "title": shelves_cfg.get(s, {}).get("title"),
+             "shelf_rank": layout.get(s, (None, None))[0], "reason": layout.get(s, (None, None))[1],
              "items": [{k: _plain(v) for k, v in row.items() if k != "shelf"}
                        for row in home[home["shelf"] == s].to_dict("records")]} for s in shelves]}, indent=1))
     else:
@@ -50,7 +54,8 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
               f"({elapsed:.2f} s) <- {args.output}")
         for s in shelves:
             rows = home[home["shelf"] == s]
-            print(f"\n{s}: {shelves_cfg.get(s, {}).get('title', '')}")
+            rank = f"  (shelf {layout[s][0]}, {layout[s][1]})" if s in layout else ""
+            print(f"\n{s}: {shelves_cfg.get(s, {}).get('title', '')}{rank}")
             print(f"  {'pos':>3}  {'item_id':<24} {'type':<9} {'score':>9}  {'source':<10} candidate_source")
             for r in rows.itertuples(index=False):
                 score = "-" if r.score is None or (isinstance(r.score, float) and math.isnan(r.score)) \

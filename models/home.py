@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from models.candidates import CandidateSet, SourceInput, generate_candidates, pair_span
+from models.layout import affinity, expected_engagement, layout_frame
 from models.page import claim_order, dedup_enabled, drop_claimed, slot_claims, split_slot_sets
 from models.rules import (FOLLOWED_MIN_PLAYS, NEW_EPISODES_MAX_AGE_DAYS, RULES, diversify, editorial_layout,
                           editorial_slots, explicit_allowed, followed_shows, is_minor, new_episodes, not_followed,
@@ -73,12 +74,14 @@ class ServingContext:
 class BatchResult:
     """``rows``: OUTPUT_COLUMNS frame; ``features``: shelf -> frame (listener_id, item_id,
     candidate_source + spec columns) when feature logging is on; ``candidates``: shelf -> count;
-    ``dedup_removed``: shelf -> items it would have shown that an earlier shelf claimed."""
+    ``dedup_removed``: shelf -> items it would have shown that an earlier shelf claimed; ``layout``:
+    the order of each listener's shelves (:mod:`models.layout`)."""
 
     rows: pd.DataFrame
     features: dict = field(default_factory=dict)
     candidates: dict = field(default_factory=dict)
     dedup_removed: dict = field(default_factory=dict)  # shelf -> items lost to an earlier shelf (models.page)
+    layout: pd.DataFrame | None = None  # models.layout.LAYOUT_COLUMNS: each listener's shelves in order
 
 
 def audience_mask(batch: ListenerBatch, shelf_config: dict, ctx: ServingContext) -> np.ndarray:
@@ -150,9 +153,30 @@ def recommend(batch: ListenerBatch, ctx: ServingContext) -> BatchResult:
             ranked = frame["source"].to_numpy(dtype=object) != "editorial"  # slots claimed in the first round
             claimed = np.concatenate([claimed, frame["_key"].to_numpy(np.int64)[ranked]])
         frames[shelf] = frame
+    layout = _layout(hist, frames, order, ctx)
     frames = [frames[s] for s in ctx.config["shelves"] if s in frames and len(frames[s])]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
-    return BatchResult(rows[OUTPUT_COLUMNS], features, n_cands, {s: n for s, n in removed.items() if n})
+    return BatchResult(rows[OUTPUT_COLUMNS], features, n_cands, {s: n for s, n in removed.items() if n}, layout)
+
+
+def _layout(hist: History, frames: dict, order: list, ctx: ServingContext) -> pd.DataFrame:
+    """The shelves each listener of the batch has rows on, ranked by :mod:`models.layout`."""
+    batch, lay = hist.batch, ctx.config["page"]["layout"]
+    who, shelf, aff_of, score = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)], [np.zeros(0)]
+    for i, name in enumerate(order):
+        frame = frames.get(name)
+        if frame is None or not len(frame):
+            continue
+        listeners = np.unique(frame["_key"].to_numpy(np.int64) // batch.span)
+        aff = affinity(hist, ctx.entity_types.get(name) or [], batch.size, lay["window_days"], lay["prior"],
+                       lay["prior_plays"])
+        who.append(listeners)
+        shelf.append(np.full(len(listeners), i))
+        aff_of.append(aff[listeners])
+        score.append(expected_engagement(name, aff[listeners], lay))
+    new = audience_mask(batch, {"audience": "new_listeners"}, ctx)
+    return layout_frame(batch.listener_id, np.concatenate(who), np.concatenate(shelf), np.concatenate(aff_of),
+                        np.concatenate(score), new, order, lay)
 
 
 def _served(batch: ListenerBatch, cfg: dict, ctx: ServingContext) -> np.ndarray:

@@ -52,8 +52,23 @@ def test_lookup_command_prints_json_and_exits_1_for_an_unknown_listener(tmp_path
     _write_day(tmp_path, {"shortcuts": [("A", 1, "s1", 3.0, "heuristic")]})
     assert main(["lookup", "--output", str(tmp_path), "--date", DAY, "--listener", "A", "--json"]) == 0
     page = json.loads(capsys.readouterr().out)
-    assert page["shelves"] == [{"shelf": "shortcuts", "title": "Jump back in", "items": [
-        {"position": 1, "item_id": "s1", "item_type": "album", "score": 3.0, "source": "heuristic",
-         "candidate_source": "history", "model_version": None}]}]
+    assert page["shelves"] == [{"shelf": "shortcuts", "title": "Jump back in", "shelf_rank": None, "reason": None,
+                                "items": [{"position": 1, "item_id": "s1", "item_type": "album", "score": 3.0,
+                                           "source": "heuristic", "candidate_source": "history",
+                                           "model_version": None}]}]
     assert main(["lookup", "--output", str(tmp_path), "--date", DAY, "--listener", "Z"]) == 1
     assert main(["lookup", "--output", str(tmp_path), "--date", "2026-11-27", "--listener", "A"]) == 2
+
+
+def test_lookup_orders_shelves_by_the_listeners_home_layout(tmp_path, capsys):
+    _write_day(tmp_path, {"shortcuts": [("A", 1, "s1", 3.0, "heuristic")], "podcasts": [("A", 1, "p1", 0.9, "model")]})
+    folder = tmp_path / "home_layout" / f"dt={DAY}"
+    folder.mkdir(parents=True)
+    # config order is shortcuts, podcasts; A's layout puts podcasts first
+    pq.write_table(pa.table({"listener_id": ["A", "A", "B"], "shelf": ["podcasts", "shortcuts", "shortcuts"],
+                             "shelf_rank": [1, 2, 1], "reason": ["affinity", "affinity", "pinned"],
+                             "affinity": [0.5, 0.4, 0.9], "score": [0.2, 0.1, 0.9]}), folder / "part-0.parquet")
+    assert main(["lookup", "--output", str(tmp_path), "--date", DAY, "--listener", "A", "--json"]) == 0
+    page = json.loads(capsys.readouterr().out)
+    assert [(s["shelf"], s["shelf_rank"], s["reason"]) for s in page["shelves"]] == [
+        ("podcasts", 1, "affinity"), ("shortcuts", 2, "affinity")]

@@ -99,7 +99,7 @@ def _page(config, dedup: bool):
                          {"shortcuts": _FixedScorer(), "podcasts": _FixedScorer()}, "r")
     result = recommend_batch([listener], ctx)
     rows = result.rows.sort_values(["shelf", "position"])
-    return {s: g["item_id"].tolist() for s, g in rows.groupby("shelf")}, result.dedup_removed
+    return {s: g["item_id"].tolist() for s, g in rows.groupby("shelf")}, result.dedup_removed, result.layout
 
 
 def test_each_item_once_on_the_page_editorial_first_then_claim_order(config):
@@ -107,10 +107,17 @@ def test_each_item_once_on_the_page_editorial_first_then_claim_order(config):
     # podcasts slot s1@2 goes (1 removed); podcasts keeps its slot s2@1. Then ranked rows:
     # shortcuts (history) claims s3. Podcasts ranks s1 s2 s3 s4 (ties by id): s1 is claimed (its
     # slot was already counted), s2 is its own slot, s3 is claimed -> s2 (slot), then s4 backfills.
-    got, removed = _page(config, dedup=True)
+    got, removed, layout = _page(config, dedup=True)
     assert got == {"editors_picks": ["s1"], "shortcuts": ["s3"], "podcasts": ["s2", "s4"]}
     assert removed == {"podcasts": 1}
+    # shelf order (models.layout): shortcuts pinned; then by base_rate * affinity / prior. The one
+    # play (an episode of s3) maps to a show, so both show shelves have affinity (1 + 0.2 * 5) / (1 + 5)
+    # = 1/3; editorial has the prior 0.2: podcasts 0.063 * (1/3) / 0.2 = 0.105 > editors_picks 0.021
+    assert layout[["shelf", "shelf_rank", "reason"]].values.tolist() == [
+        ["shortcuts", 1, "pinned"], ["podcasts", 2, "affinity"], ["editors_picks", 3, "affinity"]]
+    assert layout["affinity"].tolist() == pytest.approx([1 / 3, 1 / 3, 0.2])
+    assert layout["score"].tolist() == pytest.approx([0.955 * 5 / 3, 0.105, 0.021])
     # without the page step each shelf is on its own: s1 shows twice
-    got, removed = _page(config, dedup=False)
+    got, removed, _ = _page(config, dedup=False)
     assert got == {"editors_picks": ["s1"], "shortcuts": ["s3"], "podcasts": ["s2", "s1"]}
     assert removed == {}

@@ -145,7 +145,7 @@ def test_recommend_batch_applies_rules_markets_minors_and_rule_shelf(config):
     abroad = listener("U", "US", 1980, plays)
     shelves = config["shelves"]
     # each shelf's own rules, so the page's cross-shelf dedup is off (tests/test_page.py has it on)
-    cfg = {**config, "page": {"dedup": False}, "shelves": {
+    cfg = {**config, "page": {**config["page"], "dedup": False}, "shelves": {
         "podcasts": {**shelves["podcasts"], "sources": {"popular": 10}, "exclude_played": False,
                      "exclude_played_within_hours": 24, "max_per_creator": None},
         "new_episodes": {**shelves["new_episodes"], "markets": ["SE"]},

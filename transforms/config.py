@@ -63,7 +63,7 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict[
 # Maps whose keys are names chosen by the user (shelves, sources, features, xgboost parameters),
 # with '*' for a name; and the keys a named entry may hold ("shelves.*": any key of a default shelf).
 OPEN_MAPS = ("shelves", "shelves.*.sources", "shelves.*.heuristic_weights", "ranker.params", "ranker.shelves",
-             "ranker.shelves.*.params", "gate.thresholds", "drift.thresholds.features")
+             "ranker.shelves.*.params", "gate.thresholds", "drift.thresholds.features", "page.layout.base_rates")
 
 
 def _templates(defaults: dict) -> dict[str, dict]:
@@ -117,11 +117,14 @@ def _check(config: dict) -> None:
             raise InputError(f"config: shelves.{name}.size must be a positive integer")
     disabled = [k for k, v in config.get("shelves", {}).items() if v is None]
     config["shelves"] = {k: v for k, v in config.get("shelves", {}).items() if v is not None}
-    listed = (config.get("page") or {}).get("claim_order") or []
-    unknown = [s for s in listed if s not in config["shelves"] and s not in disabled]
-    if unknown:
-        raise InputError(f"config: page.claim_order names shelf(s) {unknown} that the config does not have "
-                         f"(shelves: {list(config['shelves'])})")
+    page = config.get("page") or {}
+    for key, listed in (("claim_order", page.get("claim_order")),
+                        ("layout.pinned", (page.get("layout") or {}).get("pinned")),
+                        ("layout.new_listeners_first", (page.get("layout") or {}).get("new_listeners_first"))):
+        unknown = [s for s in listed or [] if s not in config["shelves"] and s not in disabled]
+        if unknown:
+            raise InputError(f"config: page.{key} names shelf(s) {unknown} that the config does not have "
+                             f"(shelves: {list(config['shelves'])})")
 
 
 def fingerprint(config: dict) -> str:

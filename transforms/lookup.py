@@ -51,7 +51,48 @@ def read_home(output: str, date: str, listener_id: str, shelves: list[str] | Non
     return home[["shelf"] + HOME_COLUMNS].reset_index(drop=True)
 
 
-def _listener_rows(path: str, listener_id: str) -> pa.Table:
+def read_layout(output: str, date: str, listener_id: str) -> dict[str, tuple[int, str]]:
+    """shelf -> (shelf_rank, reason) of ``listener_id`` in the day's ``home_layout`` table
+    (:mod:`models.layout`); {} when the day has no such table (written before it existed)."""
+    day = publish.partition(output, "home_layout", date)
+    out: dict[str, tuple[int, str]] = {}
+    for path in storage.list_files(day):
+        if path.endswith(".parquet"):
+            rows = _listener_rows(path, listener_id, LAYOUT_COLUMNS, "home_layout")
+            out.update({s: (int(r), str(why)) for s, r, why in zip(rows["shelf"].to_pylist(),
+                                                                   rows["shelf_rank"].to_pylist(),
+                                                                   rows["reason"].to_pylist())})
+    return out
+
+
+def read_day(output: str, table: str, date: str, columns: list[str]) -> pd.DataFrame:
+    """Every row of a published day's ``table`` (``columns``, plus the ``key=value`` folder keys
+    below the day, such as ``shelf``). Raises InputError when the day is not published or the
+    table has no file that day."""
+    if not storage.exists(publish.success_path(output, date)):
+        raise InputError(f"{output}: day {date} is not published (no {publish.success_path(output, date)})")
+    day = publish.partition(output, table, date)
+    frames = []
+    for path in storage.list_files(day):
+        if not path.endswith(".parquet"):
+            continue
+        with storage.open_raw(path) as handle:
+            try:
+                frame = pq.read_table(handle, columns=columns).to_pandas()
+            except (pa.ArrowInvalid, KeyError) as err:
+                raise InputError(f"{path}: not a readable {table} file ({err})") from err
+        keys = [part.split("=", 1) for part in path[len(day):].strip("/").split("/")[:-1] if "=" in part]
+        frames.append(frame.assign(**dict(keys)))
+    if not frames:
+        raise InputError(f"{day}: no Parquet file of {table} for {date}")
+    return pd.concat(frames, ignore_index=True)
+
+
+LAYOUT_COLUMNS = ["shelf", "shelf_rank", "reason"]
+
+
+def _listener_rows(path: str, listener_id: str, columns: list[str] = HOME_COLUMNS,
+                   table_name: str = "recommendations") -> pa.Table:
     """One file's rows of ``listener_id``: the ``listener_id`` column is read first, then only the
     row groups that hold the listener (listeners are hash-sharded, so row-group statistics rarely
     exclude an id: this halves the bytes read on a 1M-listener day, 4.3 s -> 2.3 s)."""
@@ -59,12 +100,12 @@ def _listener_rows(path: str, listener_id: str) -> pa.Table:
         try:
             parquet = pq.ParquetFile(handle)
             hit = pc.equal(parquet.read(columns=["listener_id"])["listener_id"], listener_id)
-        except (pa.ArrowInvalid, KeyError) as err:   # not Parquet, or not a recommendations file
-            raise InputError(f"{path}: not a readable recommendations file ({err})") from err
+        except (pa.ArrowInvalid, KeyError) as err:   # not Parquet, or not a file of this table
+            raise InputError(f"{path}: not a readable {table_name} file ({err})") from err
         rows = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
         if not len(rows):
-            return pa.table({c: [] for c in HOME_COLUMNS})
+            return pa.table({c: [] for c in columns})
         ends = np.cumsum([parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)])
         groups = sorted(set(np.searchsorted(ends, rows, side="right").tolist()))
-        table = parquet.read_row_groups(groups, columns=["listener_id"] + HOME_COLUMNS)
+        table = parquet.read_row_groups(groups, columns=["listener_id"] + columns)
     return table.filter(pc.equal(table["listener_id"], listener_id)).drop(["listener_id"])

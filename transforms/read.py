@@ -237,3 +237,19 @@ def _jsonl_chunks(path, spec, chunk_rows):
             records, numbers, bad_rows, bad_text = [], [], [], []
     if records or bad_rows or row == 0:
         yield flush()
+
+
+def read_accepted(input_dir: str, table: str, now: pd.Timestamp) -> pd.DataFrame:
+    """Every row of ``table`` under ``input_dir`` that passes the contract's row checks
+    (:func:`transforms.validate.validate_frame`), typed, in one pandas frame; for offline reports
+    on a small window, not for the daily job (which reads in Beam and writes what it rejects).
+    Raises InputError as :func:`find_table_files` and :func:`read_chunks` do."""
+    from transforms.validate import validate_frame
+
+    spec = contract.TABLES[table]
+    frames = []
+    for path in find_table_files(input_dir, table):
+        for chunk in read_chunks(path, spec):
+            accepted, _ = validate_frame(chunk.raw, spec, now=now, source_file=path)
+            frames.append(accepted)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(spec.column_names))
