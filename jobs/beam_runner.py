@@ -13,6 +13,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.beam_io import tune_allocator, use_batch_aware_coder
+from transforms.errors import InputError
 
 log = logging.getLogger("home_recs.runner")
 
@@ -20,8 +21,11 @@ log = logging.getLogger("home_recs.runner")
 def make_pipeline(runner: str, beam_args: list[str]) -> beam.Pipeline:
     """A pipeline for ``runner`` with the remaining Beam flags ``beam_args``.
 
-    Raises ValueError (from Beam) for an unknown runner name.
+    Raises InputError for an unknown runner name, and for a flag that is neither the command's nor
+    a Beam pipeline option (Beam itself only logs a warning and drops it, so a misspelt
+    ``--config`` would run the day on the defaults).
     """
+    check_pipeline_args(runner, beam_args)
     use_batch_aware_coder()
     tune_allocator()
     if runner in ("DirectRunner", "FnApiRunner"):
@@ -30,3 +34,31 @@ def make_pipeline(runner: str, beam_args: list[str]) -> beam.Pipeline:
         log.info("runner: DirectRunner (in-process FnApiRunner; Prism is not used)")
         return beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(beam_args))
     return beam.Pipeline(options=PipelineOptions(beam_args + ["--runner", runner]))
+
+
+def check_pipeline_args(runner: str, beam_args: list[str]) -> None:
+    """Refuse, before a job touches its input or output, an unknown runner or a flag that is
+    neither the command's nor a Beam pipeline option. Raises InputError."""
+    refuse_unknown_flags(beam_args)
+    if runner not in ("DirectRunner", "FnApiRunner"):
+        from apache_beam.runners.runner import create_runner
+
+        try:
+            create_runner(runner)
+        except ValueError as err:  # Beam: "Unexpected pipeline runner: X. Valid values are ..."
+            raise InputError(f"--runner {runner}: {err}") from err
+
+
+def refuse_unknown_flags(beam_args: list[str]) -> None:
+    """Raise InputError naming the flags of ``beam_args`` that no Beam pipeline option parses."""
+    try:  # the parser Beam uses for its own options (it knows ValueProvider arguments)
+        from apache_beam.options.pipeline_options import _BeamArgumentParser
+    except ImportError:  # a Beam without it: keep Beam's own warning
+        return
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)  # noqa: SLF001 - as PipelineOptions.get_all_options does
+    unknown = parser.parse_known_args(beam_args)[1]
+    if unknown:
+        raise InputError(f"unknown argument(s) {' '.join(unknown)}: neither a flag of this command (see --help) "
+                         f"nor a Beam pipeline option")

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 from apache_beam.utils.shared import Shared
 
-from jobs.beam_runner import make_pipeline
+from jobs.beam_runner import check_pipeline_args, make_pipeline
 from jobs.common import (PARQUET_CODEC, batch_size, check_inputs, check_output, read_inputs, side_tables,
                          spill_folder, write_rejected)
 from jobs.drift import drift_for_day
@@ -198,6 +198,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     started = time.time()
     date = parse_date(args.date)
     config = load_config(args.config)
+    check_pipeline_args(args.runner, beam_args)
     run_id = args.run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     now = pd.Timestamp.now(tz="UTC")
     as_of_ms = day_start_ms(date)

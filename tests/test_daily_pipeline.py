@@ -181,3 +181,17 @@ def test_read_table_transform_with_assert_that(broken):
         assert_that(accepted, equal_to(["a", "b", "a", "b", "a"]), label="accepted")
         assert_that(reasons, equal_to([(row, why) for row, why in EXPECTED_REASONS.items()
                                        if why != "item_type_mismatch"]), label="rejected")
+
+
+def test_a_misspelt_flag_a_bad_runner_and_a_table_given_twice_stop_the_job(broken, tmp_path, capsys):
+    day = ["daily", "--date", "2025-01-01", "--input", str(broken), "--output", str(tmp_path / "o")]
+    # Beam only warns about arguments it cannot parse: the day would run on the default config
+    assert main(day + ["--cofnig", "mine.yaml"]) == 2
+    assert "unknown argument(s) --cofnig mine.yaml" in capsys.readouterr().err
+    assert main(day + ["--runner", "Bogus"]) == 2
+    assert "--runner Bogus: Unexpected pipeline runner: Bogus" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()   # refused before the job touched its output
+    (broken / "items").mkdir()
+    (broken / "items" / "part-0.csv").write_text((broken / "items.csv").read_text())
+    assert main(day) == 2
+    assert "table 'items' is given twice" in capsys.readouterr().err

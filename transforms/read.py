@@ -46,15 +46,19 @@ def find_table_files(input_dir: str, table: str) -> list[str]:
     """Files of ``table`` under ``input_dir``: ``<table>.<ext>`` or ``<table>/*.<ext>``.
 
     Returns [] for a missing optional table (curation). Raises InputError naming the expected
-    paths when a required table has no file.
+    paths when a required table has no file, and when it has both (its rows would count twice).
     """
     spec = contract.TABLES[table]
-    found: list[str] = []
+    files: list[str] = []
+    parts: list[str] = []
     for ext in contract.FILE_FORMATS:
-        found += storage.glob(storage.join(input_dir, f"{table}{ext}"))
-        found += [p for p in storage.glob(storage.join(input_dir, table, f"*{ext}"))
+        files += storage.glob(storage.join(input_dir, f"{table}{ext}"))
+        parts += [p for p in storage.glob(storage.join(input_dir, table, f"*{ext}"))
                   if not p.rsplit("/", 1)[-1].startswith(("_", "."))]
-    found = sorted(set(found))
+    if files and parts:  # the same rows twice is the likely story (an export left beside its parts)
+        raise InputError(f"{input_dir}: table {table!r} is given twice, as {', '.join(sorted(set(files)))} and as "
+                         f"{len(set(parts))} file(s) under {storage.join(input_dir, table)}/; keep one of them")
+    found = sorted(set(files + parts))
     if not found and not spec.optional_file:
         raise InputError(f"no file for table {table!r} under {input_dir}: expected {table}.parquet, "
                          f"{table}.csv[.gz], {table}.jsonl[.gz] or a folder {table}/ of such files")
