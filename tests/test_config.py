@@ -16,6 +16,11 @@ from transforms.errors import InputError
      "`ranker.shelves.playlists.max_dept`: unknown key; valid keys: backend,"),
     ("gate: [1, 2]\n", "`gate` must be a mapping of keys to values, got list [1, 2]"),
     ("shelves:\n  podcasts: 5\n", "`shelves.podcasts` must be a mapping of keys to values, got int 5"),
+    # a quoted "false" is a true string in Python; a bare name where a list belongs would be read letter by letter
+    ("page: {dedup: \"false\"}\n", "`page.dedup` must be true or false, got str 'false'"),
+    ("drift: {fail_on_alert: 0}\n", "`drift.fail_on_alert` must be true or false, got int 0"),
+    ("page: {claim_order: shortcuts}\n", "`page.claim_order` must be a list, e.g. [shortcuts], got str 'shortcuts'"),
+    ("shelves:\n  podcasts: {item_types: show}\n", "`shelves.podcasts.item_types` must be a list"),
 ])
 def test_a_misspelt_key_is_refused_naming_its_path(tmp_path, text, message):
     path = tmp_path / "c.yaml"
@@ -41,3 +46,10 @@ def test_names_chosen_by_the_user_are_accepted(tmp_path):
 def test_overrides_are_checked_too():
     with pytest.raises(InputError, match="config overrides: `run.listener_batch_sise`: unknown key"):
         load_config(overrides={"run": {"listener_batch_sise": 10}})
+
+
+def test_a_shelf_listed_twice_in_the_claim_order_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("page: {claim_order: [podcasts, shortcuts, podcasts]}\n")
+    with pytest.raises(InputError, match=r"page.claim_order lists shelf\(s\) \['podcasts'\] more than once"):
+        load_config(str(path))

@@ -102,8 +102,21 @@ def refuse_unknown_keys(user: dict, defaults: dict, where: str) -> None:
                                  f"got {type(value).__name__} {value!r}")
             if isinstance(value, dict):
                 walk(value, child if isinstance(child, dict) else {}, dotted, dotted_pattern)
+            else:
+                _check_leaf_type(where, dotted, value, child)
 
     walk(user, defaults, "", "")
+
+
+def _check_leaf_type(where: str, dotted: str, value, default) -> None:
+    """A value whose default is a boolean must be a boolean (YAML `"false"` is a true string), and a
+    list's must be a list (a bare `shortcuts` would be read letter by letter); null passes (off)."""
+    if value is None:
+        return
+    if isinstance(default, bool) and not isinstance(value, bool):
+        raise InputError(f"{where}: `{dotted}` must be true or false, got {type(value).__name__} {value!r}")
+    if isinstance(default, list) and not isinstance(value, list):
+        raise InputError(f"{where}: `{dotted}` must be a list, e.g. [{value}], got {type(value).__name__} {value!r}")
 
 
 def _check(config: dict) -> None:
@@ -121,6 +134,9 @@ def _check(config: dict) -> None:
     for key, listed in (("claim_order", page.get("claim_order")),
                         ("layout.pinned", (page.get("layout") or {}).get("pinned")),
                         ("layout.new_listeners_first", (page.get("layout") or {}).get("new_listeners_first"))):
+        twice = sorted({s for s in listed or [] if list(listed).count(s) > 1})
+        if twice:
+            raise InputError(f"config: page.{key} lists shelf(s) {twice} more than once")
         unknown = [s for s in listed or [] if s not in config["shelves"] and s not in disabled]
         if unknown:
             raise InputError(f"config: page.{key} names shelf(s) {unknown} that the config does not have "
