@@ -19,6 +19,7 @@ from transforms.beam_io import (ReadTable, SideValue, SumPartialsFn, count_late_
                                 progress, rejected_to_arrow, split_by_shard, split_frame_by_shard,
                                 sum_spilled_partials, tune_allocator)
 from transforms.catalog import Catalog, shelf_item_types
+from transforms.curation import check_curation
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS
 from transforms.history import build_listeners
@@ -136,6 +137,16 @@ def build_catalog(frames: list[pd.DataFrame]):
     return Catalog.from_items(kept[list(contract.ITEMS.column_names)]), rejected
 
 
+def checked_curation(frames: list[pd.DataFrame], catalog, shelves: dict):
+    """Accepted curation chunks -> (one frame or None, rejected rows) after the checks against the
+    catalog and the shelves (:mod:`transforms.curation`); the rows refused are counted as
+    ``curation.catalog_rejected`` and on their files."""
+    kept, rejected = check_curation(pd.concat(frames, ignore_index=True) if frames else None, catalog, shelves)
+    counter("curation.catalog_rejected").inc(len(rejected))
+    count_late_rejections("curation", rejected)
+    return kept, rejected
+
+
 def read_inputs(p, files: dict, now: pd.Timestamp, config: dict, stage: str | None = None) -> Inputs:
     """Read and validate the four tables and join each listener shard. With ``stage`` (the run's
     staging folder) and ``run.spill_listeners``, event blocks and ``listeners`` rows are written
@@ -151,8 +162,11 @@ def read_inputs(p, files: dict, now: pd.Timestamp, config: dict, stage: str | No
     catalog_and_rej = items.main | "AllItems" >> beam.combiners.ToList() | "Catalog" >> beam.Map(build_catalog)
     catalog = catalog_and_rej | "CatalogOnly" >> beam.Map(lambda cr: cr[0])
     item_dups = catalog_and_rej | "ItemDups" >> beam.Map(lambda cr: cr[1])
-    cur = (curation.main | "AllCuration" >> beam.combiners.ToList()
-           | "CurationFrame" >> beam.Map(lambda fs: pd.concat(fs, ignore_index=True) if fs else None))
+    checked = (curation.main | "AllCuration" >> beam.combiners.ToList()
+               | "CheckCuration" >> beam.Map(checked_curation, catalog=beam.pvalue.AsSingleton(catalog),
+                                             shelves=config["shelves"]))
+    cur = checked | "CurationKept" >> beam.Map(lambda kr: kr[0])
+    cur_rejected = checked | "CurationRejected" >> beam.Map(lambda kr: kr[1])
     shards = shard_count(files, config)
     spill_dir = spill_folder(stage, config, "_listeners")
     blocks = events.main | "EventsByShard" >> beam.FlatMap(split_by_shard, n_shards=shards)
@@ -168,7 +182,8 @@ def read_inputs(p, files: dict, now: pd.Timestamp, config: dict, stage: str | No
                                                catalog=beam.pvalue.AsSingleton(catalog),
                                                first_seen=beam.pvalue.AsSingleton(first_seen))
               .with_outputs("rejected", main="listeners"))
-    rejected = ((events.rejected, listeners.rejected, items.rejected, curation.rejected, joined.rejected, item_dups)
+    rejected = ((events.rejected, listeners.rejected, items.rejected, curation.rejected, joined.rejected, item_dups,
+                 cur_rejected)
                 | "AllRejected" >> beam.Flatten() | "NonEmpty" >> beam.Filter(lambda f: len(f) > 0))
     return Inputs(joined.listeners, catalog, cur, rejected)
 

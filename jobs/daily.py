@@ -299,8 +299,10 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
     tables = {}
     for t in contract.TABLE_NAMES:
         read, acc, rej = (counts.get(f"{t}.{k}", 0) for k in ("read", "accepted", "rejected"))
-        # accepted by the row checks, then rejected as duplicates or for their item type
-        dups = counts.get(f"{t}.duplicates_rejected", 0) + counts.get(f"{t}.item_type_mismatch_rejected", 0)
+        # accepted by the row checks, then rejected as duplicates, for their item type or (curation)
+        # against the catalog and the shelves
+        dups = (counts.get(f"{t}.duplicates_rejected", 0) + counts.get(f"{t}.item_type_mismatch_rejected", 0)
+                + counts.get(f"{t}.catalog_rejected", 0))
         acc, rej = acc - dups, rej + dups
         tables[t] = {"read": read, "accepted": acc, "rejected": rej, "reconciles": read == acc + rej,
                      "files": [{**_fingerprint(f), **file_counts(counts, t, f)} for f in files[t]]}

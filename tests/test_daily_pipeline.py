@@ -116,7 +116,10 @@ def broken(tmp_path: Path) -> Path:
 
 def test_broken_rows_are_rejected_with_their_reasons_and_reruns_replace(broken, tmp_path):
     out = tmp_path / "out"
-    (broken / "curation.csv").write_text("shelf,item_id,position\n")    # a file without rows
+    # one good curated row; then a shelf the config lacks, an item the catalog lacks, a track on the
+    # shows-only podcasts shelf, and a 0-based position
+    (broken / "curation.csv").write_text("shelf,item_id,position\neditors_picks,t2,1\nno_such_shelf,t1,1\n"
+                                         "podcasts,zz,2\npodcasts,t1,1\neditors_picks,pl,0\n")
     for run_id in ("first", "second"):
         assert main(["daily", "--date", "2025-01-01", "--input", str(broken), "--output", str(out),
                      "--run-id", run_id]) == 0
@@ -126,7 +129,13 @@ def test_broken_rows_are_rejected_with_their_reasons_and_reruns_replace(broken, 
     assert json.loads(ev.set_index("row_number").loc[4, "raw"])["ms_played"] == "-5"
     others = sorted(zip(rejected.loc[rejected["table"] != "events", "table"],
                         rejected.loc[rejected["table"] != "events", "reason"]))
-    assert others == [("items", "duplicate_key"), ("listeners", "duplicate_key"), ("listeners", "malformed_row")]
+    assert others == [("curation", "bad_number"), ("curation", "item_type_not_on_shelf"), ("curation", "unknown_item"),
+                      ("curation", "unknown_shelf"), ("items", "duplicate_key"), ("listeners", "duplicate_key"),
+                      ("listeners", "malformed_row")]
+    cur = rejected[rejected["table"] == "curation"].set_index("row_number")
+    assert dict(zip(cur.index, cur["reason"])) == {2: "unknown_shelf", 3: "unknown_item", 4: "item_type_not_on_shelf",
+                                                   5: "bad_number"}
+    assert json.loads(cur.loc[4, "raw"])["catalog_item_type"] == "track"
     manifest = json.loads((out / "_manifests" / "dt=2025-01-01" / "manifest.json").read_text())
     assert manifest["run_id"] == "second"
     e = manifest["inputs"]["events"]
@@ -139,9 +148,13 @@ def test_broken_rows_are_rejected_with_their_reasons_and_reruns_replace(broken, 
     per_file = {(t, Path(f["path"]).name): (f["read"], f["accepted"], f["rejected"], f["reconciles"])
                 for t, c in manifest["inputs"].items() for f in c["files"]}
     assert per_file == {("events", "events.csv"): (20, 3, 17, True), ("items", "items.csv"): (5, 4, 1, True),
-                        ("listeners", "listeners.jsonl"): (4, 2, 2, True), ("curation", "curation.csv"): (0, 0, 0, True)}
+                        ("listeners", "listeners.jsonl"): (4, 2, 2, True), ("curation", "curation.csv"): (5, 1, 4, True)}
+    c = manifest["inputs"]["curation"]
+    assert (c["read"], c["accepted"], c["rejected"]) == (5, 1, 4)
     recs = pd.read_parquet(out / "recommendations" / "dt=2025-01-01")
     assert set(recs["run_id"]) == {"second"}  # the re-run replaced the day, no rows of "first" remain
+    assert recs[recs["shelf"] == "editors_picks"][["listener_id", "item_id", "position"]].values.tolist() == [
+        ["a", "t2", 1], ["b", "t2", 1]]
     assert recs[recs["shelf"] == "shortcuts"].sort_values(["listener_id", "position"])[
         ["listener_id", "item_id"]].values.tolist() == [["a", "al"], ["b", "pl"]]
     assert not (out / "_staging").exists()

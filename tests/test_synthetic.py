@@ -197,7 +197,7 @@ def test_curation_rows_cover_end_mostly(small):
     assert set(cur.shelf) == {"podcasts", "playlists", "editors_picks"}
     assert cur.item_id.isin(frames["items"].item_id).all()
     assert cur.market.isin(list(syn.COUNTRIES) + ["*"]).all()
-    assert (cur.position >= 0).all()
+    assert (cur.position >= 1).all()   # 1-based, as served
     assert not cur.duplicated(["shelf", "market", "position"]).any()
     closed = cur.valid_to.notna()
     assert (cur.valid_to[closed] >= cur.valid_from[closed]).all()

@@ -47,10 +47,13 @@ def test_epoch_seconds_and_typed_parquet_values():
 
 
 def test_curation_range_and_duplicate_keys():
-    raw = pd.DataFrame({"shelf": ["p", "p"], "item_id": ["a", "b"], "position": ["1", "0"],
-                        "valid_from": ["2020-01-02", None], "valid_to": ["2020-01-01", None], "market": None})
+    raw = pd.DataFrame({"shelf": ["p", "p", "p"], "item_id": ["a", "b", "c"], "position": ["1", "2", "0"],
+                        "valid_from": ["2020-01-02", None, None], "valid_to": ["2020-01-01", None, None],
+                        "market": None})
     acc, rej = validate_frame(raw, contract.CURATION, now=NOW, source_file="c")
-    assert len(acc) == 1 and rej["reason"].tolist() == ["bad_date_range"]
+    # positions are 1-based, as on the served shelf: 0 is not a position
+    assert acc["item_id"].tolist() == ["b"]
+    assert rej[["reason", "column"]].values.tolist() == [["bad_date_range", "valid_to"], ["bad_number", "position"]]
     items = pd.DataFrame({"item_id": ["a", "b", "a"], "item_type": ["track"] * 3, "_source_file": "f",
                           "_row_number": [1, 2, 3]})
     kept, dups = reject_duplicate_keys(items, contract.ITEMS)

@@ -706,7 +706,7 @@ def check_file(plan: Plan, emit_rows: int, stats: Counter) -> None:
         return
 
     # accepted rows: the contract's columns and types, in file order
-    positions = ["_source_file", "_row_number"] if spec.key or spec.name == "events" else []
+    positions = ["_source_file", "_row_number"] if spec.key or spec.name in ("events", "curation") else []
     assert list(acc.columns) == list(spec.column_names) + positions
     if positions:
         assert acc["_row_number"].tolist() == accepted_rows and (acc["_source_file"] == plan.path).all()

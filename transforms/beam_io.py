@@ -277,9 +277,9 @@ class _ReadValidateFn(beam.DoFn):
             # validate_frame numbers rows from 1; map back to the file's own data-row numbers
             if len(rejected):
                 rejected["row_number"] = chunk.row_numbers[rejected["row_number"].to_numpy() - 1]
-            # keyed tables need positions to keep the first row per key; events, to keep the
-            # first type per item and to name the rows rejected later (transforms.item_types)
-            if self.spec.key or self.spec.name == contract.EVENTS.name:
+            # keyed tables need positions to keep the first row per key; events and curation, to name
+            # the rows rejected later (transforms.item_types, transforms.curation)
+            if self.spec.key or self.spec.name in (contract.EVENTS.name, contract.CURATION.name):
                 ok_rows = np.setdiff1d(chunk.row_numbers, rejected["row_number"].to_numpy(), assume_unique=True)
                 accepted["_source_file"] = path
                 accepted["_row_number"] = ok_rows

@@ -50,6 +50,9 @@ class Reason:
     BAD_DATE_RANGE = "bad_date_range"     # curation valid_to before valid_from
     ITEM_TYPE_MISMATCH = "item_type_mismatch"  # an event's item_type differs from the catalog's (or, for an
     #                                            item the catalog lacks, from the first type seen)
+    UNKNOWN_SHELF = "unknown_shelf"       # curation: a shelf the config does not have (transforms.curation)
+    UNKNOWN_ITEM = "unknown_item"         # curation: an item_id the catalog does not know
+    ITEM_TYPE_NOT_ON_SHELF = "item_type_not_on_shelf"  # curation: a type the shelf does not serve
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ CURATION = TableSpec(
     (
         Column("shelf", "id"),
         Column("item_id", "id"),
-        Column("position", "int", minimum=0),
+        Column("position", "int", minimum=1),   # 1-based, as in the output (0: bad_number)
         Column("market", "str", required=False),
         Column("valid_from", "ts", required=False),
         Column("valid_to", "ts", required=False),

@@ -97,7 +97,7 @@ tests in tests/test_synthetic.py assert each one on 2000 listeners x 30 days)
     ``release_date`` (episodes included).
 11. **Curation.** About 20 rows: ``podcasts`` (4 global + 2 each for BR and DE), ``playlists`` (2
     global + 1 per country), ``editors_picks`` (the 2 newest albums, a playlist, a show). Positions
-    start at 0 per (shelf, market). Most rows are valid at ``end``; two expired before it, one
+    start at 1 per (shelf, market), as on the served shelf. Most rows are valid at ``end``; two expired before it, one
     starts after it, one has no ``valid_to`` (open-ended). Curation does not change listening.
 
 Not planted: no friendships, no search queries, no exposure/position bias, no churn.
@@ -1128,28 +1128,28 @@ def _curation_frame(rng: np.random.Generator, cat: SimpleNamespace, start_ms: in
         return rng.choice(candidates, size=k, replace=False, p=pop / pop.sum()) if k else candidates[:0]
 
     shows = np.arange(cat.nS)
-    for pos, sh in enumerate(by_pop(shows, cat.s_pop, 4)):
+    for pos, sh in enumerate(by_pop(shows, cat.s_pop, 4), start=1):   # positions are 1-based, as served
         rows.append(("podcasts", cat.SH0 + int(sh), pos, "*"))
     for country in ("BR", "DE"):
         ci = COUNTRIES.index(country)
         local = shows[cat.s_country == ci]
         pick = by_pop(local, cat.s_pop[local], 2) if len(local) else by_pop(shows, cat.s_pop, 2)
-        for pos, sh in enumerate(pick):
+        for pos, sh in enumerate(pick, start=1):
             rows.append(("podcasts", cat.SH0 + int(sh), pos, country))
     pls = np.arange(cat.nP)
     pl_pop = cat.popularity[cat.PL0:cat.SH0]
     glob = pls[cat.pl_lang == 6]
-    for pos, p in enumerate(by_pop(glob if len(glob) else pls, pl_pop[glob] if len(glob) else pl_pop, 2)):
+    for pos, p in enumerate(by_pop(glob if len(glob) else pls, pl_pop[glob] if len(glob) else pl_pop, 2), start=1):
         rows.append(("playlists", cat.PL0 + int(p), pos, "*"))
     for ci, country in enumerate(COUNTRIES):
         local = pls[cat.pl_lang == ci]
         pick = by_pop(local, pl_pop[local], 1) if len(local) else by_pop(pls, pl_pop, 1)
-        rows.append(("playlists", cat.PL0 + int(pick[0]), 0, country))
+        rows.append(("playlists", cat.PL0 + int(pick[0]), 1, country))
     newest_albums = np.argsort(-cat.alb_rel[:cat.nAl], kind="stable")[:2]
     picks = [cat.ALB0 + int(a) for a in newest_albums]
     picks.append(cat.PL0 + int(by_pop(pls, pl_pop, 1)[0]))
     picks.append(cat.SH0 + int(by_pop(shows, cat.s_pop, 1)[0]))
-    for pos, it in enumerate(picks):
+    for pos, it in enumerate(picks, start=1):
         rows.append(("editors_picks", it, pos, "*"))
 
     n = len(rows)

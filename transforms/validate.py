@@ -45,7 +45,8 @@ def rejected_frame(table: str, source_file: str, row_numbers, reasons, columns, 
     }, columns=REJECTED_COLUMNS)
 
 
-def _raw_json(frame: pd.DataFrame) -> list[str]:
+def raw_json(frame: pd.DataFrame) -> list[str]:
+    """Each row of ``frame`` as a JSON object (the ``raw`` column of a rejected row)."""
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
     return [json.dumps(r, default=str, ensure_ascii=True) for r in records]
 
@@ -324,7 +325,7 @@ def validate_frame(raw: pd.DataFrame, spec: contract.TableSpec, *, now: pd.Times
             accepted[col.name] = _int64_array(column) if column.dtype == object else column.astype("Int64")
     bad = ~ok
     rows = np.arange(first_row_number, first_row_number + n)[bad]
-    rejected = rejected_frame(spec.name, source_file, rows, reason[bad], bad_col[bad], _raw_json(raw.loc[bad]))
+    rejected = rejected_frame(spec.name, source_file, rows, reason[bad], bad_col[bad], raw_json(raw.loc[bad]))
     return accepted, rejected
 
 
@@ -344,6 +345,6 @@ def reject_duplicate_keys(accepted: pd.DataFrame, spec: contract.TableSpec, orde
     rows = dups["_row_number"].to_numpy() if "_row_number" in dups else np.zeros(len(dups))
     payload = dups[[c for c in dups.columns if not c.startswith("_")]]
     rej = rejected_frame(spec.name, "", rows, [Reason.DUPLICATE_KEY] * len(dups), [",".join(spec.key)] * len(dups),
-                         _raw_json(payload))
+                         raw_json(payload))
     rej["source_file"] = src
     return kept.reset_index(drop=True), rej
