@@ -262,6 +262,14 @@ def _slot_sets(shelf: str, cfg: dict, ctx: ServingContext, batch: ListenerBatch,
     return np.asarray([index[k] for k in keys], dtype=np.int64), sets
 
 
+def _ranked_shown(slotting, size: int, who: np.ndarray) -> np.ndarray:
+    """int64 (n,): how many ranked rows each row's listener would see on the shelf, before any
+    claim: ``size`` less their slots (at most ``size`` slots can show: models.rules.editorial_layout)."""
+    set_of, sets = slotting[2]
+    n_slots = np.asarray([min(len(s), size) for s in sets] + [0], dtype=np.int64)
+    return size - n_slots[set_of[who]]
+
+
 def _own_slots(batch: ListenerBatch, slotting, who: np.ndarray, code: np.ndarray) -> np.ndarray:
     """bool (n,): rows whose item is one of the listener's editorial slots on this shelf (``slotting``:
     set per listener and slot frames)."""
@@ -331,7 +339,7 @@ def _rank_rows(hist: History, shelf, cfg, cands: CandidateSet, scores, scorer, c
     keep = diversify(take(cb.creator, code, -1), take(cb.parent, code, -1), cfg.get("max_per_creator"),
                      cfg.get("max_per_parent"), groups=who)
     who, code, score, label = who[keep], code[keep], score[keep], label[keep]
-    keep, removed = drop_claimed(who, code, claimed, batch.span, int(cfg["size"]),
+    keep, removed = drop_claimed(who, code, claimed, batch.span, _ranked_shown(slotting, int(cfg["size"]), who),
                                  exempt=_own_slots(batch, slotting, who, code),
                                  uncounted=_own_slots(batch, slotting[2], who, code))
     placed = _with_editorial(batch, slotting, np.unique(cands.who), who[keep], code[keep],
@@ -434,7 +442,8 @@ def _rule_rows(hist: History, served: np.ndarray, shelf, cfg, ctx: ServingContex
     if not len(picked):
         return pd.DataFrame(columns=OUTPUT_COLUMNS), 0
     who, code = picked["who"].to_numpy(np.int64), picked["code"].to_numpy(np.int64)
-    keep, removed = drop_claimed(who, code, claimed, span, size, exempt=_own_slots(batch, slotting, who, code),
+    keep, removed = drop_claimed(who, code, claimed, span, _ranked_shown(slotting, size, who),
+                                 exempt=_own_slots(batch, slotting, who, code),
                                  uncounted=_own_slots(batch, slotting[2], who, code))
     placed = _with_editorial(batch, slotting, np.unique(who), who[keep], code[keep], {}, size)
     ed = placed["editorial"].to_numpy()

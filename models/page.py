@@ -79,21 +79,26 @@ def slot_claims(set_of: np.ndarray, codes: list[np.ndarray], served: np.ndarray,
     return np.concatenate(parts)
 
 
-def drop_claimed(who: np.ndarray, code: np.ndarray, claimed: np.ndarray, span: int, size: int,
+def drop_claimed(who: np.ndarray, code: np.ndarray, claimed: np.ndarray, span: int, shown,
                  exempt: np.ndarray | None = None, uncounted: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Keep mask (bool (n,)) of ranked rows (``who``, ``code`` int64, grouped by listener in rank
-    order) whose item no earlier shelf claimed, and how many of the dropped rows were among their
-    listener's first ``size`` rows (the items the shelf would have shown). ``exempt`` (bool (n,)):
-    rows never dropped here (the shelf's own editorial items, removed when slots are placed);
-    ``uncounted`` (bool (n,)): dropped rows not counted (an item of a slot the shelf lost, which
-    would have shown as that slot, already counted once)."""
-    keys = np.asarray(who, dtype=np.int64) * span + np.asarray(code, dtype=np.int64)
+    order) whose item no earlier shelf claimed, and how many dropped rows the shelf would have
+    shown: those among the first ``shown`` of their listener's rows (int, or int64 (n,) per row:
+    the shelf's size less the listener's editorial slots), counting only rows not ``uncounted``.
+    ``exempt`` (bool (n,)): rows never dropped here (the shelf's own editorial items, removed when
+    slots are placed); ``uncounted`` (bool (n,)): rows that would not have shown as ranked rows
+    (items of the shelf's slots before the claims: a lost slot is counted once, as a slot)."""
+    who = np.asarray(who, dtype=np.int64)
+    keys = who * span + np.asarray(code, dtype=np.int64)
     drop = np.isin(keys, claimed) if len(claimed) else np.zeros(len(keys), dtype=bool)
     if exempt is not None:
         drop &= ~exempt
-    counted = drop if uncounted is None else drop & ~uncounted
-    rank = np.arange(len(who)) - np.searchsorted(who, who, side="left")
-    return ~drop, int((counted & (rank < size)).sum())
+    ranked = np.ones(len(who), dtype=bool) if uncounted is None else ~uncounted
+    # rank of each row among its listener's ranked rows (rows before it that count)
+    before = np.cumsum(ranked) - ranked
+    start = np.searchsorted(who, who, side="left")
+    rank = before - before[start] if len(who) else before
+    return ~drop, int((drop & ranked & (rank < shown)).sum())
 
 
 __all__ = ["claim_order", "dedup_enabled", "split_slot_sets", "slot_claims", "drop_claimed"]

@@ -54,14 +54,19 @@ def test_drop_claimed_keeps_order_and_counts_only_what_would_have_shown():
     who = np.array([0, 0, 0, 1, 1])
     code = np.array([1, 2, 3, 2, 4])
     claimed = np.array([2, 104])          # (0, 2) and (1, 4)
-    keep, removed = drop_claimed(who, code, claimed, 100, size=2)
+    keep, removed = drop_claimed(who, code, claimed, 100, 2)
     assert keep.tolist() == [True, False, True, True, False] and removed == 2
-    keep, removed = drop_claimed(who, code, claimed, 100, size=1)
+    keep, removed = drop_claimed(who, code, claimed, 100, 1)
     assert removed == 0                   # both claimed rows ranked 2nd: a list of 1 never showed them
+    # per row: listener 1 has one editorial slot on a shelf of 2, so one ranked row shows
+    keep, removed = drop_claimed(who, code, claimed, 100, np.array([2, 2, 2, 1, 1]))
+    assert removed == 1
     exempt = np.array([False, True, False, False, False])
-    keep, removed = drop_claimed(who, code, claimed, 100, size=2, exempt=exempt)
+    keep, removed = drop_claimed(who, code, claimed, 100, 2, exempt=exempt)
     assert keep.tolist() == [True, True, True, True, False] and removed == 1
-    keep, removed = drop_claimed(who, code, claimed, 100, size=2, uncounted=exempt)
+    # (0, 2) was one of the shelf's slots: dropped, not counted, and not a rank either, so (1, 4)
+    # ranked 2nd for listener 1 still counts
+    keep, removed = drop_claimed(who, code, claimed, 100, 2, uncounted=exempt)
     assert keep.tolist() == [True, False, True, True, False] and removed == 1
 
 
