@@ -250,3 +250,16 @@ def test_one_type_per_item_catalog_first_then_first_seen_by_file_and_row():
     raw = json.loads(rejected["raw"].iloc[0])
     assert (raw["item_type"], raw["expected_item_type"], raw["ms_played"]) == ("album", "track", None)
     assert rejected["source_file"].tolist() == ["b.csv", "b.csv"]
+
+
+def test_files_of_other_types_in_a_table_folder_are_named_in_a_warning(tmp_path, caplog):
+    from transforms.read import find_table_files
+
+    folder = tmp_path / "events"
+    folder.mkdir()
+    (folder / "part-0.csv").write_text("listener_id,item_id,item_type,ts\n")
+    (folder / "part-1.parq").write_text("")
+    (folder / "_SUCCESS").write_text("")
+    with caplog.at_level("WARNING", logger="home_recs.read"):
+        assert find_table_files(str(tmp_path), "events") == [str(folder / "part-0.csv")]
+    assert "1 file(s) not read" in caplog.text and "part-1.parq" in caplog.text and "_SUCCESS" not in caplog.text

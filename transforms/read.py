@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -20,6 +21,8 @@ from transforms import contract, storage
 from transforms.contract import Reason
 from transforms.errors import InputError
 from transforms.validate import check_header, rejected_frame
+
+log = logging.getLogger("home_recs.read")
 
 
 @dataclass
@@ -59,6 +62,11 @@ def find_table_files(input_dir: str, table: str) -> list[str]:
         raise InputError(f"{input_dir}: table {table!r} is given twice, as {', '.join(sorted(set(files)))} and as "
                          f"{len(set(parts))} file(s) under {storage.join(input_dir, table)}/; keep one of them")
     found = sorted(set(files + parts))
+    skipped = [p for p in storage.glob(storage.join(input_dir, table, "*"))
+               if p not in found and not p.rsplit("/", 1)[-1].startswith(("_", "."))]
+    if skipped:  # a mistyped extension (.parq, .csv.bz2) would otherwise drop its rows without a word
+        log.warning("%s/: %d file(s) not read (not %s): %s", storage.join(input_dir, table), len(skipped),
+                    ", ".join(contract.FILE_FORMATS), ", ".join(sorted(skipped)[:5]))
     if not found and not spec.optional_file:
         raise InputError(f"no file for table {table!r} under {input_dir}: expected {table}.parquet, "
                          f"{table}.csv[.gz], {table}.jsonl[.gz] or a folder {table}/ of such files")
