@@ -11,6 +11,7 @@ import time
 import uuid
 
 import apache_beam as beam
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from apache_beam.utils.shared import Shared
@@ -22,6 +23,7 @@ from jobs.drift import drift_for_day
 from transforms.drift_report import comparison_summary
 from transforms.provenance import code_version, git_commit
 from models.home import ServingContext, day_start_ms, recommend
+from models.experiments import Variant, assign, build_variants
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
 from transforms import contract, publish, storage
 from transforms.batch import ListenerBatch
@@ -41,7 +43,9 @@ log = logging.getLogger("home_recs.daily")
 REC_SCHEMA = pa.schema([("listener_id", pa.string()), ("position", pa.int64()),
                         ("item_id", pa.string()), ("item_type", pa.string()), ("score", pa.float64()),
                         ("source", pa.string()), ("candidate_source", pa.string()),
-                        ("model_version", pa.string()), ("run_id", pa.string())])
+                        ("model_version", pa.string()), ("run_id", pa.string()),
+                        # the experiment and variant that served the row (null without one: models/experiments.py)
+                        ("experiment", pa.string()), ("variant", pa.string())])
 # the order of each listener's shelves (models/layout.py); one row per (listener, shelf with rows)
 LAYOUT_SCHEMA = pa.schema([("listener_id", pa.string()), ("shelf", pa.string()), ("shelf_rank", pa.int64()),
                            ("reason", pa.string()), ("affinity", pa.float64()), ("score", pa.float64())])
@@ -99,26 +103,44 @@ class RecommendFn(beam.DoFn):
     FEATURES = "features"
     LAYOUT = "layout"
 
-    def __init__(self, as_of_ms, config, run_id, models: ModelChoice):
-        self.as_of_ms, self.config, self.run_id, self.models = as_of_ms, config, run_id, models
-        self._shared = Shared()
+    def __init__(self, as_of_ms, config, run_id, experiment: str | None, variants: list[Variant]):
+        self.as_of_ms, self.config, self.run_id = as_of_ms, config, run_id
+        self.experiment, self.variants = experiment, variants
+        self._shared = [Shared() for _ in variants]
 
     def setup(self):
         tune_allocator()
-        # models are loaded once per worker process and shared by its threads
-        key = repr(sorted(self.models.paths.items()))
-        self.scorer_set = self._shared.acquire(lambda: ScorerSet(self.config, self.models), tag=key)
+        # models are loaded once per worker process and shared by its threads (one set per variant)
+        self.scorer_sets = [shared.acquire(lambda v=v: ScorerSet(v.config, v.models),
+                                           tag=repr((v.name, sorted(v.models.paths.items()))))
+                            for shared, v in zip(self._shared, self.variants)]
 
     def process(self, shard, catalog, side, curation):
         side = side.value   # jobs.common.side_tables wraps it for Beam's cache
-        entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
-        ctx = ServingContext(self.as_of_ms, catalog, side, curation, self.config, entity_types,
-                             self.scorer_set.scorers, self.run_id, log_features=True,
-                             cache=worker_cache(self, catalog, side, curation))
+        cache = worker_cache(self, catalog, side, curation)
+        contexts = []
+        for v, scorers in zip(self.variants, self.scorer_sets):
+            # each variant keeps its own listener-independent work (its shelves may differ), one codebook
+            own = cache.setdefault(("variant", v.name), {})
+            if "codebook" in cache:
+                own.setdefault("codebook", cache["codebook"])
+            entity_types = {s: shelf_item_types(c, catalog) for s, c in v.config["shelves"].items()}
+            contexts.append(ServingContext(self.as_of_ms, catalog, side, curation, v.config, entity_types,
+                                           scorers.scorers, self.run_id, log_features=True, cache=own))
+            cache["codebook"] = contexts[-1].codebook
+        shares = {v.name: {"share": v.share} for v in self.variants}
         for listeners in batches_of(shard, batch_size(self.config)):
-            yield from self._batch(listeners, ctx)
+            if self.experiment is None:
+                yield from self._batch(listeners, contexts[0], None)
+                continue
+            which = assign(listeners.listener_id, self.experiment, shares)
+            for i, v in enumerate(self.variants):
+                mine = np.flatnonzero(which == i)
+                if len(mine):
+                    counter(f"experiment.{v.name}.listeners").inc(len(mine))
+                    yield from self._batch(listeners.take(mine), contexts[i], v.name)
 
-    def _batch(self, listeners, ctx):
+    def _batch(self, listeners, ctx, variant: str | None):
         with cpu_timer("recommend"):
             result = recommend(ListenerBatch.from_columns(listeners, ctx.codebook), ctx)
         progress("serve", listeners.size, "listeners")
@@ -134,7 +156,8 @@ class RecommendFn(beam.DoFn):
                                                                              preserve_index=False))
         for shelf, n in result.dedup_removed.items():
             counter(f"shelf.{shelf}.dedup_removed").inc(n)
-        for shelf, rows in result.rows.groupby("shelf", sort=False):
+        rows = result.rows.assign(experiment=self.experiment, variant=variant)
+        for shelf, rows in rows.groupby("shelf", sort=False):
             counter(f"shelf.{shelf}.rows").inc(len(rows))
             counter(f"shelf.{shelf}.listeners").inc(rows["listener_id"].nunique())
             yield shelf, pa.Table.from_pandas(rows[REC_SCHEMA.names], schema=REC_SCHEMA, preserve_index=False)
@@ -217,6 +240,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     for shelf, reason in registry_fallbacks.items():
         if shelf not in models.paths:
             models.fallbacks.setdefault(shelf, reason)
+    experiment, variants = build_variants(config, models, args.models)
     edges = training_edges(args.training_stats) if args.training_stats else registry_edges(models)
     k_anon = int(config["feature_stats"]["min_listeners"])
     p = make_pipeline(args.runner, beam_args)
@@ -224,7 +248,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     side = (side_tables(inputs.listeners, inputs.catalog, [as_of_ms], config, args.neighbours)
             | "OnlyDay" >> beam.Values())
     out = inputs.listeners | "Recommend" >> beam.ParDo(
-        RecommendFn(as_of_ms, config, run_id, models), catalog=beam.pvalue.AsSingleton(inputs.catalog),
+        RecommendFn(as_of_ms, config, run_id, experiment, variants), catalog=beam.pvalue.AsSingleton(inputs.catalog),
         side=beam.pvalue.AsSingleton(side), curation=beam.pvalue.AsSingleton(inputs.curation)
     ).with_outputs(RecommendFn.FEATURES, RecommendFn.LAYOUT, main="recs")
     out[RecommendFn.LAYOUT] | "WriteLayout" >> beam.io.WriteToParquetBatched(
@@ -253,7 +277,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     result = p.run()
     result.wait_until_finish()
     counts = read_counters(result)
-    manifest = build_manifest(args, date, run_id, config, files, counts, started, models,
+    manifest = build_manifest(args, date, run_id, config, files, counts, started, models, (experiment, variants),
                               job_id=getattr(result, "job_id", lambda: None)(), neighbours_as_of=nb_as_of)
     published = publish.publish_day(args.output, run_id, date, TABLES_OUT + ["served_features", "feature_stats"], manifest)
     print_summary(args.output, date, manifest, published)
@@ -294,7 +318,7 @@ def _fingerprint(path: str) -> dict:
     return {"path": path, "size_bytes": meta.size_in_bytes, "last_updated": meta.last_updated_in_seconds}
 
 
-def build_manifest(args, date, run_id, config, files, counts, started, models: ModelChoice,
+def build_manifest(args, date, run_id, config, files, counts, started, models: ModelChoice, experiment=(None, []),
                    job_id: str | None = None, neighbours_as_of: str | None = None) -> dict:
     tables = {}
     for t in contract.TABLE_NAMES:
@@ -323,7 +347,7 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
         "input": args.input, "output": args.output, "config_fingerprint": fingerprint(config),
         "neighbours": args.neighbours, "neighbours_as_of": neighbours_as_of,
         "models": {"registry": args.models, "versions": models.versions, "fallbacks": models.fallbacks},
-        "inputs": tables, "shelves": shelves,
+        "inputs": tables, "shelves": shelves, "experiment": _experiment_summary(experiment, counts),
         "listeners": {k.split(".", 1)[1]: v for k, v in counts.items()
                       if k.startswith("listeners.") and k != "listeners.duplicates_rejected"},
         # cpu: CPU seconds summed over workers, per stage (Beam's own work and I/O are not in them)
@@ -332,6 +356,16 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
                               if k.startswith("cpu_ms.")}},
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _experiment_summary(experiment, counts: dict) -> dict | None:
+    """name, and per variant its configured share, the listeners it served and its models."""
+    name, variants = experiment
+    if name is None:
+        return None
+    return {"name": name, "variants": {v.name: {"share": v.share, "listeners": counts.get(f"experiment.{v.name}.listeners", 0),
+                                                "models": v.model_refs, "model_versions": v.models.versions}
+                                       for v in variants}}
 
 
 def print_summary(output, date, manifest, published) -> None:
@@ -344,6 +378,12 @@ def print_summary(output, date, manifest, published) -> None:
         how += " (FALLBACK: no usable model, see manifest)" if c.get("fallback") else ""
         scored = f"{c['candidate_rows']:>11,}" if "candidate_rows" in c else f"{'-':>11}"
         print(f"  {s:<14} {c['listeners']:>10,} {c['rows']:>10,} {scored}  {how}")
+    exp = manifest.get("experiment")
+    if exp:
+        total = sum(v["listeners"] for v in exp["variants"].values()) or 1
+        print(f"  experiment {exp['name']}: " + ", ".join(
+            f"{v} {c['listeners']:,} listeners ({c['listeners'] / total:.1%}, share {c['share']:g})"
+            for v, c in exp["variants"].items()))
     lost = {s: c["dedup_removed"] for s, c in manifest["shelves"].items() if c.get("dedup_removed")}
     if lost:
         print("  one item per page: items given up to an earlier shelf: "

@@ -62,6 +62,7 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict[
 
 # Maps whose keys are names chosen by the user (shelves, sources, features, xgboost parameters),
 # with '*' for a name; and the keys a named entry may hold ("shelves.*": any key of a default shelf).
+VARIANT_KEYS = ("share", "shelves", "models")   # what an experiment's variant may set (models/experiments.py)
 OPEN_MAPS = ("shelves", "shelves.*.sources", "shelves.*.heuristic_weights", "ranker.params", "ranker.shelves",
              "ranker.shelves.*.params", "gate.thresholds", "drift.thresholds.features", "page.layout.base_rates")
 
@@ -94,6 +95,10 @@ def refuse_unknown_keys(user: dict, defaults: dict, where: str) -> None:
                 close = difflib.get_close_matches(str(key), [str(k) for k in schema], n=1, cutoff=0.6)
                 hint = f"did you mean `{close[0]}`?" if close else f"valid keys: {', '.join(sorted(map(str, schema)))}"
                 raise InputError(f"{where}: `{dotted}`: unknown key; {hint}")
+            if dotted_pattern == "experiments":   # user-named all the way down: check_experiments checks it
+                if not isinstance(value, dict):
+                    raise InputError(f"{where}: `experiments` must be a mapping of names to experiments")
+                continue
             wants_mapping = isinstance(child, dict) or dotted_pattern in OPEN_MAPS
             if wants_mapping and not isinstance(value, dict):
                 if value is None and dotted_pattern == "shelves.*":   # `name: null` disables a shelf
@@ -119,6 +124,44 @@ def _check_leaf_type(where: str, dotted: str, value, default) -> None:
         raise InputError(f"{where}: `{dotted}` must be a list, e.g. [{value}], got {type(value).__name__} {value!r}")
 
 
+def check_experiments(config: dict) -> None:
+    """Raise InputError for a malformed ``experiments`` section: more than one experiment, no
+    variants, a key other than :data:`VARIANT_KEYS`, a share outside (0, 1] or shares that do not
+    sum to 1 (within 1e-9), an override of a shelf the config lacks, or a model for a shelf that is
+    not a model shelf."""
+    experiments = config.get("experiments") or {}
+    if len(experiments) > 1:
+        raise InputError(f"config: experiments: one experiment at a time, got {list(experiments)}")
+    for name, exp in experiments.items():
+        variants = (exp or {}).get("variants") if isinstance(exp, dict) else None
+        if set(exp or {}) - {"variants"}:
+            raise InputError(f"config: experiments.{name}: unknown key(s) {sorted(set(exp) - {'variants'})}; "
+                             f"an experiment has `variants`")
+        if not isinstance(variants, dict) or not variants:
+            raise InputError(f"config: experiments.{name}.variants must map variant names to settings")
+        total = 0.0
+        for v, spec in variants.items():
+            where = f"config: experiments.{name}.variants.{v}"
+            if not isinstance(spec, dict) or set(spec) - set(VARIANT_KEYS):
+                raise InputError(f"{where}: keys are {list(VARIANT_KEYS)}, got {spec!r}")
+            # the shelf keys of an override are the shelves' keys: a misspelt one would do nothing
+            refuse_unknown_keys({"shelves": spec.get("shelves") or {}}, config, f"{where} (shelf overrides)")
+            share = spec.get("share")
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+                raise InputError(f"{where}.share must be a number in (0, 1], got {share!r}")
+            total += float(share)
+            for shelf in (spec.get("shelves") or {}):
+                if shelf not in config["shelves"]:
+                    raise InputError(f"{where}.shelves: {shelf!r} is not a shelf of the config")
+            for shelf, ref in (spec.get("models") or {}).items():
+                if config["shelves"].get(shelf, {}).get("kind") != "model":
+                    raise InputError(f"{where}.models: {shelf!r} is not a model shelf")
+                if not isinstance(ref, str) or not ref:
+                    raise InputError(f"{where}.models.{shelf} must be a registry alias or version, got {ref!r}")
+        if abs(total - 1.0) > 1e-9:
+            raise InputError(f"config: experiments.{name}: variant shares sum to {total:g}, not 1")
+
+
 def _check(config: dict) -> None:
     for name, shelf in config.get("shelves", {}).items():
         if shelf is None:  # a user file may disable a shelf with `name: null`
@@ -141,6 +184,7 @@ def _check(config: dict) -> None:
         if unknown:
             raise InputError(f"config: page.{key} names shelf(s) {unknown} that the config does not have "
                              f"(shelves: {list(config['shelves'])})")
+    check_experiments(config)
 
 
 def fingerprint(config: dict) -> str:

@@ -196,6 +196,16 @@ class ListenerColumns:
                                        self.who[e0:e1] - lo, {k: v[e0:e1] for k, v in self.events.items()}))
         return out
 
+    def take(self, listeners: np.ndarray) -> "ListenerColumns":
+        """The listeners at sorted indices ``listeners`` (int64), with their events, in a new object."""
+        listeners = np.asarray(listeners, dtype=np.int64)
+        new_index = np.full(self.size, -1, dtype=np.int64)
+        new_index[listeners] = np.arange(len(listeners))
+        keep = new_index[self.who] >= 0
+        return ListenerColumns(*(a[listeners] for a in (self.listener_id, self.market, self.registered_ms,
+                                                        self.birth_year, self.onboarding, self.derived)),
+                               new_index[self.who[keep]], {k: v[keep] for k, v in self.events.items()})
+
     def stacked(self) -> dict[str, np.ndarray]:
         """Events with ``who`` and the listener's ``market`` per event (population aggregates)."""
         return {**self.events, "who": self.who, "market": self.market[self.who]}
