@@ -29,6 +29,8 @@ COMMANDS = {
     "item-neighbours": ("jobs.neighbours",
                         "item-item neighbours from co-listening before as_of: cosine and implicit ALS (Spark)"),
     "lookup": ("jobs.lookup", "print one listener's Home page of a published day (shelves in order, then positions)"),
+    "experiment-report": ("jobs.experiment_report",
+                          "compare an experiment's variants offline on the plays after each serve"),
     "layout-report": ("jobs.layout_report",
                       "offline NDCG of the per-listener shelf order (home_layout) against a fixed order"),
 }

@@ -12,7 +12,7 @@ from transforms import storage
 from transforms.config import load_config
 from transforms.errors import InputError
 from transforms.lookup import read_day
-from transforms.read import read_accepted
+from transforms.read import plays_in_window
 
 
 def register(sub) -> None:
@@ -51,14 +51,7 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
     date, end = start.date().isoformat(), start + pd.Timedelta(days=args.horizon_days)
     layout = read_day(args.output, "home_layout", date, ["listener_id", "shelf", "shelf_rank"])
     recs = read_day(args.output, "recommendations", date, ["listener_id", "item_id"])
-    events = read_accepted(args.input, "events", now=pd.Timestamp.now(tz="UTC"))
-    plays = events[(events["ts"] >= start) & (events["ts"] < end)]
-    if not len(plays):
-        raise InputError(f"{args.input}: no play in [{date}, {end.date()}): the label window is empty "
-                         f"(events span {events['ts'].min()} .. {events['ts'].max()})")
-    items = read_accepted(args.input, "items", now=pd.Timestamp.now(tz="UTC"))
-    plays = plays[["listener_id", "item_id", "context_id"]].merge(
-        items[["item_id", "parent_id", "creator_id"]], on="item_id", how="left")
+    plays = plays_in_window(args.input, start, end)
     relevance = shelf_relevance(recs, plays)
     report = compare_orders(layout, relevance, fixed)
     hindsight = sorted(report["shelves"], key=lambda s: -report["shelves"][s]["relevant_share"])

@@ -20,6 +20,15 @@ from models.metrics import per_query_ndcg
 ENTITY_COLUMNS = ("item_id", "parent_id", "creator_id", "context_id")
 
 
+def touched(plays: pd.DataFrame) -> pd.DataFrame:
+    """Distinct (listener_id, item_id) pairs a listener "played" in ``plays`` at every entity level:
+    the item, its parent, its creator and the context of each play (:data:`ENTITY_COLUMNS`
+    present in ``plays``), so a served album, artist or playlist matches a track played from it."""
+    cols = [c for c in ENTITY_COLUMNS if c in plays.columns]
+    pairs = pd.concat([plays[["listener_id", c]].rename(columns={c: "item_id"}) for c in cols], ignore_index=True)
+    return pairs.dropna().drop_duplicates().reset_index(drop=True)
+
+
 def shelf_relevance(recs: pd.DataFrame, plays: pd.DataFrame) -> pd.DataFrame:
     """Which served shelves a listener played from.
 
@@ -28,10 +37,7 @@ def shelf_relevance(recs: pd.DataFrame, plays: pd.DataFrame) -> pd.DataFrame:
     parent and creator). Returns listener_id, shelf, label (int8 0/1), one row per (listener,
     shelf) of ``recs``.
     """
-    cols = [c for c in ENTITY_COLUMNS if c in plays.columns]
-    touched = pd.concat([plays[["listener_id", c]].rename(columns={c: "item_id"}) for c in cols], ignore_index=True)
-    touched = touched.dropna().drop_duplicates()
-    hit = recs[["listener_id", "shelf", "item_id"]].merge(touched, on=["listener_id", "item_id"], how="inner")
+    hit = recs[["listener_id", "shelf", "item_id"]].merge(touched(plays), on=["listener_id", "item_id"], how="inner")
     hit = hit[["listener_id", "shelf"]].drop_duplicates().assign(label=np.int8(1))
     out = recs[["listener_id", "shelf"]].drop_duplicates().merge(hit, on=["listener_id", "shelf"], how="left")
     out["label"] = out["label"].fillna(0).astype(np.int8)
@@ -68,4 +74,4 @@ def compare_orders(layout: pd.DataFrame, relevance: pd.DataFrame, fixed_order: l
                         for s, r in per_shelf.iterrows()}}
 
 
-__all__ = ["ENTITY_COLUMNS", "shelf_relevance", "compare_orders"]
+__all__ = ["ENTITY_COLUMNS", "touched", "shelf_relevance", "compare_orders"]

@@ -265,3 +265,20 @@ def read_accepted(input_dir: str, table: str, now: pd.Timestamp) -> pd.DataFrame
             accepted, _ = validate_frame(chunk.raw, spec, now=now, source_file=path)
             frames.append(accepted)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(spec.column_names))
+
+
+def plays_in_window(input_dir: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Accepted plays with ``start <= ts < end`` (UTC Timestamps) under ``input_dir``: listener_id,
+    item_id, context_id, ts, and the catalog's parent_id and creator_id of the item (None when the
+    catalog lacks it). For offline reports on what listeners did after a serve. Raises InputError
+    naming the window when it holds no play."""
+    now = pd.Timestamp.now(tz="UTC")
+    events = read_accepted(input_dir, "events", now=now)
+    plays = events[(events["ts"] >= start) & (events["ts"] < end)]
+    if not len(plays):
+        span = f"{events['ts'].min()} .. {events['ts'].max()}" if len(events) else "no accepted event"
+        raise InputError(f"{input_dir}: no play in [{start.date()}, {end.date()}): the label window is empty "
+                         f"(events span {span})")
+    items = read_accepted(input_dir, "items", now=now)
+    return plays[["listener_id", "item_id", "context_id", "ts"]].merge(
+        items[["item_id", "parent_id", "creator_id"]], on="item_id", how="left").reset_index(drop=True)
