@@ -41,3 +41,33 @@ def test_names_chosen_by_the_user_are_accepted(tmp_path):
 def test_overrides_are_checked_too():
     with pytest.raises(InputError, match="config overrides: `run.listener_batch_sise`: unknown key"):
         load_config(overrides={"run": {"listener_batch_sise": 10}})
+
+
+def test_a_familiar_shelf_refuses_a_neighbour_source(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("shelves:\n  shortcuts:\n    sources: {colisten: 60, als: 40}\n")
+    with pytest.raises(InputError) as err:
+        load_config(str(path))
+    assert str(err.value) == ("config: shelves.shortcuts is familiar (familiar: true), so only the history source "
+                              "may fill it; remove source(s) colisten, als or set shelves.shortcuts.familiar: false")
+    path.write_text("shelves:\n  shortcuts:\n    familiar: false\n    sources: {colisten: 60}\n")
+    assert load_config(str(path))["shelves"]["shortcuts"]["sources"] == {"history": 200, "colisten": 60}
+
+
+def test_shortcuts_is_familiar_and_history_only_by_default():
+    shelf = load_config()["shelves"]["shortcuts"]
+    assert shelf["familiar"] is True and shelf["sources"] == {"history": 200}
+    assert not load_config()["shelves"]["podcasts"].get("familiar", False)
+
+
+def test_the_cli_refuses_a_familiar_shelf_with_popularity_in_one_line(tmp_path, capsys):
+    from jobs.cli import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text("shelves:\n  shortcuts:\n    sources: {popular: 10}\n")
+    code = main(["daily", "--date", "2026-11-28", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+                 "--config", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert err.endswith("only the history source may fill it; remove source(s) popular or set "
+                        "shelves.shortcuts.familiar: false")
