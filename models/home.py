@@ -87,11 +87,22 @@ class BatchResult:
 def audience_mask(batch: ListenerBatch, shelf_config: dict, ctx: ServingContext) -> np.ndarray:
     """bool (B,): listeners registered before as_of and in the shelf's audience. A shelf with
     ``audience: new_listeners`` serves only listeners whose tenure at as_of is below
-    ``listeners.new_listener_days``; other shelves serve every registered listener."""
+    ``listeners.new_listener_days``; one with ``active_within_days: N`` only listeners with a play
+    in ``[as_of - N days, as_of)`` (a lapsed listener's familiar items are stale). Serving and the
+    training examples both call it, so the model trains on the population it serves."""
     mask = batch.registered_before(ctx.as_of_ms)
     if shelf_config.get("audience") == "new_listeners":
         mask &= batch.tenure_days(ctx.as_of_ms) < float(ctx.config["listeners"]["new_listener_days"])
+    days = shelf_config.get("active_within_days")
+    if days is not None:
+        mask &= active_within(batch, ctx.as_of_ms, float(days))
     return mask
+
+
+def active_within(batch: ListenerBatch, as_of_ms: int, days: float) -> np.ndarray:
+    """bool (B,): listeners with at least one play in ``[as_of - days, as_of)`` (``days`` in days)."""
+    recent = (batch.ts_ms >= as_of_ms - days * MS_PER_DAY) & (batch.ts_ms < as_of_ms)
+    return np.bincount(batch.who[recent], minlength=batch.size) > 0
 
 
 def market_mask(batch: ListenerBatch, shelf_config: dict) -> np.ndarray:
@@ -458,4 +469,4 @@ def day_start_ms(date: str) -> int:
 
 
 __all__ = ["OUTPUT_COLUMNS", "ServingContext", "BatchResult", "recommend_batch", "recommend", "shelf_candidates",
-           "audience_mask", "day_start_ms", "MS_PER_DAY"]
+           "audience_mask", "active_within", "day_start_ms", "MS_PER_DAY"]

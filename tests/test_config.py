@@ -56,8 +56,14 @@ def test_a_familiar_shelf_refuses_a_neighbour_source(tmp_path):
 
 def test_shortcuts_is_familiar_and_history_only_by_default():
     shelf = load_config()["shelves"]["shortcuts"]
-    assert shelf["familiar"] is True and shelf["sources"] == {"history": 200}
+    assert shelf["familiar"] is True and shelf["sources"] == {"history": 200} and shelf["active_within_days"] == 28
     assert not load_config()["shelves"]["podcasts"].get("familiar", False)
+
+
+@pytest.mark.parametrize("value", [0, -3, "28", True])
+def test_active_within_days_must_be_a_positive_number(value):
+    with pytest.raises(InputError, match=r"shelves.shortcuts.active_within_days must be a positive number"):
+        load_config(overrides={"shelves": {"shortcuts": {"active_within_days": value}}})
 
 
 def test_the_cli_refuses_a_familiar_shelf_with_popularity_in_one_line(tmp_path, capsys):

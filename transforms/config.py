@@ -132,7 +132,7 @@ FAMILIAR_SOURCES = ("history",)  # the only candidate source made of the listene
 
 
 def _check_familiar(name: str, shelf: dict) -> None:
-    """Shelf key ``familiar``. A familiar shelf ("Jump back in") shows
+    """Shelf keys ``familiar`` and ``active_within_days``. A familiar shelf ("Jump back in") shows
     only entities the listener played before as_of, so a source that proposes anything else
     (neighbours, popularity) would turn it into a discovery shelf: refused here, at load time,
     rather than discovered in the labels. Raises InputError naming the shelf and the key."""
@@ -145,6 +145,10 @@ def _check_familiar(name: str, shelf: dict) -> None:
             raise InputError(f"config: shelves.{name} is familiar (familiar: true), so only the "
                              f"{', '.join(FAMILIAR_SOURCES)} source may fill it; remove source(s) "
                              f"{', '.join(others)} or set shelves.{name}.familiar: false")
+    days = shelf.get("active_within_days")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float)) or days <= 0):
+        raise InputError(f"config: shelves.{name}.active_within_days must be a positive number of days "
+                         f"or null, got {days!r}")
 
 
 def fingerprint(config: dict) -> str:
