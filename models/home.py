@@ -32,7 +32,7 @@ from models.rules import (FOLLOWED_MIN_PLAYS, NEW_EPISODES_MAX_AGE_DAYS, RULES, 
                           not_played_within, recent_episodes)
 from transforms import contract
 from transforms.aggregates import SideTables
-from transforms.batch import Codebook, History, ListenerBatch, take
+from transforms.batch import ARTIST, Codebook, History, ListenerBatch, take
 from transforms.catalog import Catalog
 from transforms.feature_spec import FEATURE_SPECS, feature_names
 from transforms.features import batch_features
@@ -114,11 +114,14 @@ def market_mask(batch: ListenerBatch, shelf_config: dict) -> np.ndarray:
 def shelf_candidates(hist: History, shelf: str, ctx: ServingContext, served: np.ndarray
                      ) -> tuple[CandidateSet, np.ndarray]:
     """Candidates and the feature matrix (float32, (n, spec)) of the ``served`` listeners of a
-    batch on ``shelf``. Shared by serving and training examples (the one feature code path)."""
-    types = ctx.entity_types[shelf]
-    cands = generate_candidates(SourceInput(hist, shelf, types, served), ctx.config["shelves"][shelf])
+    batch on ``shelf``. Shared by serving and training examples (the one feature code path).
+    On a ``familiar`` shelf plays count toward each of their entity levels (item, context,
+    parent, creator), so an artist or album heard only through a playlist is a candidate too."""
+    types, cfg = ctx.entity_types[shelf], ctx.config["shelves"][shelf]
+    familiar = bool(cfg.get("familiar"))  # every entity level of a play, in candidates and features alike
+    cands = generate_candidates(SourceInput(hist, shelf, types, served, familiar), cfg)
     X = batch_features(shelf, hist, types, cands.who, cands.code, cands.sources,
-                       hist.batch.codebook.neighbours.get(shelf))
+                       hist.batch.codebook.neighbours.get(shelf), familiar)
     return cands, X
 
 
@@ -233,9 +236,8 @@ def _filter_mask(hist: History, shelf, cfg, who, code, ctx: ServingContext, mino
     keys = who * span + code
     hours = cfg.get("exclude_played_within_hours")
     if hours is not None:
-        ent, _ = hist.entities(ctx.entity_types[shelf])
-        ok = ent >= 0
-        keep &= not_played_within(keys, hist.who[ok] * span + ent[ok], hist.ts_ms[ok], ctx.as_of_ms, hours)
+        play, ent = hist.entity_pairs(ctx.entity_types[shelf], bool(cfg.get("familiar")))
+        keep &= not_played_within(keys, hist.who[play] * span + ent, hist.ts_ms[play], ctx.as_of_ms, hours)
     if cfg.get("exclude_followed_shows"):
         keep &= not_followed(keys, _followed(hist, cfg))
     keep &= explicit_allowed(take(hist.batch.codebook.explicit, code, np.nan), _blocked(cfg, minor)[who])
@@ -325,6 +327,8 @@ def _type_names(batch: ListenerBatch, code: np.ndarray, shelf: str) -> np.ndarra
     fill = cb.fill_type.get(shelf)
     if fill is not None:
         types = np.where(types < 0, take(fill, code, -1), types)
+    # a creator outside the catalog (a familiar shelf's artist level) is an artist, as in resolve_codes
+    types = np.where((types < 0) & np.isin(code, cb.creator[cb.creator >= 0]), ARTIST, types)
     return _TYPE_NAMES[types]
 
 

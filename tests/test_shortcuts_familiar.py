@@ -84,3 +84,70 @@ def test_shortcuts_is_not_served_to_a_listener_without_a_play_in_the_last_28_day
     # without the key, the lapsed listener's old album is back
     ctx.config["shelves"]["shortcuts"]["active_within_days"] = None
     assert ("lapsed", "shortcuts") in _rows([lapsed], ctx)
+
+
+def test_no_served_shortcut_is_unfamiliar_and_every_entity_level_is_a_candidate(config):
+    from models.candidates import familiar_pairs
+    from tests.conftest import one_batch
+
+    # t1 (album a1, artist r1) with no context; t2 (album a2, artist r2) from playlist p1. Every
+    # level counts: a1, r1, p1, a2, r2. One entity per play (item > context > parent > creator)
+    # would have given a1 and p1 only. Neighbours (a1 -> hot1, a2 -> hot2) and the popular list
+    # (hot1, hot2) are there for the taking, and the discovery shelf does take them.
+    listener = _listener("L", [("t1", None, "2026-11-20"), ("t2", "p1", "2026-11-25")])
+    ctx = _context(config)
+    got = _rows([listener], ctx)
+    assert sorted(got[("L", "shortcuts")]) == ["a1", "a2", "p1", "r1", "r2"]
+    assert got[("L", "podcasts")] == ["hot1", "hot2"]
+    batch = one_batch([listener], ctx.catalog, ctx.side)
+    hist = batch.before(AS_OF)
+    familiar = set(batch.ids(familiar_pairs(hist, ctx.entity_types["shortcuts"]) % batch.span))
+    assert familiar == {"a1", "a2", "p1", "r1", "r2"}
+    assert set(got[("L", "shortcuts")]) <= familiar
+    # the per-item play features count the same levels: r1 was heard once (t1), 8 days ago
+    ctx.log_features = True
+    from models.home import recommend_batch
+
+    feats = recommend_batch([listener], ctx).features["shortcuts"].set_index("item_id")
+    assert feats.loc["r1", "plays_all"] == 1 and feats.loc["r1", "last_play_days"] == 8
+    assert feats.loc["a2", "plays_all"] == 1 and feats.loc["a2", "last_play_days"] == 3
+    assert (feats["src_history"] == 1).all()
+
+
+def test_a_non_familiar_shortcuts_config_would_let_neighbours_in(config):
+    # the same listener with the old mix (a config that says familiar: false): one entity per play
+    # (t1 -> a1, t2 -> p1), and a1's neighbour hot1 enters, never played: what the familiar check at
+    # config load now refuses
+    listener = _listener("L", [("t1", None, "2026-11-20"), ("t2", "p1", "2026-11-25")])
+    ctx = _context(config)
+    ctx.config["shelves"]["shortcuts"].update(familiar=False, sources={"history": 10, "colisten": 10})
+    assert sorted(_rows([listener], ctx)[("L", "shortcuts")]) == ["a1", "hot1", "p1"]
+
+
+def test_the_shortcuts_label_is_the_next_familiar_listen(config):
+    import pytest
+
+    from models.candidates import familiar_pairs
+    from models.examples import examples_for_batch
+    from tests.conftest import one_batch
+    from transforms.labels import positive_keys
+
+    # before as_of: t1 (album a1, artist r1). Label day: t3 (album a1, artist r1) from playlist p1,
+    # never played before, and t2 (album a2, artist r2), also new. Familiar: a1 and r1. The label
+    # counts every level of a window play and keeps the familiar ones: a1 and r1. (Before: one
+    # entity per play, p1 for t3 and a2 for t2, both first listens: discovery.)
+    listener = _listener("L", [("t1", None, "2026-11-20"), ("t3", "p1", "2026-11-28 09:00"),
+                               ("t2", None, "2026-11-28 10:00")])
+    ctx = _context(config)
+    types = ctx.entity_types["shortcuts"]
+    batch = one_batch([listener], ctx.catalog, ctx.side)
+    hist, window = batch.before(AS_OF), batch.window(AS_OF, AS_OF + 86_400_000)
+    pos = positive_keys("shortcuts", window, types, ctx.config, familiar_pairs(hist, types))
+    assert sorted(batch.ids(pos % batch.span)) == ["a1", "r1"]
+    with pytest.raises(ValueError, match="shelf 'shortcuts' is familiar"):
+        positive_keys("shortcuts", window, types, ctx.config)
+    # the training examples label their candidates with it (candidates: a1 and r1 from history)
+    frames, recall = examples_for_batch([listener], ctx, 86_400_000)
+    labels = frames["shortcuts"].set_index("item_id")["label"].to_dict()
+    assert labels == {"a1": 1, "r1": 1}
+    assert recall["shortcuts"] == {"positives": 2, "found": 2, "listeners": 1}
