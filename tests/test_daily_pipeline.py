@@ -142,8 +142,11 @@ def test_broken_rows_are_rejected_with_their_reasons_and_reruns_replace(broken, 
                         ("listeners", "listeners.jsonl"): (4, 2, 2, True), ("curation", "curation.csv"): (0, 0, 0, True)}
     recs = pd.read_parquet(out / "recommendations" / "dt=2025-01-01")
     assert set(recs["run_id"]) == {"second"}  # the re-run replaced the day, no rows of "first" remain
+    # shortcuts is familiar: every entity level of a play counts. a played t1 (album al, creator x);
+    # b played t2 (creator y) from playlist pl. Equal scores, ties by item id
     assert recs[recs["shelf"] == "shortcuts"].sort_values(["listener_id", "position"])[
-        ["listener_id", "item_id"]].values.tolist() == [["a", "al"], ["b", "pl"]]
+        ["listener_id", "item_id", "item_type"]].values.tolist() == [
+        ["a", "al", "album"], ["a", "x", "artist"], ["b", "pl", "playlist"], ["b", "y", "artist"]]
     assert not (out / "_staging").exists()
 
 
