@@ -151,3 +151,31 @@ def test_the_shortcuts_label_is_the_next_familiar_listen(config):
     labels = frames["shortcuts"].set_index("item_id")["label"].to_dict()
     assert labels == {"a1": 1, "r1": 1}
     assert recall["shortcuts"] == {"positives": 2, "found": 2, "listeners": 1}
+
+
+def test_shortcuts_is_evaluated_at_its_served_size_too(config):
+    import pytest
+
+    from jobs.evaluate import format_table
+    from models.evaluation import eval_ks, evaluate
+    from transforms.feature_spec import feature_names
+
+    assert eval_ks(config, "shortcuts") == (5, 6, 10) and eval_ks(config, "podcasts") == (5, 10)
+
+    class Scorer:  # ranks the rows in frame order
+        metadata, version = {}, "v"
+
+        def score(self, X):
+            return -np.arange(len(X), dtype=np.float64)
+
+    # one query of 8 candidates; its only positive is 6th: NDCG@5 = 0, NDCG@6 = NDCG@10 = 1 / log2(7)
+    examples = pd.DataFrame({name: np.zeros(8, np.float32) for name in feature_names("shortcuts")})
+    examples.insert(0, "listener_id", "L")
+    examples.insert(1, "as_of", pd.Timestamp("2026-11-28", tz="UTC"))
+    examples.insert(2, "item_id", [f"i{k}" for k in range(8)])
+    examples["label"] = np.int8([0, 0, 0, 0, 0, 1, 0, 0])
+    report = evaluate(examples, "shortcuts", Scorer(), config)
+    m = report["model"]["metrics"]
+    assert report["served_size"] == 6 and m["ndcg@5"] == 0
+    assert m["ndcg@6"] == m["ndcg@10"] == pytest.approx(1 / np.log2(7))  # 0.3562
+    assert "ndcg@6" in format_table(report).splitlines()[1]
