@@ -265,6 +265,12 @@ def _slot_sets(shelf: str, cfg: dict, ctx: ServingContext, batch: ListenerBatch,
         cache_key = ("slots", shelf, market, minor)
         if cache_key not in ctx.cache:
             slots = editorial_slots(ctx.curation, shelf, market, as_of)
+            if cfg.get("familiar") and len(slots):
+                # a curated item is not one the listener played: a familiar shelf shows none
+                if ("familiar_curation", shelf) not in _warned:
+                    _warned.add(("familiar_curation", shelf))
+                    log.warning("shelf %s is familiar: its %d curation row(s) are not served", shelf, len(slots))
+                slots = slots.iloc[:0]
             if len(slots) and minor:
                 slots = slots[explicit_allowed(ctx.catalog.lookup(slots["item_id"], "explicit"), True)]
             ctx.cache[cache_key] = slots.reset_index(drop=True)

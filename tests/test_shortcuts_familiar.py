@@ -39,7 +39,8 @@ def _listener(lid: str, plays) -> ListenerState:
 
 def _context(config, neighbours: bool = True):
     """Shortcuts with its default config, podcasts-like discovery shelf on albums fed by popularity;
-    a co-listening table (a1 -> hot1) and a popularity list (hot1, hot2) the shortcuts shelf must not use."""
+    a co-listening table (a1 -> hot1, a2 -> hot2), a popularity list (hot1, hot2) and a curated
+    shortcuts slot (hot2 at position 1) that the shortcuts shelf must not use."""
     from models.home import ServingContext
 
     shelves = config["shelves"]
@@ -53,7 +54,10 @@ def _context(config, neighbours: bool = True):
     nb = {"shortcuts": table, "podcasts": table} if neighbours else {}
     side = SideTables(AS_OF, {}, top, nb, {})
     types = ["album", "playlist", "show", "artist"]
-    return ServingContext(AS_OF, _catalog(), side, None, cfg, {"shortcuts": types, "podcasts": ["album"]},
+    nat = pd.Series([pd.NaT], dtype="datetime64[ns, UTC]")
+    curation = pd.DataFrame({"shelf": ["shortcuts"], "item_id": ["hot2"], "position": [1], "market": None,
+                             "valid_from": nat, "valid_to": nat})  # an editor's pick is not a familiar item
+    return ServingContext(AS_OF, _catalog(), side, curation, cfg, {"shortcuts": types, "podcasts": ["album"]},
                           {"shortcuts": _FixedScorer(), "podcasts": _FixedScorer()}, "r")
 
 
@@ -93,7 +97,7 @@ def test_no_served_shortcut_is_unfamiliar_and_every_entity_level_is_a_candidate(
     # t1 (album a1, artist r1) with no context; t2 (album a2, artist r2) from playlist p1. Every
     # level counts: a1, r1, p1, a2, r2. One entity per play (item > context > parent > creator)
     # would have given a1 and p1 only. Neighbours (a1 -> hot1, a2 -> hot2) and the popular list
-    # (hot1, hot2) are there for the taking, and the discovery shelf does take them.
+    # (hot1, hot2) and a curated slot (hot2) are there for the taking; the discovery shelf takes hot1, hot2.
     listener = _listener("L", [("t1", None, "2026-11-20"), ("t2", "p1", "2026-11-25")])
     ctx = _context(config)
     got = _rows([listener], ctx)
@@ -116,12 +120,12 @@ def test_no_served_shortcut_is_unfamiliar_and_every_entity_level_is_a_candidate(
 
 def test_a_non_familiar_shortcuts_config_would_let_neighbours_in(config):
     # the same listener with the old mix (a config that says familiar: false): one entity per play
-    # (t1 -> a1, t2 -> p1), and a1's neighbour hot1 enters, never played: what the familiar check at
-    # config load now refuses
+    # (t1 -> a1, t2 -> p1), a1's neighbour hot1 enters, never played (what the familiar check at
+    # config load now refuses), and so does the curated hot2
     listener = _listener("L", [("t1", None, "2026-11-20"), ("t2", "p1", "2026-11-25")])
     ctx = _context(config)
     ctx.config["shelves"]["shortcuts"].update(familiar=False, sources={"history": 10, "colisten": 10})
-    assert sorted(_rows([listener], ctx)[("L", "shortcuts")]) == ["a1", "hot1", "p1"]
+    assert sorted(_rows([listener], ctx)[("L", "shortcuts")]) == ["a1", "hot1", "hot2", "p1"]
 
 
 def test_the_shortcuts_label_is_the_next_familiar_listen(config):
