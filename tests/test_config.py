@@ -54,6 +54,12 @@ def test_a_familiar_shelf_refuses_a_neighbour_source(tmp_path):
     assert load_config(str(path))["shelves"]["shortcuts"]["sources"] == {"history": 200, "colisten": 60}
 
 
+def test_a_familiar_shelf_that_excludes_played_items_is_refused():
+    with pytest.raises(InputError, match=r"^config: shelves.shortcuts is familiar \(familiar: true\), and "
+                                         r"exclude_played: true would remove every candidate it has"):
+        load_config(overrides={"shelves": {"shortcuts": {"exclude_played": True}}})
+
+
 def test_shortcuts_is_familiar_and_history_only_by_default():
     shelf = load_config()["shelves"]["shortcuts"]
     assert shelf["familiar"] is True and shelf["sources"] == {"history": 200} and shelf["active_within_days"] == 28

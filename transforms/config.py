@@ -145,6 +145,9 @@ def _check_familiar(name: str, shelf: dict) -> None:
             raise InputError(f"config: shelves.{name} is familiar (familiar: true), so only the "
                              f"{', '.join(FAMILIAR_SOURCES)} source may fill it; remove source(s) "
                              f"{', '.join(others)} or set shelves.{name}.familiar: false")
+        if shelf.get("exclude_played"):
+            raise InputError(f"config: shelves.{name} is familiar (familiar: true), and exclude_played: true "
+                             f"would remove every candidate it has; set one of them to false")
     days = shelf.get("active_within_days")
     if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float)) or days <= 0):
         raise InputError(f"config: shelves.{name}.active_within_days must be a positive number of days "
