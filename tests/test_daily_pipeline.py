@@ -36,7 +36,9 @@ def test_30music_every_active_listener_gets_shortcuts_of_their_own_items(m30):
     events, _, recs, _, _ = m30
     before = events[events["ts"] < pd.Timestamp(DATE, tz="UTC")]
     shortcuts = recs[recs["shelf"] == "shortcuts"]
-    assert set(shortcuts["listener_id"]) == set(before["listener_id"])
+    # active: a play in the 28 days before as_of (shelf key active_within_days); lapsed listeners get none
+    recent = before[before["ts"] >= pd.Timestamp(DATE, tz="UTC") - pd.Timedelta(days=28)]
+    assert set(shortcuts["listener_id"]) == set(recent["listener_id"]) != set(before["listener_id"])
     played = set(zip(before["listener_id"], before["item_id"]))
     assert all(pair in played for pair in zip(shortcuts["listener_id"], shortcuts["item_id"]))
     assert shortcuts.groupby("listener_id")["position"].max().max() <= 6
