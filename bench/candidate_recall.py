@@ -23,7 +23,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.candidates import SOURCES, SourceInput, generate_candidates, played_pairs  # noqa: E402
+from models.candidates import SOURCES, SourceInput, generate_candidates  # noqa: E402
+from models.examples import label_history  # noqa: E402
 from models.home import ServingContext, audience_mask  # noqa: E402
 from transforms.batch import ListenerBatch  # noqa: E402
 from transforms.aggregates import beam_colisten_shelves, build_side_tables, partial_aggregates_multi  # noqa: E402
@@ -88,7 +89,7 @@ def main() -> int:
     for shelf in shelves:
         cfg = config["shelves"][shelf]
         audience = audience_mask(batch, cfg, ctx)
-        before = played_pairs(hist, types[shelf]) if cfg.get("exclude_played") or shelf == "podcasts" else None
+        before = label_history(hist, shelf, cfg, types[shelf])
         pos = positive_keys(shelf, window, types[shelf], config, before)
         pos = pos[audience[pos // batch.span]]
         total = len(pos)
@@ -107,7 +108,8 @@ def main() -> int:
             for n in ns:
                 scfg = {**cfg, "sources": {k: max(1, int(round(share * n))) for k, share in shares.items()},
                         "max_candidates": n}
-                cands = generate_candidates(SourceInput(hist, shelf, types[shelf], active), scfg)
+                cands = generate_candidates(SourceInput(hist, shelf, types[shelf], active, bool(cfg.get("familiar"))),
+                                            scfg)
                 found = int(np.isin(cands.who * batch.span + cands.code, pos).sum())
                 table[variant][n] = found / total if total else None
         results[shelf] = {"positives": total, "audience": int(audience.sum()),

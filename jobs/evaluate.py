@@ -51,7 +51,10 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
 
 def format_table(report: dict) -> str:
     rows = [("model", report["model"]["metrics"])] + [(n, b["metrics"]) for n, b in report["baselines"].items()]
-    cols = ["ndcg@5", "ndcg@10", "recall@10", "map@10", "hit_rate@10", "coverage@10"]
+    size = report.get("served_size")
+    # NDCG at the shelf's served size too (6 on shortcuts): what a listener sees; the gate uses gate.metric
+    served = [f"ndcg@{size}"] if size and f"ndcg@{size}" not in ("ndcg@5", "ndcg@10") else []
+    cols = ["ndcg@5", *served, "ndcg@10", "recall@10", "map@10", "hit_rate@10", "coverage@10"]
     lines = [f"home-recs evaluate {report['shelf']}: window {report['window']['from']}..{report['window']['to']}, "
              f"{report['model']['metrics']['n_queries']:,} queries with positives, "
              f"candidate recall {report['candidate_recall']}",

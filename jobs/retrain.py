@@ -125,3 +125,9 @@ def print_decision(shelf: str, version: str, report: dict, gcfg: dict) -> None:
               f"{gcfg['baseline_confidence']:.0%} interval [{low:+.4f}, {high:+.4f}] > {b['margin']:+.4f}: {b['status']}")
     for reason in d["reasons"]:
         print(f"  reason: {reason}")
+    key = f"ndcg@{report.get('served_size')}"
+    if key != gcfg["metric"] and key in report["model"]["metrics"]:   # what the shelf shows; not gated
+        base = {n: b["metrics"].get(key) for n, b in report["baselines"].items()}
+        name = max(base, key=lambda n: -1.0 if base[n] is None or base[n] != base[n] else base[n])
+        print(f"  at the served size (not gated): {key} model {report['model']['metrics'][key]:.4f}, "
+              f"best baseline {name} {base[name]:.4f}")

@@ -32,6 +32,7 @@ class SourceInput:
     shelf: str
     entity_types: list
     served: np.ndarray
+    all_levels: bool = False  # a familiar shelf: each play counts toward every level (History.entity_pairs)
 
     @property
     def codebook(self):
@@ -102,16 +103,18 @@ def _top_by_score(who, code, score, hist: History, limit: int) -> Ranked:
 
 
 def _history(inp: SourceInput, limit: int) -> Ranked:
-    """The listener's own entities, by decayed frequency (frecency: sum of exp(-age_days / 7))."""
+    """The listener's own entities, by decayed frequency (frecency: sum of exp(-age_days / 7));
+    on a familiar shelf (``inp.all_levels``) at every entity level of each play."""
     hist = inp.hist
-    ent, _ = hist.entities(inp.entity_types)
-    ok = (ent >= 0) & inp.served[hist.who]
+    idx, ent = hist.entity_pairs(inp.entity_types, inp.all_levels)
+    ok = inp.served[hist.who[idx]]
     if not ok.any():
         return Ranked.empty()
-    age_days = (hist.as_of_ms - hist.ts_ms[ok]) / 86_400_000
+    idx, ent = idx[ok], ent[ok]
+    age_days = (hist.as_of_ms - hist.ts_ms[idx]) / 86_400_000
     span = pair_span(hist)
     # one compensated sum per (listener, entity), over the plays in time order
-    s = pd.Series(np.exp(-age_days / HISTORY_DECAY_DAYS)).groupby(hist.who[ok] * span + ent[ok], sort=False).sum()
+    s = pd.Series(np.exp(-age_days / HISTORY_DECAY_DAYS)).groupby(hist.who[idx] * span + ent, sort=False).sum()
     keys = s.index.to_numpy(np.int64)
     return _top_by_score(keys // span, keys % span, s.to_numpy(), hist, limit)
 
@@ -175,6 +178,16 @@ def played_pairs(hist: History, entity_types) -> np.ndarray:
     ent, _ = hist.entities(entity_types)
     ok = ent >= 0
     return hist.memo(("played_pairs", tuple(sorted(entity_types))), lambda: np.unique(hist.who[ok] * span + ent[ok]))
+
+
+def familiar_pairs(hist: History, entity_types) -> np.ndarray:
+    """Sorted unique keys ``who * span + entity`` of every entity each listener played before
+    ``hist.as_of_ms`` at any level (item, context, parent, creator; :meth:`History.entity_pairs`):
+    what a familiar shelf may show, and what its label counts."""
+    def build():
+        idx, ent = hist.entity_pairs(entity_types, True)
+        return np.unique(hist.who[idx] * pair_span(hist) + ent)
+    return hist.memo(("familiar_pairs", tuple(sorted(entity_types))), build)
 
 
 def pair_span(hist: History) -> int:

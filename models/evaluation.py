@@ -13,9 +13,23 @@ KS = (5, 10)
 KEYS = ["listener_id", "as_of", "item_id", "label"]
 
 
+def eval_ks(config: dict, shelf: str) -> tuple[int, ...]:
+    """The cut-offs k a shelf is evaluated at: :data:`KS` and the shelf's served ``size`` (6 for
+    shortcuts: a listener sees 6 items, so NDCG@6 is what the shelf shows; the gate keeps its own
+    ``gate.metric``). Sorted ints."""
+    size = _served_size(config, shelf)
+    return tuple(sorted(set(KS) | ({size} if size else set())))
+
+
+def _served_size(config: dict, shelf: str) -> int | None:
+    size = (config.get("shelves", {}).get(shelf) or {}).get("size")
+    return int(size) if size else None
+
+
 def evaluate(examples: pd.DataFrame, shelf: str, scorer: XGBoostScorer, config: dict,
              candidate_recall: float | None = None) -> dict:
-    """Metrics of the model and of every applicable baseline on ``examples``.
+    """Metrics of the model and of every applicable baseline on ``examples``, at k in
+    :func:`eval_ks` (5, 10 and the shelf's served size).
 
     ``examples``: one shelf's example rows (see ``transforms.examples_table``). Returns the report
     dict ``{"shelf", "window", "n_examples", "candidate_recall", "model": {...}, "baselines":
@@ -30,20 +44,22 @@ def evaluate(examples: pd.DataFrame, shelf: str, scorer: XGBoostScorer, config: 
               "as_of_dates": int(examples["as_of"].nunique())}
     train_to = scorer.metadata.get("validation_window", {}).get("to") or scorer.metadata.get("training_window", {}).get("to")
 
+    ks = eval_ks(config, shelf)
+
     def entry(scores: np.ndarray) -> dict:
         frame = base.assign(score=scores)
-        return {"metrics": ranking_metrics(frame, KS), "ndcg_curve": ndcg_curve(frame, range(1, 21))}
+        return {"metrics": ranking_metrics(frame, ks), "ndcg_curve": ndcg_curve(frame, range(1, 21))}
 
     model = entry(scorer.score(X))
     model["name"] = "model"
     model["version"] = scorer.version
     if shelf == "shortcuts" and "plays_all" in examples:
-        split = split_repeat_explore(base.assign(score=scorer.score(X)), examples["plays_all"].to_numpy() > 0, KS)
+        split = split_repeat_explore(base.assign(score=scorer.score(X)), examples["plays_all"].to_numpy() > 0, ks)
         model["repeat_explore"] = split
     baselines = {name: entry(s) for name, s in baseline_scores(examples, shelf, config).items()}
     best = max(baselines, key=lambda b: _nz(baselines[b]["metrics"]["ndcg@10"]))
     return {
-        "shelf": shelf, "window": window, "n_examples": int(len(examples)),
+        "shelf": shelf, "window": window, "n_examples": int(len(examples)), "served_size": _served_size(config, shelf),
         "evaluation_after_training": bool(train_to is None or window["from"] > train_to),
         "training_data_to": train_to, "candidate_recall": candidate_recall,
         "model": model, "baselines": baselines,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.candidates import played_pairs
+from models.candidates import familiar_pairs, played_pairs
 from models.home import ServingContext, audience_mask, shelf_candidates
 from transforms.batch import ListenerBatch
 from transforms.feature_spec import FEATURE_SPECS, feature_names
@@ -48,7 +48,7 @@ def examples_for_batch(listeners, ctx: ServingContext, horizon_ms: int) -> tuple
         types = ctx.entity_types[shelf]
         served = active & audience_mask(batch, cfg, ctx)
         cands, X = shelf_candidates(hist, shelf, ctx, served)
-        before = played_pairs(hist, types) if cfg.get("exclude_played") or shelf == "podcasts" else None
+        before = label_history(hist, shelf, cfg, types)
         pos = positive_keys(shelf, window, types, ctx.config, before)
         pos = pos[served[pos // batch.span]]
         labels = np.isin(cands.who * batch.span + cands.code, pos)
@@ -63,6 +63,15 @@ def examples_for_batch(listeners, ctx: ServingContext, horizon_ms: int) -> tuple
         frame["label"] = labels.astype(np.int8)
         frames[shelf] = frame
     return frames, recall
+
+
+def label_history(hist, shelf: str, cfg: dict, types) -> np.ndarray | None:
+    """The ``played_before`` keys :func:`transforms.labels.positive_keys` needs for ``shelf``:
+    every entity level played before as_of on a familiar shelf, the shelf's entities on discovery
+    shelves (``exclude_played``, ``podcasts``), else None."""
+    if cfg.get("familiar"):
+        return familiar_pairs(hist, types)
+    return played_pairs(hist, types) if cfg.get("exclude_played") or shelf == "podcasts" else None
 
 
 def merge_recall(parts) -> dict:

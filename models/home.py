@@ -32,7 +32,7 @@ from models.rules import (FOLLOWED_MIN_PLAYS, NEW_EPISODES_MAX_AGE_DAYS, RULES, 
                           not_played_within, recent_episodes)
 from transforms import contract
 from transforms.aggregates import SideTables
-from transforms.batch import Codebook, History, ListenerBatch, take
+from transforms.batch import ARTIST, Codebook, History, ListenerBatch, take
 from transforms.catalog import Catalog
 from transforms.feature_spec import FEATURE_SPECS, feature_names
 from transforms.features import batch_features
@@ -87,11 +87,22 @@ class BatchResult:
 def audience_mask(batch: ListenerBatch, shelf_config: dict, ctx: ServingContext) -> np.ndarray:
     """bool (B,): listeners registered before as_of and in the shelf's audience. A shelf with
     ``audience: new_listeners`` serves only listeners whose tenure at as_of is below
-    ``listeners.new_listener_days``; other shelves serve every registered listener."""
+    ``listeners.new_listener_days``; one with ``active_within_days: N`` only listeners with a play
+    in ``[as_of - N days, as_of)`` (a lapsed listener's familiar items are stale). Serving and the
+    training examples both call it, so the model trains on the population it serves."""
     mask = batch.registered_before(ctx.as_of_ms)
     if shelf_config.get("audience") == "new_listeners":
         mask &= batch.tenure_days(ctx.as_of_ms) < float(ctx.config["listeners"]["new_listener_days"])
+    days = shelf_config.get("active_within_days")
+    if days is not None:
+        mask &= active_within(batch, ctx.as_of_ms, float(days))
     return mask
+
+
+def active_within(batch: ListenerBatch, as_of_ms: int, days: float) -> np.ndarray:
+    """bool (B,): listeners with at least one play in ``[as_of - days, as_of)`` (``days`` in days)."""
+    recent = (batch.ts_ms >= as_of_ms - days * MS_PER_DAY) & (batch.ts_ms < as_of_ms)
+    return np.bincount(batch.who[recent], minlength=batch.size) > 0
 
 
 def market_mask(batch: ListenerBatch, shelf_config: dict) -> np.ndarray:
@@ -103,11 +114,14 @@ def market_mask(batch: ListenerBatch, shelf_config: dict) -> np.ndarray:
 def shelf_candidates(hist: History, shelf: str, ctx: ServingContext, served: np.ndarray
                      ) -> tuple[CandidateSet, np.ndarray]:
     """Candidates and the feature matrix (float32, (n, spec)) of the ``served`` listeners of a
-    batch on ``shelf``. Shared by serving and training examples (the one feature code path)."""
-    types = ctx.entity_types[shelf]
-    cands = generate_candidates(SourceInput(hist, shelf, types, served), ctx.config["shelves"][shelf])
+    batch on ``shelf``. Shared by serving and training examples (the one feature code path).
+    On a ``familiar`` shelf plays count toward each of their entity levels (item, context,
+    parent, creator), so an artist or album heard only through a playlist is a candidate too."""
+    types, cfg = ctx.entity_types[shelf], ctx.config["shelves"][shelf]
+    familiar = bool(cfg.get("familiar"))  # every entity level of a play, in candidates and features alike
+    cands = generate_candidates(SourceInput(hist, shelf, types, served, familiar), cfg)
     X = batch_features(shelf, hist, types, cands.who, cands.code, cands.sources,
-                       hist.batch.codebook.neighbours.get(shelf))
+                       hist.batch.codebook.neighbours.get(shelf), familiar)
     return cands, X
 
 
@@ -222,9 +236,8 @@ def _filter_mask(hist: History, shelf, cfg, who, code, ctx: ServingContext, mino
     keys = who * span + code
     hours = cfg.get("exclude_played_within_hours")
     if hours is not None:
-        ent, _ = hist.entities(ctx.entity_types[shelf])
-        ok = ent >= 0
-        keep &= not_played_within(keys, hist.who[ok] * span + ent[ok], hist.ts_ms[ok], ctx.as_of_ms, hours)
+        play, ent = hist.entity_pairs(ctx.entity_types[shelf], bool(cfg.get("familiar")))
+        keep &= not_played_within(keys, hist.who[play] * span + ent, hist.ts_ms[play], ctx.as_of_ms, hours)
     if cfg.get("exclude_followed_shows"):
         keep &= not_followed(keys, _followed(hist, cfg))
     keep &= explicit_allowed(take(hist.batch.codebook.explicit, code, np.nan), _blocked(cfg, minor)[who])
@@ -252,6 +265,12 @@ def _slot_sets(shelf: str, cfg: dict, ctx: ServingContext, batch: ListenerBatch,
         cache_key = ("slots", shelf, market, minor)
         if cache_key not in ctx.cache:
             slots = editorial_slots(ctx.curation, shelf, market, as_of)
+            if cfg.get("familiar") and len(slots):
+                # a curated item is not one the listener played: a familiar shelf shows none
+                if ("familiar_curation", shelf) not in _warned:
+                    _warned.add(("familiar_curation", shelf))
+                    log.warning("shelf %s is familiar: its %d curation row(s) are not served", shelf, len(slots))
+                slots = slots.iloc[:0]
             if len(slots) and minor:
                 slots = slots[explicit_allowed(ctx.catalog.lookup(slots["item_id"], "explicit"), True)]
             ctx.cache[cache_key] = slots.reset_index(drop=True)
@@ -322,6 +341,8 @@ def _type_names(batch: ListenerBatch, code: np.ndarray, shelf: str) -> np.ndarra
     fill = cb.fill_type.get(shelf)
     if fill is not None:
         types = np.where(types < 0, take(fill, code, -1), types)
+    # a creator outside the catalog (a familiar shelf's artist level) is an artist, as in resolve_codes
+    types = np.where((types < 0) & np.isin(code, cb.creator[cb.creator >= 0]), ARTIST, types)
     return _TYPE_NAMES[types]
 
 
@@ -467,4 +488,4 @@ def day_start_ms(date: str) -> int:
 
 
 __all__ = ["OUTPUT_COLUMNS", "ServingContext", "BatchResult", "recommend_batch", "recommend", "shelf_candidates",
-           "audience_mask", "day_start_ms", "MS_PER_DAY"]
+           "audience_mask", "active_within", "day_start_ms", "MS_PER_DAY"]

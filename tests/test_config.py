@@ -53,3 +53,45 @@ def test_a_shelf_listed_twice_in_the_claim_order_is_refused(tmp_path):
     path.write_text("page: {claim_order: [podcasts, shortcuts, podcasts]}\n")
     with pytest.raises(InputError, match=r"page.claim_order lists shelf\(s\) \['podcasts'\] more than once"):
         load_config(str(path))
+
+
+def test_a_familiar_shelf_refuses_a_neighbour_source(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("shelves:\n  shortcuts:\n    sources: {colisten: 60, als: 40}\n")
+    with pytest.raises(InputError) as err:
+        load_config(str(path))
+    assert str(err.value) == ("config: shelves.shortcuts is familiar (familiar: true), so only the history source "
+                              "may fill it; remove source(s) colisten, als or set shelves.shortcuts.familiar: false")
+    path.write_text("shelves:\n  shortcuts:\n    familiar: false\n    sources: {colisten: 60}\n")
+    assert load_config(str(path))["shelves"]["shortcuts"]["sources"] == {"history": 200, "colisten": 60}
+
+
+def test_a_familiar_shelf_that_excludes_played_items_is_refused():
+    with pytest.raises(InputError, match=r"^config: shelves.shortcuts is familiar \(familiar: true\), and "
+                                         r"exclude_played: true would remove every candidate it has"):
+        load_config(overrides={"shelves": {"shortcuts": {"exclude_played": True}}})
+
+
+def test_shortcuts_is_familiar_and_history_only_by_default():
+    shelf = load_config()["shelves"]["shortcuts"]
+    assert shelf["familiar"] is True and shelf["sources"] == {"history": 200} and shelf["active_within_days"] == 28
+    assert not load_config()["shelves"]["podcasts"].get("familiar", False)
+
+
+@pytest.mark.parametrize("value", [0, -3, "28", True])
+def test_active_within_days_must_be_a_positive_number(value):
+    with pytest.raises(InputError, match=r"shelves.shortcuts.active_within_days must be a positive number"):
+        load_config(overrides={"shelves": {"shortcuts": {"active_within_days": value}}})
+
+
+def test_the_cli_refuses_a_familiar_shelf_with_popularity_in_one_line(tmp_path, capsys):
+    from jobs.cli import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text("shelves:\n  shortcuts:\n    sources: {popular: 10}\n")
+    code = main(["daily", "--date", "2026-11-28", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+                 "--config", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert err.endswith("only the history source may fill it; remove source(s) popular or set "
+                        "shelves.shortcuts.familiar: false")

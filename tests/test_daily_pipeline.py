@@ -36,7 +36,9 @@ def test_30music_every_active_listener_gets_shortcuts_of_their_own_items(m30):
     events, _, recs, _, _ = m30
     before = events[events["ts"] < pd.Timestamp(DATE, tz="UTC")]
     shortcuts = recs[recs["shelf"] == "shortcuts"]
-    assert set(shortcuts["listener_id"]) == set(before["listener_id"])
+    # active: a play in the 28 days before as_of (shelf key active_within_days); lapsed listeners get none
+    recent = before[before["ts"] >= pd.Timestamp(DATE, tz="UTC") - pd.Timedelta(days=28)]
+    assert set(shortcuts["listener_id"]) == set(recent["listener_id"]) != set(before["listener_id"])
     played = set(zip(before["listener_id"], before["item_id"]))
     assert all(pair in played for pair in zip(shortcuts["listener_id"], shortcuts["item_id"]))
     assert shortcuts.groupby("listener_id")["position"].max().max() <= 6
@@ -155,8 +157,11 @@ def test_broken_rows_are_rejected_with_their_reasons_and_reruns_replace(broken, 
     assert set(recs["run_id"]) == {"second"}  # the re-run replaced the day, no rows of "first" remain
     assert recs[recs["shelf"] == "editors_picks"][["listener_id", "item_id", "position"]].values.tolist() == [
         ["a", "t2", 1], ["b", "t2", 1]]
+    # shortcuts is familiar: every entity level of a play counts. a played t1 (album al, creator x);
+    # b played t2 (creator y) from playlist pl. Equal scores, ties by item id
     assert recs[recs["shelf"] == "shortcuts"].sort_values(["listener_id", "position"])[
-        ["listener_id", "item_id"]].values.tolist() == [["a", "al"], ["b", "pl"]]
+        ["listener_id", "item_id", "item_type"]].values.tolist() == [
+        ["a", "al", "album"], ["a", "x", "artist"], ["b", "pl", "playlist"], ["b", "y", "artist"]]
     assert not (out / "_staging").exists()
 
 

@@ -123,8 +123,12 @@ def colisten_data(tmp_path):
 
 
 def examples_argv(data, out, table):
+    # shortcuts is familiar (history only) by default: these tests need a shelf fed by the table, so
+    # they give it the co-listening source back (one entity per play; tracks here either way)
+    config = out.parent / "colisten-shortcuts.yaml"
+    config.write_text("shelves:\n  shortcuts:\n    familiar: false\n    sources: {history: 100, colisten: 60}\n")
     return ["build-examples", "--as-of", DAY, "--horizon", "1d", "--input", str(data), "--output", str(out),
-            "--shelf", "shortcuts", "--neighbours", str(table)]
+            "--shelf", "shortcuts", "--neighbours", str(table), "--config", str(config)]
 
 
 def test_build_examples_refuses_a_table_built_after_the_example_date(colisten_data, tmp_path, capsys):

@@ -141,7 +141,8 @@ def test_corrupt_production_model_is_served_by_the_fallback(models, tmp_path, br
     shelf = json.loads((out / "_manifests" / "dt=2025-01-01" / "manifest.json").read_text())["shelves"]["shortcuts"]
     assert shelf["fallback"] is True and "checksum mismatch" in shelf["fallback_reason"]
     recs = pd.read_parquet(out / "recommendations" / "dt=2025-01-01" / "shelf=shortcuts")
-    assert len(recs) == 2 and set(recs["source"]) == {"fallback"}  # the Home page is not empty
+    # the Home page is not empty: al, x (a) and pl, y (b), as in test_daily_pipeline
+    assert len(recs) == 4 and set(recs["source"]) == {"fallback"}
 
 
 def test_concurrent_promotions_never_expose_a_half_written_alias(models, tmp_path):

@@ -338,6 +338,26 @@ class History:
             self._entities[key] = resolve_codes(self.batch.codebook, self.item, self.item_type, self.context, key)
         return self._entities[key]
 
+    def entity_pairs(self, types, all_levels: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The entities each play counts toward: (play index, entity code), int64 (m,) each, in
+        play order.
+
+        ``all_levels`` False: at most one entity per play, that of :meth:`entities`. True (a
+        ``familiar`` shelf): every level among ``types`` - the played item, its context, its
+        parent, its creator (as an artist) - each entity once per play, in that order. A play of
+        a track of album A by artist R from playlist P then counts toward P, A and R alike."""
+        key = ("entity_pairs", tuple(sorted(types)), bool(all_levels))
+        if key not in self._memo:
+            if all_levels:
+                levels = level_codes(self.batch.codebook, self.item, self.item_type, self.context, key[1])
+                idx, col = np.nonzero(levels >= 0)   # row-major: play order, then level order
+                self._memo[key] = (idx.astype(np.int64), levels[idx, col])
+            else:
+                ent, _ = self.entities(types)
+                idx = np.flatnonzero(ent >= 0)
+                self._memo[key] = (idx.astype(np.int64), ent[idx])
+        return self._memo[key]
+
     def memo(self, key, fn):
         """Per-history memo for listener-level facts shared by shelves (genres, cohorts...)."""
         if key not in self._memo:
@@ -369,3 +389,25 @@ def resolve_codes(cb: Codebook, item, item_type, context, targets) -> tuple[np.n
         creator = take(cb.creator, item, -1)
         fill(creator >= 0, creator, np.full(n, ARTIST, dtype=np.int8))
     return ent, etype
+
+
+def level_codes(cb: Codebook, item, item_type, context, targets) -> np.ndarray:
+    """int64 (n, 4): per play, the entity code at each level among ``targets`` - item, context,
+    parent, creator (as an artist) - or -1 where the level is absent, not of a target type, or
+    repeats an earlier level of the same play (an album that is both context and parent)."""
+    n = len(item)
+    out = np.full((n, 4), NO_CODE, dtype=np.int64)
+    wanted = np.asarray([TYPE_CODES[t] for t in targets if t in TYPE_CODES], dtype=np.int8)
+    if n == 0 or not len(wanted):
+        return out
+    out[:, 0] = np.where(np.isin(item_type, wanted), item, NO_CODE)
+    ctx_type = take(cb.item_type, context, -1)
+    out[:, 1] = np.where(np.isin(ctx_type, wanted) & (context >= 0), context, NO_CODE)
+    parent = take(cb.parent, item, -1)
+    out[:, 2] = np.where(np.isin(take(cb.item_type, parent, -1), wanted) & (parent >= 0), parent, NO_CODE)
+    if ARTIST in wanted:
+        out[:, 3] = take(cb.creator, item, -1)
+    for j in range(1, 4):
+        for i in range(j):
+            out[:, j] = np.where(out[:, j] == out[:, i], NO_CODE, out[:, j])
+    return out

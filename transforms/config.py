@@ -171,6 +171,7 @@ def _check(config: dict) -> None:
             raise InputError(f"config: shelves.{name}.kind must be one of {SHELF_KINDS}, got {kind!r}")
         if int(shelf.get("size", 0)) <= 0:
             raise InputError(f"config: shelves.{name}.size must be a positive integer")
+        _check_familiar(name, shelf)
     disabled = [k for k, v in config.get("shelves", {}).items() if v is None]
     config["shelves"] = {k: v for k, v in config.get("shelves", {}).items() if v is not None}
     page = config.get("page") or {}
@@ -185,6 +186,32 @@ def _check(config: dict) -> None:
             raise InputError(f"config: page.{key} names shelf(s) {unknown} that the config does not have "
                              f"(shelves: {list(config['shelves'])})")
     check_experiments(config)
+
+
+FAMILIAR_SOURCES = ("history",)  # the only candidate source made of the listener's own plays
+
+
+def _check_familiar(name: str, shelf: dict) -> None:
+    """Shelf keys ``familiar`` and ``active_within_days``. A familiar shelf ("Jump back in") shows
+    only entities the listener played before as_of, so a source that proposes anything else
+    (neighbours, popularity) would turn it into a discovery shelf: refused here, at load time,
+    rather than discovered in the labels. Raises InputError naming the shelf and the key."""
+    familiar = shelf.get("familiar", False)
+    if not isinstance(familiar, bool):
+        raise InputError(f"config: shelves.{name}.familiar must be true or false, got {familiar!r}")
+    if familiar:
+        others = [s for s in (shelf.get("sources") or {}) if s not in FAMILIAR_SOURCES]
+        if others:
+            raise InputError(f"config: shelves.{name} is familiar (familiar: true), so only the "
+                             f"{', '.join(FAMILIAR_SOURCES)} source may fill it; remove source(s) "
+                             f"{', '.join(others)} or set shelves.{name}.familiar: false")
+        if shelf.get("exclude_played"):
+            raise InputError(f"config: shelves.{name} is familiar (familiar: true), and exclude_played: true "
+                             f"would remove every candidate it has; set one of them to false")
+    days = shelf.get("active_within_days")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float)) or days <= 0):
+        raise InputError(f"config: shelves.{name}.active_within_days must be a positive number of days "
+                         f"or null, got {days!r}")
 
 
 def fingerprint(config: dict) -> str:

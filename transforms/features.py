@@ -160,7 +160,7 @@ def _neighbour_sums(hist: History, table, types, recent: int | None, listeners: 
 
 
 def batch_features(shelf: str, hist: History, entity_types, who: np.ndarray, codes: np.ndarray,
-                   sources: dict[str, np.ndarray], neighbours=None) -> np.ndarray:
+                   sources: dict[str, np.ndarray], neighbours=None, all_levels: bool = False) -> np.ndarray:
     """Feature matrix of a batch's candidate rows on one shelf.
 
     Args:
@@ -171,6 +171,10 @@ def batch_features(shelf: str, hist: History, entity_types, who: np.ndarray, cod
       codes: int64 (n,), the candidate entity (codebook code); unique within a listener.
       sources: source name -> bool (n,): which candidate sources proposed each row.
       neighbours: the shelf's co-listening table (:class:`transforms.batch.Neighbours`) or None.
+      all_levels: a ``familiar`` shelf: a play counts toward every entity level it has (item,
+        context, parent, creator; :meth:`transforms.batch.History.entity_pairs`) in the per-item
+        play features (plays_*, frecency_7d, last_play_days, completion_ratio, skip_rate,
+        tod/dow_affinity), as in its candidates and labels; else toward one entity.
 
     Returns:
       float32 array (n, len(spec)), columns in spec order; NaN where a value is missing
@@ -184,28 +188,31 @@ def batch_features(shelf: str, hist: History, entity_types, who: np.ndarray, cod
     if n == 0:
         return np.zeros((0, len(spec)), dtype=np.float32)
     span = batch.span
-    ent, _ = hist.entities(entity_types)
+    # (play, entity) pairs: one per play, or on a familiar shelf one per entity level of the play
+    play, ent = hist.entity_pairs(entity_types, all_levels)
     age = (as_of_ms - hist.ts_ms) / MS_PER_DAY
-    # each play -> its candidate row (-1 when the entity is not a candidate of that listener)
+    # each (play, entity) pair -> its candidate row (-1 when the entity is not a candidate of that listener)
     cand_keys = who * span + codes
     order = np.argsort(cand_keys, kind="stable")
-    play_keys = hist.who * span + ent
+    play_keys = hist.who[play] * span + ent
     at = np.minimum(np.searchsorted(cand_keys[order], play_keys), n - 1)
-    m = (ent >= 0) & (cand_keys[order][at] == play_keys)
+    m = cand_keys[order][at] == play_keys
     pos = np.where(m, order[at], -1)
 
     def count(mask, weights=None):
-        sel = m & mask
-        return np.bincount(pos[sel], weights=None if weights is None else weights[sel], minlength=n).astype(np.float64)
+        """Per candidate row, the plays (masks and weights are per play) that count toward it."""
+        sel = m & mask[play]
+        return np.bincount(pos[sel], weights=None if weights is None else weights[play][sel],
+                           minlength=n).astype(np.float64)
 
-    every = np.ones(len(ent), dtype=bool)
+    every = np.ones(len(hist), dtype=bool)
     f: dict[str, np.ndarray] = {}
     f["plays_7d"] = count(age < 7)
     f["plays_28d"] = count(age < 28)
     f["plays_all"] = plays = count(every)
     f["frecency_7d"] = count(every, np.exp(-age / 7.0))
     last = np.full(n, np.inf)
-    np.minimum.at(last, pos[m], age[m])
+    np.minimum.at(last, pos[m], age[play][m])
     f["last_play_days"] = np.where(np.isfinite(last), last, np.nan)
 
     duration = take(cb.duration_ms, hist.item, np.nan)
