@@ -56,6 +56,8 @@ def test_variant_config_merges_shelf_keys_and_replaces_a_source_mix_whole(config
     ("experiments: {e: {variants: {a: {share: 1, models: {editors_picks: v1}}}}}", "'editors_picks' is not a model shelf"),
     ("experiments: {e: {variants: {a: {share: 0}}}}", "share must be a number in (0, 1], got 0"),
     ("experiments: [e]", "`experiments` must be a mapping of names to experiments"),
+    ("experiments: {e: {variants: {a: {share: 1, shelves: {shortcuts: {sources: {colisten: 50}}}}}}}",
+     "variants.a: config: shelves.shortcuts is familiar (familiar: true), so only the history source"),
 ])
 def test_a_malformed_experiment_is_refused_when_the_config_loads(tmp_path, text, message):
     path = tmp_path / "c.yaml"

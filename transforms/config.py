@@ -150,9 +150,13 @@ def check_experiments(config: dict) -> None:
             if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
                 raise InputError(f"{where}.share must be a number in (0, 1], got {share!r}")
             total += float(share)
-            for shelf in (spec.get("shelves") or {}):
+            for shelf, override in (spec.get("shelves") or {}).items():
                 if shelf not in config["shelves"]:
                     raise InputError(f"{where}.shelves: {shelf!r} is not a shelf of the config")
+                try:   # a variant must not turn a familiar shelf into a discovery one either
+                    _check_familiar(shelf, {**config["shelves"][shelf], **(override or {})})
+                except InputError as err:
+                    raise InputError(f"{where}: {err}") from err
             for shelf, ref in (spec.get("models") or {}).items():
                 if config["shelves"].get(shelf, {}).get("kind") != "model":
                     raise InputError(f"{where}.models: {shelf!r} is not a model shelf")
