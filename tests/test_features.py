@@ -98,9 +98,15 @@ def test_jaccard_and_weekday():
     assert weekday([ms("1970-01-01")])[0] == 3 and weekday([ms("2025-01-10")])[0] == 4
 
 
-def test_spec_fingerprint_is_stable_and_shelf_specific():
+def test_spec_fingerprint_is_stable_and_shelf_specific(monkeypatch):
+    import transforms.feature_spec as fs
+
     assert spec_fingerprint("shortcuts") == spec_fingerprint("shortcuts")
     assert spec_fingerprint("shortcuts") != spec_fingerprint("podcasts")
+    # a revision changes the fingerprint with the same declared features (models of the old meaning are refused)
+    before = spec_fingerprint("podcasts")
+    monkeypatch.setitem(fs.SPEC_REVISIONS, "podcasts", 2)
+    assert spec_fingerprint("podcasts") != before
     with pytest.raises(KeyError):
         feature_names("nope")
 

@@ -72,7 +72,17 @@ def feature_names(shelf: str) -> list[str]:
     return [f.name for f in FEATURE_SPECS[shelf]]
 
 
+# Bumped when the code behind a shelf's features changes meaning while the declared list stays the
+# same, so that a model trained on the old meaning is refused (and the shelf falls back, with the
+# reason in the manifest) instead of being served features it has never seen.
+# shortcuts 2: familiar shelf, a play counts at every entity level (item, context, parent, creator).
+SPEC_REVISIONS: dict[str, int] = {"shortcuts": 2}
+
+
 def spec_fingerprint(shelf: str) -> str:
-    """sha256 (first 16 hex) of the shelf's spec as canonical JSON."""
-    payload = json.dumps([asdict(f) for f in FEATURE_SPECS[shelf]], sort_keys=True)
+    """sha256 (first 16 hex) of the shelf's spec as canonical JSON, with its revision
+    (:data:`SPEC_REVISIONS`, 1 when absent; revision 1 hashes as the spec alone, as before)."""
+    spec = [asdict(f) for f in FEATURE_SPECS[shelf]]
+    revision = SPEC_REVISIONS.get(shelf, 1)
+    payload = json.dumps(spec if revision == 1 else {"features": spec, "revision": revision}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
