@@ -1,17 +1,20 @@
-"""``home-recs models list|show|promote|rollback``: inspect versions and move aliases."""
+"""``home-recs models list|show|promote|rollback``: inspect versions and move aliases (production,
+previous, challenger)."""
 from __future__ import annotations
 
 import argparse
 import json
 
 from models.registry import Registry
+from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS
 
 
 def register(sub) -> None:
     p = sub.add_parser("models", help="list, show, promote or roll back model versions in a registry",
                        description="The registry lives at --models (local path or gs://). Aliases: production "
-                                   "(what the daily job serves) and previous.")
+                                   "(what the daily job serves), previous, and challenger (a version that passed "
+                                   "the gate in `retrain --to challenger`, served to an experiment's variant).")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name, help_text in [("list", "versions and aliases per shelf"), ("show", "one version's metadata"),
                             ("promote", "point production at a version (previous <- old production)"),
@@ -20,7 +23,11 @@ def register(sub) -> None:
         v.add_argument("--models", required=True, help="registry root")
         v.add_argument("--shelf", required=name != "list", choices=sorted(FEATURE_SPECS))
         if name in ("show", "promote"):
-            v.add_argument("--version", required=name == "promote", help="version id (show: default production)")
+            v.add_argument("--version", help="version id (show: default production)")
+        if name == "promote":
+            v.add_argument("--from-alias", choices=("challenger",),
+                           help="promote the version this alias points at, only if its recorded gate verdict "
+                                "passed (exit 3 otherwise); instead of --version")
         v.add_argument("--json", action="store_true", help="machine-readable output")
         v.set_defaults(func=run)
 
@@ -30,17 +37,17 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
     if args.verb == "list":
         shelves = [args.shelf] if args.shelf else reg.shelves()
         out = {s: {"production": reg.alias(s, "production"), "previous": reg.alias(s, "previous"),
-                   "versions": reg.versions(s)} for s in shelves}
+                   "challenger": reg.alias(s, "challenger"), "versions": reg.versions(s)} for s in shelves}
         if args.json:
             print(json.dumps(out, indent=2))
             return 0
         for s, info in out.items():
-            print(f"{s}: production={info['production']} previous={info['previous']}")
+            print(f"{s}: production={info['production']} previous={info['previous']} challenger={info['challenger']}")
             for v in info["versions"]:
                 meta = reg.metadata(s, v)
                 ev = reg.read_optional(s, v, "evaluation.json") or {}
                 score = (ev.get("model") or {}).get("metrics", {}).get("ndcg@10")
-                tags = [a for a in ("production", "previous") if info[a] == v]
+                tags = [a for a in ("production", "previous", "challenger") if info[a] == v]
                 print(f"  {v}  trained {meta['training_window']['from']}..{meta['training_window']['to']}  "
                       f"ndcg@10={score if score is None else round(score, 4)}  {' '.join(tags)}")
         if not out:
@@ -52,8 +59,32 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
                 "evaluation": reg.read_optional(args.shelf, version, "evaluation.json")}
         print(json.dumps(info, indent=2, default=str))
         return 0
-    result = (reg.promote(args.shelf, args.version, reason="manual promote") if args.verb == "promote"
-              else reg.rollback(args.shelf))
+    if args.verb == "promote":
+        if bool(args.version) == bool(args.from_alias):
+            raise InputError("models promote: give exactly one of --version V or --from-alias challenger")
+        if args.from_alias:
+            return _promote_from_alias(reg, args)
+        result = reg.promote(args.shelf, args.version, reason="manual promote")
+    else:
+        result = reg.rollback(args.shelf)
     print(json.dumps(result) if args.json else
           f"{args.shelf}: production={result['production']} previous={result['previous']}")
+    return 0
+
+
+def _promote_from_alias(reg: Registry, args) -> int:
+    """Promote the alias's version when the gate verdict recorded at registration passed: the same
+    gate as `retrain`, so an experiment's challenger reaches production on the same terms."""
+    version = reg.alias(args.shelf, args.from_alias)
+    if not version:
+        raise InputError(f"shelf {args.shelf}: no {args.from_alias} version in {args.models}")
+    gate = (reg.read_optional(args.shelf, version, "evaluation.json") or {}).get("gate")
+    if not gate or not gate.get("promote"):
+        failed = [k for k, c in ((gate or {}).get("checks") or {}).items() if c.get("status") == "failed"]
+        print(f"{args.shelf}: {args.from_alias} {version} NOT promoted: its gate verdict "
+              f"{'failed (' + ', '.join(failed) + ')' if gate else 'is missing'}")
+        return 3
+    result = reg.promote(args.shelf, version, reason=f"promoted from {args.from_alias} (gate passed)")
+    print(json.dumps(result) if args.json else
+          f"{args.shelf}: production={result['production']} previous={result['previous']} (from {args.from_alias})")
     return 0

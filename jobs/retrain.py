@@ -51,6 +51,10 @@ def register(sub) -> None:
     p.add_argument("--neighbours", help="output of `home-recs item-neighbours` for the candidate sources: one table "
                    "for every example date, so it must be built at or before the first training date "
                    "(AS_OF - retrain.train_days), else the job stops before building examples")
+    p.add_argument("--to", choices=("production", "challenger"), default="production",
+                   help="the alias a candidate that passes the gate moves: production (default), or challenger, "
+                        "to serve it to an experiment's variant first (`models: {SHELF: challenger}`); "
+                        "`home-recs models promote --from-alias challenger` then promotes it")
     p.add_argument("--neighbours-as-of", metavar="YYYY-MM-DD",
                    help="as_of of a --neighbours table that has no summary.json (see build-examples)")
     p.set_defaults(func=run, accepts_beam_options=True)
@@ -95,7 +99,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                      min_listeners=int(config["feature_stats"]["min_listeners"]))
     save_model(booster, meta, model_dir, training_stats=stats)
     reg = Registry(args.models)
-    report = gate_register_promote(reg, args.shelf, model_dir, eval_ex, config)
+    report = gate_register_promote(reg, args.shelf, model_dir, eval_ex, config, target=getattr(args, "to", "production"))
     version, gcfg = report["version"], gate_config(config, args.shelf)
     report["wall_time_s"] = round(time.time() - started, 1)
     storage.write_json(storage.join(reg.version_dir(args.shelf, version), "retrain_report.json"), report)
@@ -107,7 +111,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
 def print_decision(shelf: str, version: str, report: dict, gcfg: dict) -> None:
     d = report["gate"]
     print(f"home-recs retrain {shelf}: registered {version}; "
-          f"{'PROMOTED to production' if d['promote'] else 'NOT promoted'} ({report['wall_time_s']:.0f} s)")
+          f"{('PROMOTED to ' + report.get('target', 'production')) if d['promote'] else 'NOT promoted'} "
+          f"({report['wall_time_s']:.0f} s)")
     a, r = d["checks"]["absolute"], d["checks"]["no_regression"]
     print(f"  absolute: {gcfg['metric']} {a['value']:.4f} >= {a['threshold']:.4f}: {a['status']}")
     if r["status"] == "skipped":

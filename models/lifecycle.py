@@ -44,10 +44,12 @@ def _value(v) -> float:
 
 
 def gate_register_promote(reg: Registry, shelf: str, candidate_dir: str, eval_examples: pd.DataFrame,
-                          config: dict) -> dict:
+                          config: dict, target: str = "production") -> dict:
     """Evaluate the candidate model at ``candidate_dir`` and the current production model on the
-    same ``eval_examples``, apply the gate, register the candidate (always), and promote it when
-    the gate passes. Returns the evaluation report with ``gate``, ``version``, ``promoted``,
+    same ``eval_examples``, apply the gate, register the candidate (always), and, when the gate
+    passes, point ``target`` at it: ``production`` (promote) or ``challenger`` (serve it to an
+    experiment's variant first; promoting it later checks this same verdict). Returns the
+    evaluation report with ``gate``, ``version``, ``promoted`` (the alias moved), ``target``,
     ``production_version`` and ``production_metric`` added.
     """
     gcfg = gate_config(config, shelf)
@@ -68,6 +70,10 @@ def gate_register_promote(reg: Registry, shelf: str, candidate_dir: str, eval_ex
     report.update({"gate": decision, "production_version": prod_version, "production_metric": prod_value})
     version = reg.register(shelf, candidate_dir, evaluation=report)
     if decision["promote"]:
-        reg.promote(shelf, version, reason=f"gate passed: {gcfg['metric']}={decision['checks']['absolute']['value']:.4f}")
-    report.update({"version": version, "promoted": decision["promote"]})
+        reason = f"gate passed: {gcfg['metric']}={decision['checks']['absolute']['value']:.4f}"
+        if target == "challenger":
+            reg.set_challenger(shelf, version, reason=reason)
+        else:
+            reg.promote(shelf, version, reason=reason)
+    report.update({"version": version, "promoted": decision["promote"], "target": target})
     return report

@@ -27,7 +27,8 @@ import uuid
 from transforms import storage
 from transforms.errors import InputError
 
-ALIASES = ("production", "previous")
+# challenger: a version that passed the gate and serves an experiment's variant before production
+ALIASES = ("production", "previous", "challenger")
 FILES = ("model.json", "metadata.json", "training_stats.json", "evaluation.json")
 
 
@@ -124,6 +125,14 @@ class Registry:
             self._move(shelf, "previous", old, reason)
         self._move(shelf, "production", version, reason)
         return {"production": version, "previous": old, "changed": True}
+
+    def set_challenger(self, shelf: str, version: str, reason: str) -> dict:
+        """Point ``challenger`` at ``version`` (an experiment serves it with ``models: {shelf:
+        challenger}``). Raises RegistryError for an unknown or corrupt version."""
+        self.verify(shelf, version)
+        old = self.alias(shelf, "challenger")
+        self._move(shelf, "challenger", version, reason)
+        return {"challenger": version, "was": old, "changed": old != version}
 
     def rollback(self, shelf: str, reason: str = "rollback") -> dict:
         """Swap ``production`` and ``previous``. Raises RegistryError when there is no previous."""

@@ -188,3 +188,31 @@ def test_provenance_names_the_commit_from_the_environment_or_the_checkout(monkey
     here = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=repo)
     assert provenance.git_commit() == (here.stdout.strip() if here.returncode == 0 else None)
     provenance.git_commit.cache_clear()
+
+
+def test_a_challenger_passes_the_gate_serves_an_experiment_then_is_promoted_on_its_verdict(models, tmp_path, capsys):
+    from jobs.cli import main
+
+    root, eval_ex, cfg = models
+    reg = Registry(str(tmp_path / "reg"))
+    good = gate_register_promote(reg, "shortcuts", str(root / "good"), eval_ex, cfg, target="challenger")
+    # the gate passed: challenger moves, production does not
+    assert good["promoted"] and good["target"] == "challenger"
+    assert reg.alias("shortcuts", "challenger") == good["version"] and reg.alias("shortcuts", "production") is None
+    # a variant can name it (models.experiments resolves aliases in the registry)
+    from models.experiments import _resolve
+
+    assert _resolve(str(tmp_path / "reg"), {"shortcuts": "challenger"}, "test")["shortcuts"][1] == good["version"]
+    # promoting from the alias checks the recorded gate verdict: passed -> production
+    args = ["models", "promote", "--models", str(tmp_path / "reg"), "--shelf", "shortcuts"]
+    assert main(args + ["--from-alias", "challenger"]) == 0
+    assert reg.alias("shortcuts", "production") == good["version"]
+    # a challenger whose verdict failed is not promoted (exit 3), and production stays
+    bad = gate_register_promote(reg, "shortcuts", str(root / "bad"), eval_ex, cfg, target="challenger")
+    assert not bad["promoted"] and reg.alias("shortcuts", "challenger") == good["version"]
+    reg.set_challenger("shortcuts", bad["version"], reason="test: forced")
+    capsys.readouterr()
+    assert main(args + ["--from-alias", "challenger"]) == 3
+    assert "NOT promoted: its gate verdict failed (absolute, no_regression)" in capsys.readouterr().out
+    assert reg.alias("shortcuts", "production") == good["version"]
+    assert main(args) == 2   # neither --version nor --from-alias
