@@ -150,7 +150,9 @@ def editorial_slots(curation: pd.DataFrame, shelf: str, market: str, as_of: pd.T
     c = curation[curation["shelf"] == shelf]
     live = (c["valid_from"].isna() | (c["valid_from"] <= as_of)) & (c["valid_to"].isna() | (c["valid_to"] > as_of))
     mk = c["market"].fillna("*")
-    c = c[live & ((mk == market) | (mk == "*"))].assign(_specific=(mk != "*"))
+    c = c[live & ((mk == market) | (mk == "*"))]
+    # from the filtered rows: assigning the unfiltered Series to an empty frame would add its rows back
+    c = c.assign(_specific=c["market"].fillna("*").to_numpy() != "*")
     c = c.sort_values(["position", "_specific", "item_id"], ascending=[True, False, True])
     c = c.drop_duplicates("position", keep="first").drop_duplicates("item_id", keep="first")
     return c[["position", "item_id"]].astype({"position": np.int64}).reset_index(drop=True)

@@ -34,6 +34,9 @@ def test_editorial_slots_by_market_and_dates():
     slots = editorial_slots(cur, "s", "SE", utc("2025-01-10"))
     assert slots.values.tolist() == [[1, "e2"]]  # SE-specific beats '*'; e3 not yet live; e4 is US
     assert editorial_slots(cur, "s", "DE", utc("2025-03-01")).values.tolist() == [[1, "e1"], [3, "e3"]]
+    # a shelf whose only row is not live yet: no slot (the daily job once crashed here on a nullable position)
+    later = cur[cur["item_id"] == "e3"].astype({"position": "Int64"})
+    assert editorial_slots(later, "s", "SE", utc("2025-01-10")).empty
 
 
 def test_insert_editorial_positions_and_dedup():
