@@ -5,7 +5,8 @@ shelves (on the ``make run`` data, 924 of 2,000 listeners saw 1,009 items twice:
 item of ``editors_picks`` also ranked or curated on ``podcasts``). Config section ``page``:
 
 - ``dedup`` (default true): an item appears at most once on a listener's Home.
-- ``claim_order``: shelves claim items in this order; shelves not listed follow in config order.
+- ``claim_order``: shelves claim items in this order; it must list every shelf (the config
+  refuses one that misses a shelf; a config built in code without it claims in config order).
 
 Claiming happens in two rounds, both in ``claim_order``: first every shelf's editorial slots (a
 curated item is placed on purpose, so it outranks any ranked row), then every shelf's ranked or

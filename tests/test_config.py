@@ -36,7 +36,8 @@ def test_names_chosen_by_the_user_are_accepted(tmp_path):
                     " item_types: [episode]}\n  podcasts:\n    sources: {colisten: 10}\n"
                     "    heuristic_weights: {genre_match: 1.0}\n"
                     "ranker:\n  params: {gamma: 1.0}\n  shelves:\n    playlists: {params: {max_depth: 3}}\n"
-                    "gate:\n  thresholds: {deep_cuts: 0.1}\ndrift:\n  thresholds:\n    features: {shortcuts.trend: 0.3}\n")
+                    "gate:\n  thresholds: {deep_cuts: 0.1}\ndrift:\n  thresholds:\n    features: {shortcuts.trend: 0.3}\n"
+                    "page:\n  claim_order: [editors_picks, shortcuts, podcasts, playlists, new_episodes, deep_cuts]\n")
     config = load_config(str(path))
     assert config["shelves"]["deep_cuts"]["size"] == 5 and config["ranker"]["params"]["gamma"] == 1.0
     assert config["gate"]["thresholds"]["deep_cuts"] == 0.1 and config["shelves"]["podcasts"]["sources"] == {
@@ -95,3 +96,10 @@ def test_the_cli_refuses_a_familiar_shelf_with_popularity_in_one_line(tmp_path, 
     assert code == 2 and "\n" not in err
     assert err.endswith("only the history source may fill it; remove source(s) popular or set "
                         "shelves.shortcuts.familiar: false")
+
+
+def test_a_claim_order_that_misses_a_shelf_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("shelves:\n  deep_cuts: {title: Deep cuts, kind: rule, rule: new_episodes, size: 5}\n")
+    with pytest.raises(InputError, match=r"page.claim_order misses shelf\(s\) \['deep_cuts'\]: list every shelf"):
+        load_config(str(path))

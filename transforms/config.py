@@ -189,6 +189,11 @@ def _check(config: dict) -> None:
         if unknown:
             raise InputError(f"config: page.{key} names shelf(s) {unknown} that the config does not have "
                              f"(shelves: {list(config['shelves'])})")
+    listed = page.get("claim_order")
+    missing = [s for s in config["shelves"] if listed is not None and s not in listed]
+    if missing:  # a shelf's rank on the page is a decision: an added shelf must be placed, not defaulted
+        raise InputError(f"config: page.claim_order misses shelf(s) {missing}: list every shelf in the order they "
+                         f"claim items (now: {list(listed)})")
     check_experiments(config)
 
 
