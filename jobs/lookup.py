@@ -50,8 +50,10 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
              "items": [{k: _plain(v) for k, v in row.items() if k != "shelf"}
                        for row in home[home["shelf"] == s].to_dict("records")]} for s in shelves]}, indent=1))
     else:
+        variants = home[["experiment", "variant"]].dropna().drop_duplicates()
+        served_as = "".join(f", experiment {e} variant {v}" for e, v in variants.itertuples(index=False))
         print(f"home-recs lookup: listener {args.listener} on {date}: {len(shelves)} shelves, {len(home)} items "
-              f"({elapsed:.2f} s) <- {args.output}")
+              f"({elapsed:.2f} s){served_as} <- {args.output}")
         for s in shelves:
             rows = home[home["shelf"] == s]
             rank = f"  (shelf {layout[s][0]}, {layout[s][1]})" if s in layout else ""

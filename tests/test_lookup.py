@@ -55,7 +55,7 @@ def test_lookup_command_prints_json_and_exits_1_for_an_unknown_listener(tmp_path
     assert page["shelves"] == [{"shelf": "shortcuts", "title": "Jump back in", "shelf_rank": None, "reason": None,
                                 "items": [{"position": 1, "item_id": "s1", "item_type": "album", "score": 3.0,
                                            "source": "heuristic", "candidate_source": "history",
-                                           "model_version": None}]}]
+                                           "model_version": None, "experiment": None, "variant": None}]}]
     assert main(["lookup", "--output", str(tmp_path), "--date", DAY, "--listener", "Z"]) == 1
     assert main(["lookup", "--output", str(tmp_path), "--date", "2026-11-27", "--listener", "A"]) == 2
 

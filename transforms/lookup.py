@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 from transforms import publish, storage
 from transforms.errors import InputError
 
-HOME_COLUMNS = ["position", "item_id", "item_type", "score", "source", "candidate_source", "model_version"]
+HOME_COLUMNS = ["position", "item_id", "item_type", "score", "source", "candidate_source", "model_version",
+                "experiment", "variant"]
 
 
 def read_home(output: str, date: str, listener_id: str, shelves: list[str] | None = None) -> pd.DataFrame:
@@ -107,5 +108,10 @@ def _listener_rows(path: str, listener_id: str, columns: list[str] = HOME_COLUMN
             return pa.table({c: [] for c in columns})
         ends = np.cumsum([parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)])
         groups = sorted(set(np.searchsorted(ends, rows, side="right").tolist()))
-        table = parquet.read_row_groups(groups, columns=["listener_id"] + columns)
-    return table.filter(pc.equal(table["listener_id"], listener_id)).drop(["listener_id"])
+        present = [c for c in columns if c in parquet.schema_arrow.names]   # days written before a column existed
+        table = parquet.read_row_groups(groups, columns=["listener_id"] + present)
+    table = table.filter(pc.equal(table["listener_id"], listener_id)).drop(["listener_id"])
+    for c in columns:
+        if c not in present:
+            table = table.append_column(c, pa.nulls(table.num_rows, pa.string()))
+    return table.select(columns)
