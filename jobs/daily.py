@@ -124,8 +124,9 @@ class RecommendFn(beam.DoFn):
             own = cache.setdefault(("variant", v.name), {})
             if "codebook" in cache:
                 own.setdefault("codebook", cache["codebook"])
-            entity_types = {s: shelf_item_types(c, catalog) for s, c in v.config["shelves"].items()}
-            contexts.append(ServingContext(self.as_of_ms, catalog, side, curation, v.config, entity_types,
+            if "entity_types" not in own:   # once per worker: shelf_item_types scans the catalog's types
+                own["entity_types"] = {s: shelf_item_types(c, catalog) for s, c in v.config["shelves"].items()}
+            contexts.append(ServingContext(self.as_of_ms, catalog, side, curation, v.config, own["entity_types"],
                                            scorers.scorers, self.run_id, log_features=True, cache=own))
             cache["codebook"] = contexts[-1].codebook
         shares = {v.name: {"share": v.share} for v in self.variants}
