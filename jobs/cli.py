@@ -28,6 +28,7 @@ COMMANDS = {
     "drift": ("jobs.drift", "skew (training vs serving) and drift (day vs baseline day) of the feature statistics"),
     "item-neighbours": ("jobs.neighbours",
                         "item-item neighbours from co-listening before as_of: cosine and implicit ALS (Spark)"),
+    "config": ("jobs.config_cli", "print the effective config (defaults merged with --config), after the checks"),
     "lookup": ("jobs.lookup", "print one listener's Home page of a published day (shelves in order, then positions)"),
     "experiment-report": ("jobs.experiment_report",
                           "compare an experiment's variants offline on the plays after each serve"),

@@ -103,3 +103,19 @@ def test_a_claim_order_that_misses_a_shelf_is_refused(tmp_path):
     path.write_text("shelves:\n  deep_cuts: {title: Deep cuts, kind: rule, rule: new_episodes, size: 5}\n")
     with pytest.raises(InputError, match=r"page.claim_order misses shelf\(s\) \['deep_cuts'\]: list every shelf"):
         load_config(str(path))
+
+
+def test_config_show_prints_the_effective_config_and_exits_2_on_a_bad_one(tmp_path, capsys):
+    import json
+
+    from jobs.cli import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text("shelves:\n  podcasts: {size: 7}\n")
+    assert main(["config", "show", "--config", str(path), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == json.loads(json.dumps(load_config(str(path)), default=str))
+    assert shown["shelves"]["podcasts"]["size"] == 7 and shown["shelves"]["podcasts"]["max_candidates"] == 200
+    path.write_text("gate:\n  tresholds: {}\n")
+    assert main(["config", "show", "--config", str(path)]) == 2
+    assert "did you mean `thresholds`?" in capsys.readouterr().err
