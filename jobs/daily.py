@@ -34,7 +34,7 @@ from transforms.drift import drift_config
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS, feature_names
 from transforms.feature_stats import ComputeFeatureStats, stats_path, write_stats
-from transforms.neighbours_table import check_point_in_time
+from transforms.neighbours_table import check_point_in_time, missing_reason
 from transforms.spill import batches_of
 
 log = logging.getLogger("home_recs.daily")
@@ -76,6 +76,10 @@ def register(sub) -> None:
     p.add_argument("--neighbours-as-of", metavar="YYYY-MM-DD",
                    help="as_of of a --neighbours table that has no summary.json (one copied without it); "
                         "without summary or this flag the table is refused")
+    p.add_argument("--neighbours-missing-ok", action="store_true",
+                   help="when the --neighbours table is absent or incomplete (the Spark job failed), serve without "
+                        "it (Beam counts co-listening, as without --neighbours) and say so in the manifest, instead "
+                        "of stopping; a table that exists but was built after --date is still refused")
     p.add_argument("--models", help="model registry root: each model shelf serves its 'production' version "
                    "(checksums and feature spec verified; unusable or missing -> heuristic fallback, flagged)")
     p.add_argument("--model", action="append", default=[], metavar="SHELF=PATH",
@@ -226,6 +230,11 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     run_id = args.run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     now = pd.Timestamp.now(tz="UTC")
     as_of_ms = day_start_ms(date)
+    skipped = missing_reason(args.neighbours) if args.neighbours and getattr(args, "neighbours_missing_ok", False) \
+        else None
+    if skipped:   # the Home page must not wait for the Spark job (the DAG runs daily after it either way)
+        log.warning("serving without the neighbours table (--neighbours-missing-ok): %s", skipped)
+        args.neighbours_skipped, args.neighbours = {"path": args.neighbours, "reason": skipped}, None
     # a table built after the served date holds plays the day has not seen yet (a backfill, a wrong path)
     nb_as_of = (check_point_in_time(args.neighbours, date, "serving", getattr(args, "neighbours_as_of", None))
                 if args.neighbours else None)
@@ -347,6 +356,7 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
         "code": {"version": code_version(), "git_commit": git_commit(), "runner_job_id": job_id},
         "input": args.input, "output": args.output, "config_fingerprint": fingerprint(config),
         "neighbours": args.neighbours, "neighbours_as_of": neighbours_as_of,
+        "neighbours_skipped": getattr(args, "neighbours_skipped", None),
         "models": {"registry": args.models, "versions": models.versions, "fallbacks": models.fallbacks},
         "inputs": tables, "shelves": shelves, "experiment": _experiment_summary(experiment, counts),
         "listeners": {k.split(".", 1)[1]: v for k, v in counts.items()
@@ -379,6 +389,8 @@ def print_summary(output, date, manifest, published) -> None:
         how += " (FALLBACK: no usable model, see manifest)" if c.get("fallback") else ""
         scored = f"{c['candidate_rows']:>11,}" if "candidate_rows" in c else f"{'-':>11}"
         print(f"  {s:<14} {c['listeners']:>10,} {c['rows']:>10,} {scored}  {how}")
+    if manifest.get("neighbours_skipped"):
+        print(f"  neighbours:      NOT USED ({manifest['neighbours_skipped']['reason']}); Beam counted co-listening")
     exp = manifest.get("experiment")
     if exp:
         total = sum(v["listeners"] for v in exp["variants"].values()) or 1

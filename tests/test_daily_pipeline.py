@@ -213,3 +213,16 @@ def test_a_misspelt_flag_a_bad_runner_and_a_table_given_twice_stop_the_job(broke
     (broken / "items" / "part-0.csv").write_text((broken / "items.csv").read_text())
     assert main(day) == 2
     assert "table 'items' is given twice" in capsys.readouterr().err
+
+
+def test_a_missing_neighbours_table_stops_the_day_unless_missing_is_ok(broken, tmp_path, capsys):
+    day = ["daily", "--date", "2025-01-01", "--input", str(broken), "--neighbours", str(tmp_path / "nb" / "dt=2025-01-01")]
+    assert main(day + ["--output", str(tmp_path / "o1")]) == 2
+    assert "no neighbours table" in capsys.readouterr().err
+    # the Spark job failed: the DAG still serves the day, without the table, and the manifest says why
+    assert main(day + ["--output", str(tmp_path / "o2"), "--neighbours-missing-ok"]) == 0
+    manifest = json.loads((tmp_path / "o2" / "_manifests" / "dt=2025-01-01" / "manifest.json").read_text())
+    assert manifest["neighbours"] is None
+    assert manifest["neighbours_skipped"]["path"] == str(tmp_path / "nb" / "dt=2025-01-01")
+    assert "no neighbours table" in manifest["neighbours_skipped"]["reason"]
+    assert "NOT USED" in capsys.readouterr().out

@@ -135,6 +135,10 @@ def test_dags_parse_with_airflow_dagbag():
     assert daily["catchup"] is False and retrain["catchup"] is False
     assert daily["tasks"]["drift"]["upstream"] == ["daily_published"]
     assert daily["tasks"]["daily_published"]["upstream"] == ["daily"]
+    assert daily["tasks"]["daily"]["upstream"] == ["item_neighbours"] and "all_done" in daily["tasks"]["daily"]["trigger_rule"]
+    served = daily["tasks"]["daily"]["rendered"]
+    served = served.get("bash_command") or json.dumps(served.get("pipeline_options"))
+    assert "/dt=2026-11-28 --neighbours-missing-ok" in served or '"neighbours-missing-ok": true' in served
     for task in retrain["tasks"].values():
         assert task["operator"] == "BashOperator" and task["skip_on_exit_code"] == [3]
     rendered = daily["tasks"]["drift"]["rendered"]["bash_command"]

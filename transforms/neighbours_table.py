@@ -155,6 +155,26 @@ def table_as_of(path: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+def missing_reason(path: str) -> str | None:
+    """Why the table at ``path`` cannot be used yet, or None when it is there and complete: no
+    Parquet table (the Spark job failed or has not run), or a job output folder without its
+    ``_SUCCESS`` (a run still writing, or one that died half way). For ``--neighbours-missing-ok``:
+    only these are skipped; a table that exists but breaks a rule (built after the served date,
+    unknown as_of) is still refused by :func:`check_point_in_time`."""
+    try:
+        neighbour_files(path)
+    except InputError as err:
+        return str(err)
+    folder = path.rstrip("/")
+    if folder.endswith(".parquet"):
+        return None
+    if folder.endswith("/neighbours"):
+        folder = folder[: -len("/neighbours")]
+    if storage.exists(storage.join(folder, "summary.json")) and not storage.exists(storage.join(folder, "_SUCCESS")):
+        return f"{folder}: no _SUCCESS (the item-neighbours run is incomplete)"
+    return None
+
+
 def check_point_in_time(path: str, first_date: str, used_for: str = "examples",
                         declared_as_of: str | None = None) -> str:
     """The as_of (``YYYY-MM-DD``) of the neighbours table at ``path``, after checking that it is

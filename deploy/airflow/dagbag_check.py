@@ -28,7 +28,8 @@ EXPECTED = {
     "home_recs_daily": {"item_neighbours", "daily", "daily_published", "drift"},
     "home_recs_retrain": {"retrain_shortcuts", "retrain_podcasts", "retrain_playlists"},
 }
-EDGES = [("home_recs_daily", "daily", "daily_published"), ("home_recs_daily", "daily_published", "drift")]
+EDGES = [("home_recs_daily", "item_neighbours", "daily"), ("home_recs_daily", "daily", "daily_published"),
+         ("home_recs_daily", "daily_published", "drift")]
 
 
 class _Variables:
@@ -92,7 +93,10 @@ def check(argv: list[str]) -> dict:
     for dag_id, dag in sorted(bag.dags.items()):
         tasks = {}
         for task in dag.tasks:
-            info = {"operator": type(task).__name__, "upstream": sorted(task.upstream_task_ids)}
+            info = {"operator": type(task).__name__, "upstream": sorted(task.upstream_task_ids),
+                    "trigger_rule": str(getattr(getattr(task, "trigger_rule", ""), "value", task.trigger_rule))}
+            # the unrendered command or options: which flags the task passes (checked for daily below)
+            info["template"] = str(getattr(task, "bash_command", None) or getattr(task, "pipeline_options", ""))
             if hasattr(task, "skip_on_exit_code"):
                 info["skip_on_exit_code"] = sorted(task.skip_on_exit_code or [])
             if "--render" in argv:
@@ -116,6 +120,13 @@ def check(argv: list[str]) -> dict:
     for task_id, info in report["dags"].get("home_recs_retrain", {}).get("tasks", {}).items():
         if 3 not in info.get("skip_on_exit_code", []):
             failures.append(f"home_recs_retrain.{task_id}: exit code 3 must be a skip")
+    daily = report["dags"].get("home_recs_daily", {}).get("tasks", {}).get("daily")
+    if daily and not ("neighbours_output" in daily["template"] and "neighbours-missing-ok" in daily["template"]):
+        failures.append("home_recs_daily.daily: must read item_neighbours' table (--neighbours NEIGHBOURS_OUTPUT/dt=D "
+                        "--neighbours-missing-ok)")
+    if daily and "all_done" not in daily["trigger_rule"]:
+        failures.append("home_recs_daily.daily: trigger rule must be all_done (a failed Spark job must not hold "
+                        "back the Home page)")
     drift = report["dags"].get("home_recs_daily", {}).get("tasks", {}).get("drift")
     if drift and 1 in drift.get("skip_on_exit_code", []):
         failures.append("home_recs_daily.drift: exit code 1 (alert) must fail the task")

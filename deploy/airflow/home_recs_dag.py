@@ -2,14 +2,17 @@
 
 home_recs_daily (03:00 UTC every day; ``{{ ds }}`` = the run's date D, as_of = D 00:00 UTC)
 
-    item_neighbours                      Spark: item-item neighbours before D (Dataproc, or local Spark)
-    daily >> daily_published >> drift    Beam on Dataflow: the Home shelves of D; check that D was published
-                                         by this run; skew/drift of D (exit 1 = an alert = a red task)
+    item_neighbours >> daily >> daily_published >> drift
+        item_neighbours: Spark, item-item neighbours before D (Dataproc, or local Spark) -> NEIGHBOURS_OUTPUT/dt=D
+        daily: Beam on Dataflow, the Home shelves of D, with ``--neighbours NEIGHBOURS_OUTPUT/dt=D
+        --neighbours-missing-ok``; daily_published: D was published by this run; drift: skew/drift of D
+        (exit 1 = an alert = a red task)
 
-    item_neighbours has no edge to daily yet: the daily task is not given ``--neighbours`` (Beam counts
-    co-listening itself), so a failing Spark job must not hold back the Home page. To serve from the table,
-    pass ``--neighbours NEIGHBOURS_OUTPUT/dt={{ ds }}`` and add ``item_neighbours >> daily``: the table of
-    as_of D holds plays before D 00:00 UTC, which daily --date D accepts (a later table is refused, exit 2).
+    daily runs when item_neighbours is done, whether it succeeded or not (trigger rule ``all_done``): the
+    table of as_of D holds plays before D 00:00 UTC, which daily --date D accepts; when the Spark job failed
+    the table is absent or has no _SUCCESS, and ``--neighbours-missing-ok`` serves the day without it (Beam
+    counts co-listening; the manifest's ``neighbours_skipped`` says why), so Spark never holds back the Home
+    page. A table built after D is still refused (exit 2).
 
 home_recs_retrain (Mondays 05:00 UTC)
 
@@ -222,12 +225,14 @@ with DAG(
     if USE_BEAM_OPERATOR:
         daily = BeamRunPythonPipelineOperator(
             task_id="daily",
+            trigger_rule="all_done",   # after item_neighbours, failed or not (see the module docstring)
             py_file=raw("daily_py_file"),
             py_interpreter=PYTHON,
             runner="DataflowRunner",
             pipeline_options={
                 "date": "{{ ds }}", "input": raw("input"), "output": raw("output"), "models": raw("models"),
                 "config": raw("config"), "run-id": RUN_ID,
+                "neighbours": raw("neighbours_output") + "/dt={{ ds }}", "neighbours-missing-ok": True,
                 "temp_location": raw("temp_location"), "setup_file": raw("setup_file"),
             },
             dataflow_config=DataflowConfiguration(
@@ -238,8 +243,10 @@ with DAG(
     else:
         daily = BashOperator(
             task_id="daily",
+            trigger_rule="all_done",   # after item_neighbours, failed or not (see the module docstring)
             bash_command=(f"{shlex.quote(HOME_RECS)} daily --date {{{{ ds }}}} --input {sh('input')}"
                           f" --output {sh('output')} --models {sh('models')}{optional_flag('--config', 'config')}"
+                          f" --neighbours {sh('neighbours_output')}/dt={{{{ ds }}}} --neighbours-missing-ok"
                           f" --run-id {RUN_ID}{beam_flags('daily')}"),
             execution_timeout=dt.timedelta(hours=4),
         )
@@ -262,7 +269,7 @@ with DAG(
         execution_timeout=dt.timedelta(hours=2),
     )
 
-    daily >> daily_published >> drift
+    item_neighbours >> daily >> daily_published >> drift
 
 
 with DAG(
