@@ -16,6 +16,7 @@ _SINGLE_FEATURE = {
     "baseline_popularity": ("pop_market_log", 1.0),   # popularity in the listener's market
     "baseline_recency": ("last_play_days", -1.0),     # most recently played first
     "baseline_frequency": ("plays_all", 1.0),         # personal play count
+    "baseline_actr": ("actr_activation", 1.0),         # ACT-R base-level activation (recency x frequency)
     "baseline_colisten": ("colisten_score", 1.0),     # co-listening similarity
 }
 

@@ -204,6 +204,7 @@ def realistic_frame(rng, n_listeners: int, prefix: str, tod_shift: float = 0.0) 
     f["plays_28d"] = f["plays_7d"] + rng.poisson(1.0, n)
     f["plays_all"] = f["plays_28d"] + rng.poisson(2.0, n)
     f["frecency_7d"] = rng.gamma(0.7, 0.5, n)
+    f["actr_activation"] = rng.gamma(0.8, 0.6, n)
     f["last_play_days"] = rng.exponential(40, n)
     f["completion_ratio"] = np.where(rng.random(n) < 0.2, np.nan, rng.beta(4, 2, n))
     f["skip_rate"] = rng.beta(1, 4, n)
@@ -371,12 +372,14 @@ def test_report_json_html_and_charts(tmp_path):
     assert html_text.startswith("<!DOCTYPE html>") and checker.errors == [] and checker.stack == []
     assert len(checker.imgs) == 1 and checker.imgs[0]["src"].startswith("data:image/png;base64,")
     assert "no_training_stats" in html_text and "not compared" in html_text
-    # compared: the skew on trend and the drift on src_popular; not compared: the shortcuts spec's 16
+    # compared: the skew on trend and the drift on src_popular; not compared: the shortcuts spec's 17
     # features without training statistics, and the features each one-feature statistics file lacks
+    n = len(feature_names("shortcuts"))
+    assert n == 17
     missing = sum(r["reason"] == "missing_on_one_side" for r in recs)
-    assert missing > 0 and len([r for r in recs if r["metric"] == "linf"]) == 2 + 16 + missing
-    assert (f"2 of {2 + 16 + missing} feature distances compared; not compared: missing_on_one_side {missing}, "
-            "no_training_stats 16") in html_text
+    assert missing > 0 and len([r for r in recs if r["metric"] == "linf"]) == 2 + n + missing
+    assert (f"2 of {2 + n + missing} feature distances compared; not compared: missing_on_one_side {missing}, "
+            f"no_training_stats {n}") in html_text
 
     # sorted by distance: the src_popular row (0.3 drift) comes before the trend row (0.3 skew tie) and
     # every not-compared row comes after every compared one
@@ -388,8 +391,8 @@ def test_a_report_with_nothing_compared_is_not_green():
 
     recs = (drift.not_compared_records(None, "shortcuts", "skew", "no_training_stats")
             + drift.not_compared_records(None, "podcasts", "drift", "missing_on_one_side"))
-    assert comparison_summary(recs) == ("0 of 29 feature distances compared; not compared: "
-                                        "no_training_stats 16, missing_on_one_side 13")
+    assert comparison_summary(recs) == ("0 of 30 feature distances compared; not compared: "
+                                        "no_training_stats 17, missing_on_one_side 13")
     assert "nothing compared" in _verdict_badge(recs, []) and "no alert" not in _verdict_badge(recs, [])
 
 

@@ -54,6 +54,8 @@ def test_hand_computed_shortcut_features(config):
     expected = {
         "plays_7d": [2, 0, 0], "plays_28d": [2, 1, 0], "plays_all": [2, 1, 0],
         "frecency_7d": [math.exp(-0.5 / 7) + math.exp(-2 / 7), math.exp(-1), 0.0],
+        # ages 0.5 and 2 days; 7 days; never played
+        "actr_activation": [0.5 ** -0.5 + 2 ** -0.5, 7 ** -0.5, 0.0],
         "last_play_days": [0.5, 7.0, np.nan],
         "completion_ratio": [(1.0 + 0.2) / 2, 0.5, np.nan],
         "skip_rate": [0.5, 0.0, np.nan],
@@ -87,7 +89,8 @@ def test_same_event_before_as_of_changes_the_expected_features(config):
     # one more play of album B, on a Thursday night (daypart 3): B's counts, recency, completion,
     # weekday share and daypart share move; so does the listener's play total (2025-01-09 was
     # already an active day, so active days stay 3)
-    assert changed == {"plays_7d", "plays_28d", "plays_all", "frecency_7d", "last_play_days", "completion_ratio",
+    assert changed == {"plays_7d", "plays_28d", "plays_all", "frecency_7d", "actr_activation", "last_play_days",
+                       "completion_ratio",
                        "tod_affinity", "dow_affinity", "listener_plays_28d"}
     assert more.loc["B", "plays_all"] == 2 and more.loc["A", "plays_all"] == 2
 

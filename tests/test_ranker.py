@@ -35,11 +35,11 @@ def planted_examples(n_listeners=60, n_items=12, dates=("2025-01-01", "2025-01-0
 
 
 def test_local_training_recovers_the_planted_signal(config, tmp_path):
-    ex = planted_examples()
+    ex = planted_examples(n_listeners=120)   # enough groups for the early-stopped trees to find the one feature
     booster, meta = train(ex, "shortcuts", config)
     assert meta["training_window"] == {"from": "2025-01-01", "to": "2025-01-02", "as_of_dates": 2}
     assert meta["validation_window"] == {"from": "2025-01-03", "to": "2025-01-03", "as_of_dates": 1}
-    assert meta["rows"]["training"] == 2 * 60 * 12 and meta["xgboost_config"]["learner"]["objective"]["name"] == "rank:ndcg"
+    assert meta["rows"]["training"] == 2 * 120 * 12 and meta["xgboost_config"]["learner"]["objective"]["name"] == "rank:ndcg"
     saved = save_model(booster, meta, str(tmp_path / "m"))
     scorer = XGBoostScorer(str(tmp_path / "m"), "shortcuts")
     test = planted_examples(dates=("2025-01-04",), seed=1)
@@ -89,7 +89,7 @@ def test_spark_layout_keeps_each_query_group_in_one_sorted_partition(spark):
 
 
 def test_spark_backend_trains_a_comparable_model(config, spark, tmp_path):
-    ex = planted_examples(n_listeners=30)
+    ex = planted_examples(n_listeners=60)
     booster, meta = train(ex, "shortcuts", config, backend="spark")
     save_model(booster, meta, str(tmp_path / "s"))
     scorer = XGBoostScorer(str(tmp_path / "s"), "shortcuts")
@@ -135,7 +135,7 @@ def test_batched_scoring_equals_one_listener_at_a_time(config, tmp_path):
     alone = pd.concat([recommend_batch([s], ctx).rows for s in states], ignore_index=True)
     pd.testing.assert_frame_equal(together.reset_index(drop=True), alone)
     assert (together["source"] == "model").all() and set(together["model_version"]) == {"m"}
-    assert not HeuristicScorer("shortcuts", {}).score(np.zeros((1, 16), np.float32)).any()
+    assert not HeuristicScorer("shortcuts", {}).score(np.zeros((1, len(feature_names("shortcuts"))), np.float32)).any()
 
 
 def test_the_saved_model_stops_at_its_best_validation_round(config, tmp_path):

@@ -27,6 +27,8 @@ _ALL = {f.name: f for f in [
     Feature("plays_28d", "numeric", "listener's plays of the item in [as_of-28d, as_of)"),
     Feature("plays_all", "numeric", "listener's plays of the item before as_of"),
     Feature("frecency_7d", "numeric", "sum over the item's plays of exp(-age_days/7)"),
+    Feature("actr_activation", "numeric", "ACT-R base-level activation: sum over the item's plays of age_days**-0.5 "
+            "(age floored at 1 s; 0 if never played). Reiter-Haas et al., RecSys 2021"),
     Feature("last_play_days", "numeric", "days from the item's last play to as_of; missing if never played"),
     Feature("completion_ratio", "numeric", "mean of min(ms_played/duration_ms, 1) over the item's plays; missing if unknown"),
     Feature("skip_rate", "numeric", "share of the item's plays shorter than 30 s; missing if never played"),
@@ -52,7 +54,8 @@ _ALL = {f.name: f for f in [
 ]}
 
 _SHELF_FEATURES = {
-    "shortcuts": ["plays_7d", "plays_28d", "plays_all", "frecency_7d", "last_play_days", "completion_ratio",
+    "shortcuts": ["plays_7d", "plays_28d", "plays_all", "frecency_7d", "actr_activation", "last_play_days",
+                  "completion_ratio",
                   "skip_rate", "tod_affinity", "dow_affinity", "pop_market_log", "trend", "genre_match",
                   "tenure_days", "listener_plays_28d", "listener_active_days_28d", "src_history"],
     "podcasts": ["colisten_score", "pop_market_log", "pop_global_log", "pop_cohort_log", "trend", "genre_match",
