@@ -24,6 +24,7 @@ from transforms.drift_report import comparison_summary
 from transforms.provenance import code_version, git_commit
 from models.home import ServingContext, day_start_ms, recommend
 from models.experiments import Variant, assign, build_variants
+from models.page import check_shelves
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
 from transforms import contract, publish, storage
 from transforms.batch import ListenerBatch
@@ -77,9 +78,10 @@ def register(sub) -> None:
                    help="as_of of a --neighbours table that has no summary.json (one copied without it); "
                         "without summary or this flag the table is refused")
     p.add_argument("--neighbours-missing-ok", action="store_true",
-                   help="when the --neighbours table is absent or incomplete (the Spark job failed), serve without "
-                        "it (Beam counts co-listening, as without --neighbours) and say so in the manifest, instead "
-                        "of stopping; a table that exists but was built after --date is still refused")
+                   help="when the --neighbours table is absent, or its job output has no _SUCCESS (the Spark job "
+                        "failed or is still writing), serve without it (Beam counts co-listening, as without "
+                        "--neighbours) and say so in the manifest, instead of stopping; a table that exists but was "
+                        "built after --date, or whose as_of is unknown (no summary.json), is still refused")
     p.add_argument("--models", help="model registry root: each model shelf serves its 'production' version "
                    "(checksums and feature spec verified; unusable or missing -> heuristic fallback, flagged)")
     p.add_argument("--model", action="append", default=[], metavar="SHELF=PATH",
@@ -139,10 +141,11 @@ class RecommendFn(beam.DoFn):
                 yield from self._batch(listeners, contexts[0], None)
                 continue
             which = assign(listeners.listener_id, self.experiment, shares)
+            registered = listeners.registered_ms < self.as_of_ms   # the listeners a page is served to
             for i, v in enumerate(self.variants):
                 mine = np.flatnonzero(which == i)
                 if len(mine):
-                    counter(f"experiment.{v.name}.listeners").inc(len(mine))
+                    counter(f"experiment.{v.name}.listeners").inc(int(registered[mine].sum()))
                     yield from self._batch(listeners.take(mine), contexts[i], v.name)
 
     def _batch(self, listeners, ctx, variant: str | None):
@@ -226,6 +229,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     started = time.time()
     date = parse_date(args.date)
     config = load_config(args.config)
+    check_shelves(config)
     check_pipeline_args(args.runner, beam_args)
     run_id = args.run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     now = pd.Timestamp.now(tz="UTC")
@@ -374,9 +378,11 @@ def _experiment_summary(experiment, counts: dict) -> dict | None:
     name, variants = experiment
     if name is None:
         return None
-    return {"name": name, "variants": {v.name: {"share": v.share, "listeners": counts.get(f"experiment.{v.name}.listeners", 0),
-                                                "models": v.model_refs, "model_versions": v.models.versions}
-                                       for v in variants}}
+    return {"name": name, "order": [v.name for v in variants],   # config order: the first is the control
+            "variants": {v.name: {"share": v.share, "listeners": counts.get(f"experiment.{v.name}.listeners", 0),
+                                  "models": v.model_refs, "model_versions": v.models.versions,
+                                  "shelves_changed": sorted(set(v.overrides) | set(v.model_refs))}
+                         for v in variants}}
 
 
 def print_summary(output, date, manifest, published) -> None:
@@ -396,7 +402,8 @@ def print_summary(output, date, manifest, published) -> None:
         total = sum(v["listeners"] for v in exp["variants"].values()) or 1
         print(f"  experiment {exp['name']}: " + ", ".join(
             f"{v} {c['listeners']:,} listeners ({c['listeners'] / total:.1%}, share {c['share']:g})"
-            for v, c in exp["variants"].items()))
+            + "".join(f", {s} model {m}" for s, m in c["model_versions"].items() if s in c["models"])
+            for v, c in ((v, exp["variants"][v]) for v in exp["order"])))
     lost = {s: c["dedup_removed"] for s, c in manifest["shelves"].items() if c.get("dedup_removed")}
     if lost:
         print("  one item per page: items given up to an earlier shelf: "

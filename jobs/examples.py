@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.beam_runner import check_pipeline_args, make_pipeline
+from models.page import check_shelves
 from jobs.common import (PARQUET_CODEC, batch_size, check_inputs, check_output, heuristic_scorers, item_neighbours,
                          read_inputs, side_tables, spill_folder, write_rejected)
 from jobs.daily import read_counters
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     dates = parse_dates(args.as_of)
     horizon_ms = parse_horizon(args.horizon)
     config = only_shelves(load_config(args.config), getattr(args, "shelf", None) or [])
+    check_shelves(config)
     check_pipeline_args(args.runner, beam_args)
     as_ofs = [day_start_ms(d) for d in dates]
     neighbours_path = getattr(args, "neighbours", None)

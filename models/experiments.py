@@ -20,15 +20,15 @@ are independent (different keys). Every output row carries ``experiment`` and ``
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from models.page import check_shelves
 from models.serving_models import ModelChoice, choose_models
-from transforms.config import VARIANT_KEYS
+from transforms.config import VARIANT_KEYS, merged
 from transforms.errors import InputError
 
 
@@ -43,6 +43,7 @@ class Variant:
     models: ModelChoice
     share: float = 1.0
     model_refs: dict = field(default_factory=dict)   # shelf -> alias or version asked for
+    overrides: dict = field(default_factory=dict)    # shelf -> the keys the variant overrides
 
 
 def build_variants(config: dict, base: ModelChoice, registry: str | None) -> tuple[str | None, list[Variant]]:
@@ -50,6 +51,7 @@ def build_variants(config: dict, base: ModelChoice, registry: str | None) -> tup
     an experiment. A variant's ``models`` are resolved in ``registry`` (an alias, else a version)
     and loaded once here. Raises InputError when a variant names models without a registry, or a
     model that cannot be found or loaded: an experiment must not quietly serve its control."""
+    check_shelves(config)
     exp = active_experiment(config)
     if exp is None:
         return None, [Variant(None, config, base)]
@@ -69,7 +71,9 @@ def build_variants(config: dict, base: ModelChoice, registry: str | None) -> tup
             models.versions.update(chosen.versions)
             for shelf in chosen.paths:
                 models.fallbacks.pop(shelf, None)
-        out.append(Variant(v, variant_config(config, spec), models, float(spec["share"]), refs))
+        merged_config = variant_config(config, spec)
+        check_shelves(merged_config, f"experiment {name}, variant {v}")
+        out.append(Variant(v, merged_config, models, float(spec["share"]), refs, dict(spec.get("shelves") or {})))
     return name, out
 
 
@@ -79,8 +83,10 @@ def _resolve(registry: str, refs: dict, where: str) -> dict:
 
     reg = Registry(registry)
     out = {}
+    from models.registry import ALIASES
+
     for shelf, ref in refs.items():
-        version = reg.alias(shelf, ref) or ref
+        version = (reg.alias(shelf, ref) if ref in ALIASES else None) or ref
         try:
             out[shelf] = (reg.verify(shelf, version), version)
         except InputError as err:
@@ -109,19 +115,9 @@ def assign(listener_ids: np.ndarray, experiment: str, variants: dict) -> np.ndar
 
 
 def variant_config(config: dict, variant: dict) -> dict:
-    """``config`` with the variant's shelf overrides deep-merged in (a new dict)."""
-    out = copy.deepcopy(config)
-    for shelf, override in (variant.get("shelves") or {}).items():
-        _merge(out["shelves"][shelf], override)
-    return out
-
-
-def _merge(base: dict, override: dict) -> None:
-    for k, v in override.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict) and k not in ("sources", "heuristic_weights"):
-            _merge(base[k], v)
-        else:
-            base[k] = copy.deepcopy(v)   # a source mix is replaced whole: its order is its priority
+    """``config`` with the variant's shelf overrides deep-merged in, by the same rule as a
+    ``--config`` file (:func:`transforms.config.merged`): a new dict."""
+    return merged(config, {"shelves": variant.get("shelves") or {}})
 
 
 __all__ = ["VARIANT_KEYS", "Variant", "active_experiment", "build_variants", "assign", "variant_config"]

@@ -156,6 +156,11 @@ def recommend(batch: ListenerBatch, ctx: ServingContext) -> BatchResult:
             cands, X = shelf_candidates(hist, shelf, ctx, served[shelf])
             n_cands[shelf] = len(cands)
             if not len(cands):
+                if served[shelf].sum() >= 100 and ("no_candidates", shelf) not in _warned:   # a whole batch, empty
+                    _warned.add(("no_candidates", shelf))
+                    log.warning("shelf %s: no candidate for any of the %d listeners it serves in a batch: check its "
+                                "sources %s (colisten without --neighbours has pairs only for the shelves of "
+                                "colisten.beam_shelves)", shelf, int(served[shelf].sum()), list(cfg.get("sources") or {}))
                 continue
             scorer = ctx.scorers[shelf]
             scores = scorer.score(X)  # one call for the whole batch

@@ -39,10 +39,11 @@ def test_two_experiments_assign_independently():
     assert (a != b).any()
 
 
-def test_variant_config_merges_shelf_keys_and_replaces_a_source_mix_whole(config):
+def test_variant_config_merges_like_a_config_file(config):
     got = variant_config(config, {"shelves": {"podcasts": {"size": 12, "sources": {"colisten": 300}}}})
     assert got["shelves"]["podcasts"]["size"] == 12
-    assert got["shelves"]["podcasts"]["sources"] == {"colisten": 300}     # no popular/onboarding left over
+    # key by key, as a --config file merges: the other quotas stay
+    assert got["shelves"]["podcasts"]["sources"] == {"colisten": 300, "popular": 100, "onboarding": 50}
     assert got["shelves"]["podcasts"]["max_per_creator"] == config["shelves"]["podcasts"]["max_per_creator"]
     assert config["shelves"]["podcasts"]["size"] == 10                    # the base config is untouched
 

@@ -19,6 +19,12 @@ from transforms.errors import InputError
 SHELF_KINDS = ("model", "rule", "editorial")
 
 
+def merged(base: dict, override: dict) -> dict:
+    """``override`` deep-merged over ``base`` (a new dict): mappings merge key by key, any other
+    value replaces. The one merge rule of the config: files, overrides and experiment variants."""
+    return _deep_merge(base, override)
+
+
 def _deep_merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in override.items():
@@ -47,6 +53,8 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict[
             user = yaml.safe_load(storage.read_bytes(path).decode("utf-8"))
         except FileNotFoundError as err:
             raise InputError(f"config file not found: {path}") from err
+        except OSError as err:   # a folder, a file it cannot read
+            raise InputError(f"config file {path} cannot be read: {err.strerror or err}") from err
         except yaml.YAMLError as err:
             raise InputError(f"config file {path} is not valid YAML: {err}") from err
         if user is not None and not isinstance(user, dict):
@@ -120,6 +128,11 @@ def _check_leaf_type(where: str, dotted: str, value, default) -> None:
         return
     if isinstance(default, bool) and not isinstance(value, bool):
         raise InputError(f"{where}: `{dotted}` must be true or false, got {type(value).__name__} {value!r}")
+    if isinstance(default, int) and not isinstance(default, bool) and (isinstance(value, bool)
+                                                                      or not isinstance(value, int)):
+        raise InputError(f"{where}: `{dotted}` must be an integer, got {type(value).__name__} {value!r}")
+    if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise InputError(f"{where}: `{dotted}` must be a number, got {type(value).__name__} {value!r}")
     if isinstance(default, list) and not isinstance(value, list):
         raise InputError(f"{where}: `{dotted}` must be a list, e.g. [{value}], got {type(value).__name__} {value!r}")
 
@@ -154,7 +167,7 @@ def check_experiments(config: dict) -> None:
                 if shelf not in config["shelves"]:
                     raise InputError(f"{where}.shelves: {shelf!r} is not a shelf of the config")
                 try:   # a variant must not turn a familiar shelf into a discovery one either
-                    _check_familiar(shelf, {**config["shelves"][shelf], **(override or {})})
+                    _check_familiar(shelf, _deep_merge(config["shelves"][shelf], override or {}))
                 except InputError as err:
                     raise InputError(f"{where}: {err}") from err
             for shelf, ref in (spec.get("models") or {}).items():
