@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--from", dest="start", required=True, help="first served day, YYYY-MM-DD")
     p.add_argument("--to", dest="end", required=True, help="last served day, YYYY-MM-DD (inclusive)")
     p.add_argument("--horizon-days", type=int, default=1, help="days of plays after each serve (default 1)")
-    p.add_argument("--k", type=int, default=10, help="cut-off of NDCG@k (default 10)")
+    p.add_argument("--k", type=int, help="cut-off of NDCG@k (default: per shelf, the longest list it served)")
     p.add_argument("--json", help="also write the report as JSON to this path")
     p.add_argument("--html", help="also write an HTML page with a chart per shelf to this path")
     p.set_defaults(func=run)
@@ -47,9 +47,11 @@ def _date(text: str, flag: str) -> dt.date:
 
 def run(args: argparse.Namespace, _unknown: list[str]) -> int:
     first, last = _date(args.start, "--from"), _date(args.end, "--to")
+    if args.k is not None and args.k < 1:
+        raise InputError(f"--k must be at least 1, got {args.k}")
     if last < first or args.horizon_days < 1:
         raise InputError(f"need --from <= --to and --horizon-days >= 1 (got {first}, {last}, {args.horizon_days})")
-    recs, plays, order = [], [], None
+    recs, plays, order, changed = [], [], None, []
     for i in range((last - first).days + 1):
         day = (first + dt.timedelta(days=i)).isoformat()
         served = read_day(args.output, "recommendations", day,
@@ -59,7 +61,9 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
             continue
         if order is None:   # the variants in config order (the first is the control), from the day's manifest
             manifest = storage.read_json(storage.join(args.output, publish.MANIFESTS, f"dt={day}", "manifest.json"))
-            order = list(((manifest.get("experiment") or {}).get("variants") or {}))
+            exp = manifest.get("experiment") or {}
+            order = exp.get("order") or sorted(exp.get("variants") or {})
+            changed = sorted({s for v in (exp.get("variants") or {}).values() for s in v.get("shelves_changed", [])})
         start = pd.Timestamp(day, tz="UTC")
         recs.append(served.assign(dt=day))
         plays.append(plays_in_window(args.input, start, start + pd.Timedelta(days=args.horizon_days)).assign(dt=day))
@@ -68,16 +72,18 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
     labelled = served_labels(pd.concat(recs, ignore_index=True), pd.concat(plays, ignore_index=True))
     report = {"experiment": args.experiment, "from": first.isoformat(), "to": last.isoformat(),
               "days": len(recs), "horizon_days": args.horizon_days, "k": args.k,
-              "variants": order, "shelves": compare_variants(labelled, args.k, order)}
+              "variants": order, "shelves_changed": changed, "shelves": compare_variants(labelled, args.k, order)}
     print(f"home-recs experiment-report {args.experiment}: {len(recs)} served day(s) {first} .. {last}, "
           f"+{args.horizon_days}d of plays")
+    print(f"  control: {order[0]}; shelves the variants change: {', '.join(changed) or 'none recorded'} (a difference "
+          f"on another shelf is chance: its rows do not depend on the variant)")
     for shelf, variants in report["shelves"].items():
-        print(f"  {shelf}")
+        print(f"  {shelf}{'' if shelf in changed or not changed else '  (not changed by any variant)'}")
         for v, r in variants.items():
             diff = (f"  vs control {r['hit_rate_difference']:+.4f} [{r['difference_low']:+.4f}, "
                     f"{r['difference_high']:+.4f}]") if "hit_rate_difference" in r else ""
             print(f"    {v:<14} {r['queries']:>8,} listener-days  hit rate {r['hit_rate']:.4f} "
-                  f"[{r['hit_rate_low']:.4f}, {r['hit_rate_high']:.4f}]  ndcg@{args.k} {r[f'ndcg@{args.k}']:.4f}{diff}")
+                  f"[{r['hit_rate_low']:.4f}, {r['hit_rate_high']:.4f}]  ndcg@{r['k']} {r['ndcg']:.4f}{diff}")
     if args.json:
         storage.write_json(args.json, report)
         print(f"  report: {args.json}")
@@ -94,7 +100,6 @@ def render_html(report: dict) -> str:
              f"<p>{report['days']} served day(s), {report['from']} .. {report['to']}; plays in the "
              f"{report['horizon_days']} day(s) after each serve. Hit rate: share of served listener-days that "
              f"played a served item; intervals: 95% bootstrap.</p>"]
-    ndcg = f"ndcg@{report['k']}"
     for shelf, variants in report["shelves"].items():
         top = max(r["hit_rate_high"] for r in variants.values()) or 1.0
         bars = []
@@ -107,11 +112,11 @@ def render_html(report: dict) -> str:
                         f'<text x="{150 + 400:.0f}" y="{y + 15}">{r["hit_rate"]:.4f}</text>')
         rows = "".join(
             f"<tr><td>{html.escape(v)}</td><td>{r['queries']:,}</td><td>{r['hit_rate']:.4f} "
-            f"[{r['hit_rate_low']:.4f}, {r['hit_rate_high']:.4f}]</td><td>{_fmt(r[ndcg])}</td>"
+            f"[{r['hit_rate_low']:.4f}, {r['hit_rate_high']:.4f}]</td><td>{_fmt(r['ndcg'])} (k={r['k']})</td>"
             f"<td>{_fmt(r.get('hit_rate_difference'), True)} {_interval(r)}</td></tr>" for v, r in variants.items())
         parts.append(f"<h2>{html.escape(shelf)}</h2><svg width='640' height='{40 + 40 * len(variants)}'>"
                      f"{''.join(bars)}</svg><table border='1' cellpadding='4'><tr><th>variant</th>"
-                     f"<th>listener-days</th><th>hit rate</th><th>NDCG@{report['k']}</th><th>vs control</th></tr>"
+                     f"<th>listener-days</th><th>hit rate</th><th>NDCG@k</th><th>vs control</th></tr>"
                      f"{rows}</table>")
     return "<!doctype html><html><head><meta charset='utf-8'><title>home-recs experiment</title></head><body>" \
            + "".join(parts) + "</body></html>"

@@ -48,6 +48,12 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
         raise InputError(f"--horizon-days must be at least 1, got {args.horizon_days}")
     config = load_config(args.config)
     fixed = args.fixed_order.split(",") if args.fixed_order else list(config["shelves"])
+    unknown = [s for s in fixed if s not in config["shelves"]]
+    twice = sorted({s for s in fixed if fixed.count(s) > 1})
+    if unknown or twice:
+        raise InputError(f"--fixed-order: {'unknown shelf(s) ' + str(unknown) if unknown else ''}"
+                         f"{'; ' if unknown and twice else ''}{'listed twice ' + str(twice) if twice else ''} "
+                         f"(shelves: {', '.join(config['shelves'])})")
     date, end = start.date().isoformat(), start + pd.Timedelta(days=args.horizon_days)
     layout = read_day(args.output, "home_layout", date, ["listener_id", "shelf", "shelf_rank"])
     recs = read_day(args.output, "recommendations", date, ["listener_id", "item_id"])
@@ -67,7 +73,8 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
               f"{r['difference']:+.4f}, {r['confidence']:.0%} interval [{r['difference_low']:+.4f}, "
               f"{r['difference_high']:+.4f}]")
     for shelf, s in report["shelves"].items():
-        print(f"  {shelf:<14} relevant to {s['relevant_share']:.1%} of them, mean rank {s['mean_rank']:.2f}")
+        print(f"  {shelf:<14} played from by {s['relevant_share']:.1%} of the listeners shown it, "
+              f"mean rank {s['mean_rank']:.2f}")
     rates = ", ".join(f"{s}: {v['relevant_share']:.3g}" for s, v in sorted(
         report["shelves"].items(), key=lambda kv: -kv[1]["relevant_share"]))
     print(f"  measured base rates, for page.layout.base_rates of a later day: {{{rates}}}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from models.registry import Registry
 from transforms.errors import InputError
@@ -64,7 +65,13 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
             raise InputError("models promote: give exactly one of --version V or --from-alias challenger")
         if args.from_alias:
             return _promote_from_alias(reg, args)
-        result = reg.promote(args.shelf, args.version, reason="manual promote")
+        gate = (reg.read_optional(args.shelf, args.version, "evaluation.json") or {}).get("gate") or {}
+        if gate and not gate.get("promote"):   # a human may override the gate; the record and the output say so
+            print(f"note: {args.version}'s recorded gate verdict failed "
+                  f"({', '.join(k for k, c in gate.get('checks', {}).items() if c.get('status') == 'failed')}); "
+                  f"promoted by hand", file=sys.stderr)
+        result = reg.promote(args.shelf, args.version, reason="manual promote"
+                             + (" (gate verdict: failed)" if gate and not gate.get("promote") else ""))
     else:
         result = reg.rollback(args.shelf)
     print(json.dumps(result) if args.json else
@@ -81,8 +88,10 @@ def _promote_from_alias(reg: Registry, args) -> int:
     gate = (reg.read_optional(args.shelf, version, "evaluation.json") or {}).get("gate")
     if not gate or not gate.get("promote"):
         failed = [k for k, c in ((gate or {}).get("checks") or {}).items() if c.get("status") == "failed"]
-        print(f"{args.shelf}: {args.from_alias} {version} NOT promoted: its gate verdict "
-              f"{'failed (' + ', '.join(failed) + ')' if gate else 'is missing'}")
+        message = (f"{args.shelf}: {args.from_alias} {version} NOT promoted: its gate verdict "
+                   f"{'failed (' + ', '.join(failed) + ')' if gate else 'is missing'}")
+        print(json.dumps({"promoted": False, "version": version, "failed_checks": failed, "message": message})
+              if args.json else message)
         return 3
     result = reg.promote(args.shelf, version, reason=f"promoted from {args.from_alias} (gate passed)")
     print(json.dumps(result) if args.json else

@@ -6,8 +6,9 @@ item, its album or show, its artist, or the playlist played from). Per shelf and
 
 - ``hit_rate``: the share of queries with at least one relevant served item (every served
   listener-day counts, hit or not), with a percentile bootstrap interval over queries;
-- ``ndcg@k``: NDCG of the served order (position 1 first) over the queries with a hit
-  (:func:`models.metrics.per_query_ndcg`, binary relevance);
+- ``ndcg``: NDCG@k of the served order (position 1 first) over the queries with a hit
+  (:func:`models.metrics.per_query_ndcg`, binary relevance); k is the longest list the shelf served
+  (so a variant that serves more items is not cut at a smaller k), or the k asked for;
 - against the first variant (the control): the difference in hit rate and its interval, from
   independent resamples of the two groups (different listeners, so not paired). Efron and
   Tibshirani, "An Introduction to the Bootstrap" (1993), ch. 13.
@@ -38,9 +39,9 @@ def _bootstrap_mean(values: np.ndarray, resamples: int, rng) -> np.ndarray:
     return values[idx].mean(axis=1)
 
 
-def compare_variants(labelled: pd.DataFrame, k: int = 10, order: list[str] | None = None, resamples: int = 1000,
-                     confidence: float = 0.95, seed: int = 0) -> dict:
-    """shelf -> variant -> {queries, hit_rate, hit_rate_low, hit_rate_high, ndcg@k, queries_with_hit,
+def compare_variants(labelled: pd.DataFrame, k: int | None = None, order: list[str] | None = None,
+                     resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict:
+    """shelf -> variant -> {queries, hit_rate, hit_rate_low, hit_rate_high, ndcg, k, queries_with_hit,
     and for variants after the first: hit_rate_difference with its interval}, from
     :func:`served_labels` output. ``order``: the variants in config order, the first being the
     control (default: sorted names); a variant a shelf did not serve is left out of that shelf."""
@@ -50,17 +51,18 @@ def compare_variants(labelled: pd.DataFrame, k: int = 10, order: list[str] | Non
     for shelf, rows in labelled.groupby("shelf", sort=True):
         per_query = rows.groupby(["variant", "listener_id", "dt"], sort=False)["label"].max().reset_index()
         present = set(rows["variant"])
+        cut = int(k) if k else int(rows["position"].max())
         variants = [v for v in (order or sorted(present)) if v in present]
         shelf_out, control_draws, control_rate = {}, None, None
         for v in variants:
             hits = per_query.loc[per_query["variant"] == v, "label"].to_numpy(np.float64)
             draws = _bootstrap_mean(hits, resamples, rng)
             mine = rows[rows["variant"] == v].assign(score=lambda f: -f["position"].astype(np.float64))
-            ndcg = per_query_ndcg(mine, k, ["listener_id", "dt"]) if mine["label"].any() else pd.Series(dtype=float)
+            ndcg = per_query_ndcg(mine, cut, ["listener_id", "dt"]) if mine["label"].any() else pd.Series(dtype=float)
             entry = {"queries": int(len(hits)), "hit_rate": float(hits.mean()),
                      "hit_rate_low": float(np.quantile(draws, tail)),
                      "hit_rate_high": float(np.quantile(draws, 1 - tail)),
-                     f"ndcg@{k}": float(ndcg.mean()) if len(ndcg) else float("nan"),
+                     "ndcg": float(ndcg.mean()) if len(ndcg) else float("nan"), "k": cut,
                      "queries_with_hit": int(len(ndcg))}
             if control_draws is None:
                 control_draws, control_rate = draws, hits.mean()

@@ -50,7 +50,9 @@ def compare_orders(layout: pd.DataFrame, relevance: pd.DataFrame, fixed_order: l
     ``fixed_order`` (shelf names, first = top; others after, by name), on the listeners with at
     least one relevant shelf. Returns a dict: listeners, listeners_evaluated, ndcg_policy,
     ndcg_fixed, difference and its interval (``difference_low``, ``difference_high``), and per shelf
-    the share of evaluated listeners it was relevant to and its mean rank under the policy."""
+    the share of the listeners shown it who played from it (``relevant_share``, every listener of
+    ``layout`` with the shelf, evaluated or not: the base rate of :mod:`models.layout`) and its
+    mean rank under the policy."""
     frame = layout[["listener_id", "shelf", "shelf_rank"]].merge(relevance, on=["listener_id", "shelf"], how="left")
     frame["label"] = frame["label"].fillna(0).astype(np.int8)
     fixed = {s: i for i, s in enumerate(fixed_order)}
@@ -62,8 +64,7 @@ def compare_orders(layout: pd.DataFrame, relevance: pd.DataFrame, fixed_order: l
     base = per_query_ndcg(frame.assign(score=-fixed_rank.astype(np.float64)), k, ["listener_id"])
     diff = (policy - base.reindex(policy.index)).to_numpy()
     low, high = paired_bootstrap(diff, resamples, confidence)
-    evaluated = frame[frame["listener_id"].isin(policy.index)]
-    per_shelf = evaluated.groupby("item_id").agg(relevant=("label", "mean"), mean_rank=("shelf_rank", "mean"))
+    per_shelf = frame.groupby("item_id").agg(relevant=("label", "mean"), mean_rank=("shelf_rank", "mean"))
     return {"listeners": int(frame["listener_id"].nunique()), "listeners_evaluated": int(len(policy)),
             "k": k, "ndcg_policy": float(policy.mean()) if len(policy) else float("nan"),
             "ndcg_fixed": float(base.mean()) if len(base) else float("nan"),

@@ -28,7 +28,9 @@ def _publish_day(out: Path) -> None:
     manifest = Path(publish.success_path(str(out), DAY)).parent
     manifest.mkdir(parents=True)
     (manifest / "manifest.json").write_text(json.dumps(
-        {"experiment": {"name": "e", "variants": {"control": {"share": 0.5}, "challenger": {"share": 0.5}}}}))
+        {"experiment": {"name": "e", "order": ["control", "challenger"],   # JSON keys are sorted: order says which
+                        "variants": {"control": {"share": 0.5}, "challenger": {"share": 0.5,
+                                                                               "shelves_changed": ["shortcuts"]}}}}))
     (manifest / "_SUCCESS").write_text("run")
 
 
@@ -45,12 +47,13 @@ def test_hit_rate_ndcg_and_difference_per_variant_by_hand(tmp_path, capsys):
     assert main(["experiment-report", "--output", str(out), "--input", str(inp), "--experiment", "e",
                  "--from", DAY, "--to", DAY, "--json", str(report_path), "--html", str(page)]) == 0
     report = json.loads(report_path.read_text())
-    assert report["variants"] == ["control", "challenger"]       # config order: the control first
+    assert report["variants"] == ["control", "challenger"]       # config order, not by name: the control first
+    assert report["shelves_changed"] == ["shortcuts"]
     shortcuts = report["shelves"]["shortcuts"]
     control, challenger = shortcuts["control"], shortcuts["challenger"]
     assert (control["queries"], control["hit_rate"], control["queries_with_hit"]) == (2, 0.5, 1)
-    assert control["ndcg@10"] == pytest.approx(1 / math.log2(3))  # a's hit is at position 2
-    assert (challenger["hit_rate"], challenger["ndcg@10"]) == (1.0, 1.0)
+    assert control["ndcg"] == pytest.approx(1 / math.log2(3)) and control["k"] == 2  # a's hit at position 2
+    assert (challenger["hit_rate"], challenger["ndcg"]) == (1.0, 1.0)
     assert challenger["hit_rate_difference"] == 0.5
     assert challenger["difference_low"] <= 0.5 <= challenger["difference_high"]
     assert "hit rate 0.5000" in capsys.readouterr().out

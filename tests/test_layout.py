@@ -66,7 +66,8 @@ def test_compare_orders_ndcg_over_shelves_by_hand():
     assert got["ndcg_fixed"] == pytest.approx((1 / math.log2(3) + 1) / 2)
     assert got["difference"] == pytest.approx(1 - (1 / math.log2(3) + 1) / 2)
     assert got["difference_low"] <= got["difference"] <= got["difference_high"]
-    assert got["shelves"]["podcasts"] == {"relevant_share": 0.5, "mean_rank": 1.5}
+    # podcasts was shown to a, b and c (c evaluated or not) and played from by a: 1/3; ranks 1, 2, 1
+    assert got["shelves"]["podcasts"] == {"relevant_share": round(1 / 3, 4), "mean_rank": round(4 / 3, 3)}
 
 
 def _write(path, frame):
@@ -102,6 +103,10 @@ def test_layout_report_command_reads_a_published_day_and_the_next_days_plays(tmp
     assert report["ndcg_policy"] == pytest.approx(1.0)
     assert report["ndcg_fixed"] == pytest.approx((1 / math.log2(3) + 1) / 2)
     assert "NDCG over shelves, policy (home_layout): 1.0000" in capsys.readouterr().out
+    # a fixed order naming a shelf the config lacks, or one twice, is refused
+    assert main(["layout-report", "--output", str(out), "--input", str(inp), "--date", "2026-11-21",
+                 "--fixed-order", "shortcuts,radio,shortcuts"]) == 2
+    assert "--fixed-order: unknown shelf(s) ['radio']; listed twice ['shortcuts']" in capsys.readouterr().err
     # a day whose label window holds no play is one clear line, exit 2
     (inp / "events.csv").write_text("listener_id,item_id,item_type,ts\na,ep1,episode,2026-11-01T08:00:00Z\n")
     assert main(["layout-report", "--output", str(out), "--input", str(inp), "--date", "2026-11-21"]) == 2

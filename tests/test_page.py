@@ -117,11 +117,11 @@ def test_each_item_once_on_the_page_editorial_first_then_claim_order(config):
     assert removed == {"podcasts": 1}
     # shelf order (models.layout): shortcuts pinned; then by base_rate * affinity / prior. The one
     # play (an episode of s3) maps to a show, so both show shelves have affinity (1 + 0.2 * 5) / (1 + 5)
-    # = 1/3; editorial has the prior 0.2: podcasts 0.063 * (1/3) / 0.2 = 0.105 > editors_picks 0.021
+    # = 1/3; editorial has the prior 0.2: podcasts 0.0316 * (1/3) / 0.2 = 0.0527 > editors_picks 0.0105
     assert layout[["shelf", "shelf_rank", "reason"]].values.tolist() == [
         ["shortcuts", 1, "pinned"], ["podcasts", 2, "affinity"], ["editors_picks", 3, "affinity"]]
     assert layout["affinity"].tolist() == pytest.approx([1 / 3, 1 / 3, 0.2])
-    assert layout["score"].tolist() == pytest.approx([0.955 * 5 / 3, 0.105, 0.021])
+    assert layout["score"].tolist() == pytest.approx([0.483 * 5 / 3, 0.0316 * 5 / 3, 0.0105])
     # without the page step each shelf is on its own: s1 shows twice
     got, removed, _ = _page(config, dedup=False)
     assert got == {"editors_picks": ["s1"], "shortcuts": ["s3"], "podcasts": ["s2", "s1"]}

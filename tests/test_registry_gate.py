@@ -203,6 +203,8 @@ def test_a_challenger_passes_the_gate_serves_an_experiment_then_is_promoted_on_i
     from models.experiments import _resolve
 
     assert _resolve(str(tmp_path / "reg"), {"shortcuts": "challenger"}, "test")["shortcuts"][1] == good["version"]
+    # ... or a version by its id
+    assert _resolve(str(tmp_path / "reg"), {"shortcuts": good["version"]}, "test")["shortcuts"][1] == good["version"]
     # promoting from the alias checks the recorded gate verdict: passed -> production
     args = ["models", "promote", "--models", str(tmp_path / "reg"), "--shelf", "shortcuts"]
     assert main(args + ["--from-alias", "challenger"]) == 0
@@ -213,6 +215,7 @@ def test_a_challenger_passes_the_gate_serves_an_experiment_then_is_promoted_on_i
     reg.set_challenger("shortcuts", bad["version"], reason="test: forced")
     capsys.readouterr()
     assert main(args + ["--from-alias", "challenger"]) == 3
-    assert "NOT promoted: its gate verdict failed (absolute, no_regression)" in capsys.readouterr().out
+    failed = [k for k, c in bad["gate"]["checks"].items() if c["status"] == "failed"]
+    assert f"NOT promoted: its gate verdict failed ({', '.join(failed)})" in capsys.readouterr().out
     assert reg.alias("shortcuts", "production") == good["version"]
     assert main(args) == 2   # neither --version nor --from-alias

@@ -279,6 +279,9 @@ def plays_in_window(input_dir: str, start: pd.Timestamp, end: pd.Timestamp) -> p
         span = f"{events['ts'].min()} .. {events['ts'].max()}" if len(events) else "no accepted event"
         raise InputError(f"{input_dir}: no play in [{start.date()}, {end.date()}): the label window is empty "
                          f"(events span {span})")
+    if end > events["ts"].max() + pd.Timedelta(minutes=1):   # the data stops inside the window: say so
+        log.warning("%s: the label window [%s, %s) runs past the last play (%s): it is partial", input_dir,
+                    start.date(), end.date(), events["ts"].max())
     items = read_accepted(input_dir, "items", now=now)
     return plays[["listener_id", "item_id", "context_id", "ts"]].merge(
         items[["item_id", "parent_id", "creator_id"]], on="item_id", how="left").reset_index(drop=True)
