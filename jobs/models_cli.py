@@ -49,8 +49,11 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
                 ev = reg.read_optional(s, v, "evaluation.json") or {}
                 score = (ev.get("model") or {}).get("metrics", {}).get("ndcg@10")
                 tags = [a for a in ("production", "previous", "challenger") if info[a] == v]
+                gate = ev.get("gate") or {}
+                verdict = "gate passed" if gate.get("promote") else ("gate failed: " + ",".join(
+                    k for k, c in gate.get("checks", {}).items() if c.get("status") == "failed")) if gate else "no gate"
                 print(f"  {v}  trained {meta['training_window']['from']}..{meta['training_window']['to']}  "
-                      f"ndcg@10={score if score is None else round(score, 4)}  {' '.join(tags)}")
+                      f"ndcg@10={score if score is None else round(score, 4)}  {verdict}  {' '.join(tags)}")
         if not out:
             print(f"no models under {args.models}")
         return 0

@@ -14,6 +14,9 @@ with its reason instead of reaching every listener's Home:
 """
 from __future__ import annotations
 
+import difflib
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -21,6 +24,7 @@ from transforms.catalog import Catalog, shelf_item_types
 from transforms.contract import Reason
 from transforms.validate import raw_json, rejected_frame
 
+log = logging.getLogger("home_recs.curation")
 UNKNOWN_SHELF, UNKNOWN_ITEM, TYPE_NOT_ON_SHELF = Reason.UNKNOWN_SHELF, Reason.UNKNOWN_ITEM, Reason.ITEM_TYPE_NOT_ON_SHELF
 
 
@@ -45,6 +49,9 @@ def check_curation(curation: pd.DataFrame | None, catalog: Catalog, shelves: dic
         mine = shelf == name
         if name not in shelves:
             reason[mine], column[mine] = UNKNOWN_SHELF, "shelf"
+            close = difflib.get_close_matches(str(name), list(shelves), n=1, cutoff=0.6)
+            log.warning("curation: %d row(s) for shelf %r, which the config does not have%s: rejected",
+                        int(mine.sum()), name, f" (did you mean {close[0]!r}?)" if close else "")
             continue
         allowed = shelf_item_types(shelves[name], catalog) if shelves[name].get("item_types") else None
         if allowed is not None:
