@@ -132,6 +132,62 @@ def score(work: Path, data: str, days: list[str]) -> dict:
     return out
 
 
+def score_playlists(work: Path, data: str, days: list[str], neighbours: str | None) -> dict:
+    """The cold-start ``playlists`` shelf: relevant = entities at the served levels that a listener served the
+    shelf played on D and had not played before D (discovery); baselines: popularity (distinct listeners in
+    [D - 28 d, D), all markets) and, with ``neighbours``, co-listening (sum of the cooccurrence scores of the
+    listener's past items), both without what the listener played. NDCG@10 and HitRate@10."""
+    from transforms.neighbours_table import load_neighbours
+
+    now = pd.Timestamp.now(tz="UTC")
+    events = read_accepted(data, "events", now=now)
+    items = read_accepted(data, "items", now=now)
+    nb = load_neighbours(neighbours, "cooccurrence") if neighbours else None
+    rows: dict[str, list] = {"served": [], "popularity": [], "colisten": []}
+    hits: dict[str, list] = {k: [] for k in rows}
+    for day in days:
+        d0 = pd.Timestamp(day, tz="UTC")
+        path = work / "out" / "recommendations" / f"dt={day}" / "shelf=playlists"
+        if not path.exists():
+            continue
+        served = pd.read_parquet(path)
+        levels = set(served["item_type"].dropna())
+        before = entity_plays(events[events["ts"] < d0], items, levels)
+        today = entity_plays(events[(events["ts"] >= d0) & (events["ts"] < d0 + pd.Timedelta(days=1))], items, levels)
+        recent = before[before["ts"] >= d0 - pd.Timedelta(days=28)]
+        popular = recent.groupby("item_id")["listener_id"].nunique().sort_values(ascending=False).index.tolist()
+        past = before.groupby("listener_id")["item_id"].apply(set).to_dict()
+        new = today.groupby("listener_id")["item_id"].apply(set).to_dict()
+        lists = served.sort_values(["listener_id", "position"]).groupby("listener_id")["item_id"].apply(list).to_dict()
+        for lid, ranked in lists.items():
+            mine = past.get(lid, set())
+            rel = new.get(lid, set()) - mine
+            if not rel:
+                continue
+            pop = [i for i in popular[:10 + len(mine)] if i not in mine][:10]
+            cands = {"served": ranked, "popularity": pop}
+            if nb is not None:
+                near = nb[nb["item_id"].isin(mine) & ~nb["neighbour_id"].isin(mine)]
+                cands["colisten"] = near.groupby("neighbour_id")["score"].sum().sort_values(
+                    ascending=False).index[:10].tolist()
+            for name, ranked_list in cands.items():
+                n, h = ndcg_hit(ranked_list, rel, 10)
+                rows[name].append(n)
+                hits[name].append(h)
+    served_v = np.asarray(rows["served"])
+    out = {"queries": int(len(served_v))}
+    for name in rows:
+        if not rows[name]:
+            continue
+        out[name] = {"ndcg": float(np.mean(rows[name])), "hit_rate": float(np.mean(hits[name]))}
+        if name != "served":
+            diff = served_v - np.asarray(rows[name])
+            low, high = paired_bootstrap(diff, 1000, 0.95)
+            out[name].update({"served_minus_ndcg": float(diff.mean()), "low": low, "high": high,
+                              "served_over": float(served_v.mean() / max(np.mean(rows[name]), 1e-12))})
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--input", required=True, help="dataset folder (e.g. the 30Music import)")
@@ -141,6 +197,8 @@ def main() -> int:
     ap.add_argument("--from", dest="start", default="2014-12-22")
     ap.add_argument("--to", dest="end", default="2015-01-04")
     ap.add_argument("--home-recs", default=str(Path(sys.executable).parent / "home-recs"))
+    ap.add_argument("--neighbours", help="item-neighbours output built at or before --from: the co-listening "
+                                         "baseline of the playlists shelf (and served with daily --neighbours)")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -159,10 +217,17 @@ def main() -> int:
     for day in days:
         if not (work / "out" / "_manifests" / f"dt={day}" / "_SUCCESS").exists():
             run([hr, "daily", "--date", day, "--input", args.input, "--output", str(work / "out"),
-                 "--model", f"shortcuts={work / 'model'}"], log)
+                 "--model", f"shortcuts={work / 'model'}"] + (["--neighbours", args.neighbours] if args.neighbours
+                                                              else []), log)
     result = score(work, args.input, days)
+    result["playlists"] = score_playlists(work, args.input, days, args.neighbours)
     (work / "quality.json").write_text(json.dumps(result, indent=2))
     print(f"\nshortcuts, published tables, {result['queries']:,} listener-days ({days[0]}..{days[-1]})")
+    pl = result["playlists"]
+    print(f"playlists (cold start), published tables, {pl['queries']:,} listener-days, @10: " + "; ".join(
+        f"{name} NDCG {r['ndcg']:.4f} HR {r['hit_rate']:.4f}"
+        + (f" (served - it {r['served_minus_ndcg']:+.4f} [{r['low']:+.4f}, {r['high']:+.4f}], x{r['served_over']:.3f})"
+           if "low" in r else "") for name, r in pl.items() if name != "queries"))
     for k, row in result["metrics"].items():
         print(f"  {k}: " + "; ".join(
             f"{name} NDCG {r['ndcg']:.4f} HR {r['hit_rate']:.4f}"
