@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from models.gate import bootstrap_means
 from models.layout_eval import touched
 from models.metrics import per_query_ndcg
 
@@ -32,11 +33,6 @@ def served_labels(recs: pd.DataFrame, plays: pd.DataFrame) -> pd.DataFrame:
     out = recs.merge(hit, on=["listener_id", "dt", "item_id"], how="left")
     out["label"] = out["label"].fillna(0).astype(np.int8)
     return out
-
-
-def _bootstrap_mean(values: np.ndarray, resamples: int, rng) -> np.ndarray:
-    idx = rng.integers(0, len(values), size=(resamples, len(values)))
-    return values[idx].mean(axis=1)
 
 
 def compare_variants(labelled: pd.DataFrame, k: int | None = None, order: list[str] | None = None,
@@ -56,7 +52,7 @@ def compare_variants(labelled: pd.DataFrame, k: int | None = None, order: list[s
         shelf_out, control_draws, control_rate = {}, None, None
         for v in variants:
             hits = per_query.loc[per_query["variant"] == v, "label"].to_numpy(np.float64)
-            draws = _bootstrap_mean(hits, resamples, rng)
+            draws = bootstrap_means(hits, resamples, rng)
             mine = rows[rows["variant"] == v].assign(score=lambda f: -f["position"].astype(np.float64))
             ndcg = per_query_ndcg(mine, cut, ["listener_id", "dt"]) if mine["label"].any() else pd.Series(dtype=float)
             entry = {"queries": int(len(hits)), "hit_rate": float(hits.mean()),

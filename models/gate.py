@@ -35,14 +35,20 @@ def paired_bootstrap(diff: np.ndarray, resamples: int = 1000, confidence: float 
     diff = np.asarray(diff, dtype=np.float64)
     if not len(diff):
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    for start in range(0, resamples, 100):   # 100 resamples at a time bound the index matrix's memory
-        idx = rng.integers(0, len(diff), size=(min(100, resamples - start), len(diff)))
-        means[start:start + len(idx)] = diff[idx].mean(axis=1)
     tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
+    low, high = np.quantile(bootstrap_means(diff, resamples, np.random.default_rng(seed)), [tail, 1.0 - tail])
     return float(low), float(high)
+
+
+def bootstrap_means(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """float64 (resamples,): the mean of ``values`` (float (n,), n >= 1) over ``resamples`` resamples
+    with replacement drawn from ``rng``. 100 resamples at a time bound the index matrix's memory."""
+    values = np.asarray(values, dtype=np.float64)
+    means = np.empty(resamples)
+    for start in range(0, resamples, 100):
+        idx = rng.integers(0, len(values), size=(min(100, resamples - start), len(values)))
+        means[start:start + len(idx)] = values[idx].mean(axis=1)
+    return means
 
 
 def decide(candidate: float, production: float | None, cfg: dict, baseline: dict | None = None) -> dict:
