@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from models.gate import paired_bootstrap  # noqa: E402
 from models.layout_eval import touched  # noqa: E402
-from transforms.read import read_accepted  # noqa: E402
+from transforms.read import read_plays  # noqa: E402
 
 KS = (6, 10)
 
@@ -89,10 +89,7 @@ def entity_plays(events: pd.DataFrame, items: pd.DataFrame, levels: set[str]) ->
     return pd.concat(parts, ignore_index=True).drop_duplicates()
 
 
-def score(work: Path, data: str, days: list[str]) -> dict:
-    now = pd.Timestamp.now(tz="UTC")
-    events = read_accepted(data, "events", now=now)
-    items = read_accepted(data, "items", now=now)
+def score(work: Path, events: pd.DataFrame, items: pd.DataFrame, days: list[str]) -> dict:
     per_query = {name: {k: [] for k in KS} for name in ("served", "recency", "frequency", "actr")}
     hits = {name: {k: [] for k in KS} for name in per_query}
     n_queries = 0
@@ -132,16 +129,14 @@ def score(work: Path, data: str, days: list[str]) -> dict:
     return out
 
 
-def score_playlists(work: Path, data: str, days: list[str], neighbours: str | None) -> dict:
+def score_playlists(work: Path, events: pd.DataFrame, items: pd.DataFrame, days: list[str],
+                    neighbours: str | None) -> dict:
     """The cold-start ``playlists`` shelf: relevant = entities at the served levels that a listener served the
     shelf played on D and had not played before D (discovery); baselines: popularity (distinct listeners in
     [D - 28 d, D), all markets) and, with ``neighbours``, co-listening (sum of the cooccurrence scores of the
     listener's past items), both without what the listener played. NDCG@10 and HitRate@10."""
     from transforms.neighbours_table import load_neighbours
 
-    now = pd.Timestamp.now(tz="UTC")
-    events = read_accepted(data, "events", now=now)
-    items = read_accepted(data, "items", now=now)
     nb = load_neighbours(neighbours, "cooccurrence") if neighbours else None
     rows: dict[str, list] = {"served": [], "popularity": [], "colisten": []}
     hits: dict[str, list] = {k: [] for k in rows}
@@ -219,8 +214,9 @@ def main() -> int:
             run([hr, "daily", "--date", day, "--input", args.input, "--output", str(work / "out"),
                  "--model", f"shortcuts={work / 'model'}"] + (["--neighbours", args.neighbours] if args.neighbours
                                                               else []), log)
-    result = score(work, args.input, days)
-    result["playlists"] = score_playlists(work, args.input, days, args.neighbours)
+    events, items = read_plays(args.input)   # once, for both shelves
+    result = score(work, events, items, days)
+    result["playlists"] = score_playlists(work, events, items, days, args.neighbours)
     (work / "quality.json").write_text(json.dumps(result, indent=2))
     print(f"\nshortcuts, published tables, {result['queries']:,} listener-days ({days[0]}..{days[-1]})")
     pl = result["playlists"]

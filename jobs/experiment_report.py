@@ -12,7 +12,7 @@ from models.experiment_eval import compare_variants, served_labels
 from transforms import publish, storage
 from transforms.errors import InputError
 from transforms.lookup import read_day
-from transforms.read import plays_in_window
+from transforms.read import plays_in_window, read_plays
 
 
 def register(sub) -> None:
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
     if last < first or args.horizon_days < 1:
         raise InputError(f"need --from <= --to and --horizon-days >= 1 (got {first}, {last}, {args.horizon_days})")
     recs, plays, order, changed = [], [], None, []
+    events, items = read_plays(args.input)   # once: each served day cuts its own window
     for i in range((last - first).days + 1):
         day = (first + dt.timedelta(days=i)).isoformat()
         served = read_day(args.output, "recommendations", day,
@@ -66,7 +67,8 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
             changed = sorted({s for v in (exp.get("variants") or {}).values() for s in v.get("shelves_changed", [])})
         start = pd.Timestamp(day, tz="UTC")
         recs.append(served.assign(dt=day))
-        plays.append(plays_in_window(args.input, start, start + pd.Timedelta(days=args.horizon_days)).assign(dt=day))
+        plays.append(plays_in_window(events, items, start, start + pd.Timedelta(days=args.horizon_days),
+                                     source=args.input).assign(dt=day))
     if not recs:
         raise InputError(f"{args.output}: no row served under experiment {args.experiment!r} from {first} to {last}")
     labelled = served_labels(pd.concat(recs, ignore_index=True), pd.concat(plays, ignore_index=True))

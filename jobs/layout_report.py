@@ -12,7 +12,7 @@ from transforms import storage
 from transforms.config import load_config
 from transforms.errors import InputError
 from transforms.lookup import read_day
-from transforms.read import plays_in_window
+from transforms.read import plays_in_window, read_plays
 
 
 def register(sub) -> None:
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
     date, end = start.date().isoformat(), start + pd.Timedelta(days=args.horizon_days)
     layout = read_day(args.output, "home_layout", date, ["listener_id", "shelf", "shelf_rank"])
     recs = read_day(args.output, "recommendations", date, ["listener_id", "item_id"])
-    plays = plays_in_window(args.input, start, end)
+    plays = plays_in_window(*read_plays(args.input), start, end, source=args.input)
     relevance = shelf_relevance(recs, plays)
     report = compare_orders(layout, relevance, fixed)
     hindsight = sorted(report["shelves"], key=lambda s: -report["shelves"][s]["relevant_share"])

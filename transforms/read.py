@@ -267,21 +267,26 @@ def read_accepted(input_dir: str, table: str, now: pd.Timestamp) -> pd.DataFrame
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(spec.column_names))
 
 
-def plays_in_window(input_dir: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Accepted plays with ``start <= ts < end`` (UTC Timestamps) under ``input_dir``: listener_id,
-    item_id, context_id, ts, and the catalog's parent_id and creator_id of the item (None when the
-    catalog lacks it). For offline reports on what listeners did after a serve. Raises InputError
-    naming the window when it holds no play."""
+def read_plays(input_dir: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(accepted events, accepted items) under ``input_dir``, read once for an offline report that
+    then cuts as many windows as it needs (:func:`plays_in_window`)."""
     now = pd.Timestamp.now(tz="UTC")
-    events = read_accepted(input_dir, "events", now=now)
+    return read_accepted(input_dir, "events", now=now), read_accepted(input_dir, "items", now=now)
+
+
+def plays_in_window(events: pd.DataFrame, items: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
+                    source: str = "input") -> pd.DataFrame:
+    """Plays of ``events`` with ``start <= ts < end`` (UTC Timestamps): listener_id, item_id,
+    context_id, ts, and the catalog's parent_id and creator_id of the item (None when ``items``
+    lacks it). Raises InputError naming ``source`` and the window when it holds no play; warns when
+    the data stops inside the window."""
     plays = events[(events["ts"] >= start) & (events["ts"] < end)]
     if not len(plays):
         span = f"{events['ts'].min()} .. {events['ts'].max()}" if len(events) else "no accepted event"
-        raise InputError(f"{input_dir}: no play in [{start.date()}, {end.date()}): the label window is empty "
+        raise InputError(f"{source}: no play in [{start.date()}, {end.date()}): the label window is empty "
                          f"(events span {span})")
-    if end > events["ts"].max() + pd.Timedelta(minutes=1):   # the data stops inside the window: say so
-        log.warning("%s: the label window [%s, %s) runs past the last play (%s): it is partial", input_dir,
+    if end > events["ts"].max() + pd.Timedelta(minutes=1):
+        log.warning("%s: the label window [%s, %s) runs past the last play (%s): it is partial", source,
                     start.date(), end.date(), events["ts"].max())
-    items = read_accepted(input_dir, "items", now=now)
     return plays[["listener_id", "item_id", "context_id", "ts"]].merge(
         items[["item_id", "parent_id", "creator_id"]], on="item_id", how="left").reset_index(drop=True)
