@@ -25,15 +25,9 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace, _unknown: list[str]) -> int:
     config = load_config(args.config)
-    from models.experiments import build_variants
-    from models.serving_models import ModelChoice
+    from models.config_checks import check_config
 
-    # the checks that need the models' names (sources, rules), on the config and each variant; the
-    # variants' models are resolved by `daily` (they need --models), not here
-    build_variants({**config, "experiments": {k: {"variants": {v: {kk: vv for kk, vv in spec.items() if kk != "models"}
-                                                               for v, spec in e["variants"].items()}}
-                                              for k, e in (config.get("experiments") or {}).items()}},
-                   ModelChoice(), None)
+    check_config(config)   # sources, rules, item types; a variant's models need --models: `daily` checks them
     shown = config if not args.section else {args.section: config.get(args.section)}
     if args.section and args.section not in config:
         from transforms.errors import InputError

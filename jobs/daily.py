@@ -17,14 +17,14 @@ import pyarrow as pa
 from apache_beam.utils.shared import Shared
 
 from jobs.beam_runner import check_pipeline_args, make_pipeline
-from jobs.common import (PARQUET_CODEC, batch_size, check_inputs, check_output, read_inputs, side_tables,
-                         spill_folder, write_rejected)
+from jobs.common import (PARQUET_CODEC, add_neighbours_as_of, batch_size, check_inputs, check_output, read_inputs,
+                         side_tables, spill_folder, write_rejected)
 from jobs.drift import drift_for_day
 from transforms.drift_report import comparison_summary
 from transforms.provenance import code_version, git_commit
 from models.home import ServingContext, day_start_ms, recommend
 from models.experiments import Variant, assign, build_variants
-from models.page import check_shelves
+from models.config_checks import check_config
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
 from transforms import contract, publish, storage
 from transforms.batch import ListenerBatch
@@ -74,9 +74,7 @@ def register(sub) -> None:
     p.add_argument("--neighbours", help="output of `home-recs item-neighbours` (Spark): co-listening and ALS "
                    "candidate sources read it as a side input instead of counting pairs in Beam. Its as_of "
                    "(summary.json) must be at or before --date, else the job stops")
-    p.add_argument("--neighbours-as-of", metavar="YYYY-MM-DD",
-                   help="as_of of a --neighbours table that has no summary.json (one copied without it); "
-                        "without summary or this flag the table is refused")
+    add_neighbours_as_of(p)
     p.add_argument("--neighbours-missing-ok", action="store_true",
                    help="when the --neighbours table is absent, or its job output has no _SUCCESS (the Spark job "
                         "failed or is still writing), serve without it (Beam counts co-listening, as without "
@@ -229,7 +227,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     started = time.time()
     date = parse_date(args.date)
     config = load_config(args.config)
-    check_shelves(config)
+    check_config(config)   # sources, rules and item types, of the config and each variant
     check_pipeline_args(args.runner, beam_args)
     run_id = args.run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     now = pd.Timestamp.now(tz="UTC")
@@ -238,7 +236,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         else None
     if skipped:   # the Home page must not wait for the Spark job (the DAG runs daily after it either way)
         log.warning("serving without the neighbours table (--neighbours-missing-ok): %s", skipped)
-        args.neighbours_skipped, args.neighbours = {"path": args.neighbours, "reason": skipped}, None
+        skipped, args.neighbours = {"path": args.neighbours, "reason": skipped}, None
     # a table built after the served date holds plays the day has not seen yet (a backfill, a wrong path)
     nb_as_of = (check_point_in_time(args.neighbours, date, "serving", getattr(args, "neighbours_as_of", None))
                 if args.neighbours else None)
@@ -292,7 +290,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     result.wait_until_finish()
     counts = read_counters(result)
     manifest = build_manifest(args, date, run_id, config, files, counts, started, models, (experiment, variants),
-                              job_id=getattr(result, "job_id", lambda: None)(), neighbours_as_of=nb_as_of)
+                              job_id=getattr(result, "job_id", lambda: None)(), neighbours_as_of=nb_as_of,
+                              neighbours_skipped=skipped)
     published = publish.publish_day(args.output, run_id, date, TABLES_OUT + ["served_features", "feature_stats"], manifest)
     print_summary(args.output, date, manifest, published)
     if drift_config(config)["run_after_daily"]:
@@ -333,7 +332,8 @@ def _fingerprint(path: str) -> dict:
 
 
 def build_manifest(args, date, run_id, config, files, counts, started, models: ModelChoice, experiment=(None, []),
-                   job_id: str | None = None, neighbours_as_of: str | None = None) -> dict:
+                   job_id: str | None = None, neighbours_as_of: str | None = None,
+                   neighbours_skipped: dict | None = None) -> dict:
     tables = {}
     for t in contract.TABLE_NAMES:
         read, acc, rej = (counts.get(f"{t}.{k}", 0) for k in ("read", "accepted", "rejected"))
@@ -360,7 +360,7 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
         "code": {"version": code_version(), "git_commit": git_commit(), "runner_job_id": job_id},
         "input": args.input, "output": args.output, "config_fingerprint": fingerprint(config),
         "neighbours": args.neighbours, "neighbours_as_of": neighbours_as_of,
-        "neighbours_skipped": getattr(args, "neighbours_skipped", None),
+        "neighbours_skipped": neighbours_skipped,
         "models": {"registry": args.models, "versions": models.versions, "fallbacks": models.fallbacks},
         "inputs": tables, "shelves": shelves, "experiment": _experiment_summary(experiment, counts),
         "listeners": {k.split(".", 1)[1]: v for k, v in counts.items()

@@ -17,9 +17,9 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.beam_runner import check_pipeline_args, make_pipeline
-from models.page import check_shelves
-from jobs.common import (PARQUET_CODEC, batch_size, check_inputs, check_output, heuristic_scorers, item_neighbours,
-                         read_inputs, side_tables, spill_folder, write_rejected)
+from models.config_checks import check_config
+from jobs.common import (PARQUET_CODEC, add_neighbours_as_of, batch_size, check_inputs, check_output, heuristic_scorers,
+                         item_neighbours, read_inputs, side_tables, spill_folder, write_rejected)
 from jobs.daily import read_counters
 from models.examples import examples_for_batch, merge_recall
 from models.home import ServingContext, day_start_ms
@@ -53,9 +53,7 @@ def register(sub) -> None:
     p.add_argument("--neighbours", help="output of `home-recs item-neighbours`, as in `home-recs daily`. Its as_of "
                    "(summary.json) must be at or before the earliest --as-of date, else the job stops: a later table "
                    "counts the examples' label days")
-    p.add_argument("--neighbours-as-of", metavar="YYYY-MM-DD",
-                   help="as_of of a --neighbours table that has no summary.json (one copied without it); "
-                        "without summary or this flag the table is refused")
+    add_neighbours_as_of(p)
     p.add_argument("--shelf", action="append", default=[], choices=sorted(FEATURE_SPECS),
                    help="only this model shelf (repeatable; default every model shelf of the config): the other "
                         "shelves' candidates, features and population counts are not computed")
@@ -126,7 +124,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     dates = parse_dates(args.as_of)
     horizon_ms = parse_horizon(args.horizon)
     config = only_shelves(load_config(args.config), getattr(args, "shelf", None) or [])
-    check_shelves(config)
+    check_config(config)
     check_pipeline_args(args.runner, beam_args)
     as_ofs = [day_start_ms(d) for d in dates]
     neighbours_path = getattr(args, "neighbours", None)

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from models.page import check_shelves
 from models.serving_models import ModelChoice, choose_models
 from transforms.config import VARIANT_KEYS, merged
 from transforms.errors import InputError
@@ -48,10 +47,10 @@ class Variant:
 
 def build_variants(config: dict, base: ModelChoice, registry: str | None) -> tuple[str | None, list[Variant]]:
     """(experiment name or None, variants in config order) for a run; one unnamed variant without
-    an experiment. A variant's ``models`` are resolved in ``registry`` (an alias, else a version)
+    an experiment (run :func:`models.config_checks.check_config` first). A variant's ``models`` are
+    resolved in ``registry`` (an alias, else a version)
     and loaded once here. Raises InputError when a variant names models without a registry, or a
     model that cannot be found or loaded: an experiment must not quietly serve its control."""
-    check_shelves(config)
     exp = active_experiment(config)
     if exp is None:
         return None, [Variant(None, config, base)]
@@ -71,9 +70,8 @@ def build_variants(config: dict, base: ModelChoice, registry: str | None) -> tup
             models.versions.update(chosen.versions)
             for shelf in chosen.paths:
                 models.fallbacks.pop(shelf, None)
-        merged_config = variant_config(config, spec)
-        check_shelves(merged_config, f"experiment {name}, variant {v}")
-        out.append(Variant(v, merged_config, models, float(spec["share"]), refs, dict(spec.get("shelves") or {})))
+        out.append(Variant(v, variant_config(config, spec), models, float(spec["share"]), refs,
+                           dict(spec.get("shelves") or {})))
     return name, out
 
 

@@ -102,32 +102,4 @@ def drop_claimed(who: np.ndarray, code: np.ndarray, claimed: np.ndarray, span: i
     return ~drop, int((drop & ranked & (rank < shown)).sum())
 
 
-__all__ = ["claim_order", "dedup_enabled", "split_slot_sets", "slot_claims", "drop_claimed", "check_shelves"]
-
-
-def check_shelves(config: dict, where: str = "config") -> None:
-    """What the config module cannot check, because the names live in the models: every source
-    of a shelf is a known candidate source with a positive integer quota, every rule shelf names
-    a known rule, every item type is a contract type. Raises InputError naming the shelf and key.
-    Run by the jobs before any input is read, on the config and on each experiment variant's."""
-    from models.candidates import SOURCES
-    from models.rules import RULES
-    from transforms.contract import ITEM_TYPES
-    from transforms.errors import InputError
-
-    for name, shelf in config["shelves"].items():
-        for source, quota in (shelf.get("sources") or {}).items():
-            if source not in SOURCES:
-                raise InputError(f"{where}: shelves.{name}.sources: unknown candidate source {source!r} "
-                                 f"(known: {', '.join(sorted(SOURCES))})")
-            if isinstance(quota, bool) or not isinstance(quota, int) or quota <= 0:
-                raise InputError(f"{where}: shelves.{name}.sources.{source} must be a positive integer quota, "
-                                 f"got {quota!r}")
-        if shelf.get("kind") == "rule" and shelf.get("rule", name) not in RULES:
-            raise InputError(f"{where}: shelves.{name}: unknown rule {shelf.get('rule', name)!r} "
-                             f"(kind: rule needs `rule:` one of {', '.join(RULES)})")
-        for key in ("item_types", "fallback_item_types"):
-            bad = [t for t in shelf.get(key) or [] if t not in ITEM_TYPES]
-            if bad:
-                raise InputError(f"{where}: shelves.{name}.{key}: unknown item type(s) {bad} "
-                                 f"(known: {', '.join(ITEM_TYPES)})")
+__all__ = ["claim_order", "dedup_enabled", "split_slot_sets", "slot_claims", "drop_claimed"]
