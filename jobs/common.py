@@ -199,6 +199,13 @@ def batch_size(config: dict) -> int:
     return int(config["run"]["listener_batch_size"])
 
 
+def add_neighbours_as_of(parser) -> None:
+    """The ``--neighbours-as-of`` flag of every job that takes ``--neighbours`` (one text for all)."""
+    parser.add_argument("--neighbours-as-of", metavar="YYYY-MM-DD",
+                        help="as_of of a --neighbours table that has no summary.json (one copied without it); "
+                             "without summary or this flag the table is refused")
+
+
 def item_neighbours(pipeline, path: str | None, label: str = "Neighbours"):
     """The Spark item-neighbours table at ``path``, split by method once (see
     :func:`transforms.aggregates.split_item_neighbours`), as a singleton PCollection; None without a path."""

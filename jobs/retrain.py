@@ -14,6 +14,7 @@ import time
 import pandas as pd
 
 from jobs import examples as examples_job
+from jobs.common import add_neighbours_as_of
 from models.eval_report import write_report
 from models.gate import gate_config
 from models.lifecycle import gate_register_promote
@@ -55,8 +56,7 @@ def register(sub) -> None:
                    help="the alias a candidate that passes the gate moves: production (default), or challenger, "
                         "to serve it to an experiment's variant first (`models: {SHELF: challenger}`); "
                         "`home-recs models promote --from-alias challenger` then promotes it")
-    p.add_argument("--neighbours-as-of", metavar="YYYY-MM-DD",
-                   help="as_of of a --neighbours table that has no summary.json (see build-examples)")
+    add_neighbours_as_of(p)
     p.set_defaults(func=run, accepts_beam_options=True)
 
 
