@@ -206,6 +206,15 @@ def add_neighbours_as_of(parser) -> None:
                              "without summary or this flag the table is refused")
 
 
+def check_neighbours_flags(args) -> None:
+    """``--neighbours-as-of`` (or ``--neighbours-missing-ok``) without ``--neighbours`` is a flag
+    that would do nothing: most likely ``--neighbours`` was forgotten. Raises InputError."""
+    for flag in ("neighbours_as_of", "neighbours_missing_ok"):
+        if getattr(args, flag, None) and not getattr(args, "neighbours", None):
+            raise InputError(f"--{flag.replace('_', '-')} is given without --neighbours: pass the table with "
+                             f"--neighbours PATH, or drop the flag")
+
+
 def item_neighbours(pipeline, path: str | None, label: str = "Neighbours"):
     """The Spark item-neighbours table at ``path``, split by method once (see
     :func:`transforms.aggregates.split_item_neighbours`), as a singleton PCollection; None without a path."""

@@ -17,8 +17,8 @@ import pyarrow as pa
 from apache_beam.utils.shared import Shared
 
 from jobs.beam_runner import check_pipeline_args, make_pipeline
-from jobs.common import (PARQUET_CODEC, add_neighbours_as_of, batch_size, check_inputs, check_output, read_inputs,
-                         side_tables, spill_folder, write_rejected)
+from jobs.common import (PARQUET_CODEC, add_neighbours_as_of, batch_size, check_neighbours_flags, check_inputs,
+                         check_output, read_inputs, side_tables, spill_folder, write_rejected)
 from jobs.drift import drift_for_day
 from transforms.drift_report import comparison_summary
 from transforms.provenance import code_version, git_commit
@@ -228,6 +228,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     date = parse_date(args.date)
     config = load_config(args.config)
     check_config(config)   # sources, rules and item types, of the config and each variant
+    check_neighbours_flags(args)
     check_pipeline_args(args.runner, beam_args)
     run_id = args.run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     now = pd.Timestamp.now(tz="UTC")

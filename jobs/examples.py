@@ -18,8 +18,9 @@ import pyarrow as pa
 
 from jobs.beam_runner import check_pipeline_args, make_pipeline
 from models.config_checks import check_config
-from jobs.common import (PARQUET_CODEC, add_neighbours_as_of, batch_size, check_inputs, check_output, heuristic_scorers,
-                         item_neighbours, read_inputs, side_tables, spill_folder, write_rejected)
+from jobs.common import (PARQUET_CODEC, add_neighbours_as_of, batch_size, check_neighbours_flags, check_inputs,
+                         check_output, heuristic_scorers, item_neighbours, read_inputs, side_tables, spill_folder,
+                         write_rejected)
 from jobs.daily import read_counters
 from models.examples import examples_for_batch, merge_recall
 from models.home import ServingContext, day_start_ms
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     horizon_ms = parse_horizon(args.horizon)
     config = only_shelves(load_config(args.config), getattr(args, "shelf", None) or [])
     check_config(config)
+    check_neighbours_flags(args)
     check_pipeline_args(args.runner, beam_args)
     as_ofs = [day_start_ms(d) for d in dates]
     neighbours_path = getattr(args, "neighbours", None)

@@ -226,3 +226,7 @@ def test_a_missing_neighbours_table_stops_the_day_unless_missing_is_ok(broken, t
     assert manifest["neighbours_skipped"]["path"] == str(tmp_path / "nb" / "dt=2025-01-01")
     assert "no neighbours table" in manifest["neighbours_skipped"]["reason"]
     assert "NOT USED" in capsys.readouterr().out
+    # a neighbours flag without the table does nothing: refused, as a forgotten --neighbours
+    assert main(["daily", "--date", "2025-01-01", "--input", str(broken), "--output", str(tmp_path / "o3"),
+                 "--neighbours-as-of", "2025-01-01"]) == 2
+    assert "--neighbours-as-of is given without --neighbours" in capsys.readouterr().err
