@@ -25,7 +25,7 @@ from transforms.provenance import code_version, git_commit
 from models.home import ServingContext, day_start_ms, recommend
 from models.experiments import Variant, assign, build_variants
 from models.config_checks import check_config
-from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models
+from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models, recorded_baselines
 from transforms import contract, publish, storage
 from transforms.batch import ListenerBatch
 from transforms.beam_io import METRICS_NAMESPACE, counter, cpu_timer, progress, tune_allocator
@@ -253,6 +253,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     for shelf, reason in registry_fallbacks.items():
         if shelf not in models.paths:
             models.fallbacks.setdefault(shelf, reason)
+    if args.models:   # a shelf without a usable production model serves its measured best baseline
+        models.baselines = recorded_baselines(args.models, [s for s in models.fallbacks if s not in models.paths])
     experiment, variants = build_variants(config, models, args.models)
     edges = training_edges(args.training_stats) if args.training_stats else registry_edges(models)
     k_anon = int(config["feature_stats"]["min_listeners"])
@@ -352,8 +354,9 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
                        "listeners_scored": counts.get(f"shelf.{s}.listeners_scored", 0),
                        "features_per_row": len(feature_names(s))} if s in FEATURE_SPECS else {}),
                    "kind": c["kind"], "model_version": models.versions.get(s),
-                   "ranking": ("model" if s in models.paths else "heuristic") if c["kind"] == "model" else c["kind"],
-                   "fallback": s in models.fallbacks, "fallback_reason": models.fallbacks.get(s)}
+                   "ranking": _ranking(s, c, models),
+                   "fallback": s in models.fallbacks, "fallback_reason": models.fallbacks.get(s),
+                   "best_baseline": models.baselines.get(s)}
                for s, c in config["shelves"].items()}
     return {
         "date": date, "as_of": f"{date}T00:00:00Z", "run_id": run_id, "runner": args.runner,
@@ -372,6 +375,16 @@ def build_manifest(args, date, run_id, config, files, counts, started, models: M
                               if k.startswith("cpu_ms.")}},
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _ranking(shelf: str, cfg: dict, models: ModelChoice) -> str:
+    """What ranked the shelf: ``model``, a best baseline's name (e.g. ``baseline_actr``), ``heuristic``,
+    or the shelf's kind (rule, editorial)."""
+    if cfg["kind"] != "model":
+        return cfg["kind"]
+    if shelf in models.paths:
+        return "model"
+    return models.baselines[shelf]["baseline"] if shelf in models.baselines else "heuristic"
 
 
 def _experiment_summary(experiment, counts: dict) -> dict | None:
@@ -393,7 +406,10 @@ def print_summary(output, date, manifest, published) -> None:
     print(f"  {'shelf':<14} {'listeners':>10} {'rows':>10} {'scored':>11}  ranking")
     for s, c in manifest["shelves"].items():
         how = c["ranking"] + (f" {c['model_version']}" if c["model_version"] else "")
-        how += " (FALLBACK: no usable model, see manifest)" if c.get("fallback") else ""
+        if c.get("best_baseline"):
+            how += f" (no usable model: best baseline of {c['best_baseline']['version']}, see manifest)"
+        elif c.get("fallback"):
+            how += " (FALLBACK: no usable model, see manifest)"
         scored = f"{c['candidate_rows']:>11,}" if "candidate_rows" in c else f"{'-':>11}"
         print(f"  {s:<14} {c['listeners']:>10,} {c['rows']:>10,} {scored}  {how}")
     if manifest.get("neighbours_skipped"):

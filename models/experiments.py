@@ -58,7 +58,7 @@ def build_variants(config: dict, base: ModelChoice, registry: str | None) -> tup
     out = []
     for v, spec in specs.items():
         refs = dict(spec.get("models") or {})
-        models = ModelChoice(dict(base.paths), dict(base.versions), dict(base.fallbacks))
+        models = ModelChoice(dict(base.paths), dict(base.versions), dict(base.fallbacks), dict(base.baselines))
         if refs:
             if not registry:
                 raise InputError(f"experiment {name}: variant {v} names models {refs} but no --models registry "

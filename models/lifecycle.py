@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import logging
-import math
 
 import numpy as np
 import pandas as pd
 
-from models.baselines import baseline_scores
+from models.baselines import baseline_scores, best_baseline_name
 from models.evaluation import evaluate
 from models.gate import decide, gate_config, paired_bootstrap
 from models.metrics import per_query_ndcg
@@ -28,7 +27,7 @@ def best_baseline(examples: pd.DataFrame, shelf: str, scorer: XGBoostScorer, rep
     if gcfg.get("baseline_margin") is None or not metric.startswith("ndcg@") or not report["baselines"]:
         return None
     k = int(metric.split("@", 1)[1])
-    name = max(report["baselines"], key=lambda b: _value(report["baselines"][b]["metrics"].get(metric)))
+    name = best_baseline_name(report["baselines"], metric)
     frame = examples[["listener_id", "as_of", "item_id", "label"]]
     model = per_query_ndcg(frame.assign(score=scorer.score(examples[feature_names(shelf)].to_numpy(dtype=np.float32))),
                            k)
@@ -37,10 +36,6 @@ def best_baseline(examples: pd.DataFrame, shelf: str, scorer: XGBoostScorer, rep
     low, high = paired_bootstrap(diff, gcfg["baseline_resamples"], gcfg["baseline_confidence"])
     return {"name": name, "value": report["baselines"][name]["metrics"].get(metric), "interval": [low, high],
             "n_queries": int(len(diff))}
-
-
-def _value(v) -> float:
-    return -1.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
 def gate_register_promote(reg: Registry, shelf: str, candidate_dir: str, eval_examples: pd.DataFrame,
@@ -69,6 +64,11 @@ def gate_register_promote(reg: Registry, shelf: str, candidate_dir: str, eval_ex
         decision["checks"]["no_regression"]["note"] = note
     report.update({"gate": decision, "production_version": prod_version, "production_metric": prod_value})
     version = reg.register(shelf, candidate_dir, evaluation=report)
+    best = best_baseline_name(report["baselines"], gcfg["metric"])
+    if best:   # what serves the shelf while it has no production model (models.serving_models)
+        reg.record_best_baseline(shelf, {"baseline": best, "metric": gcfg["metric"], "version": version,
+                                         "value": report["baselines"][best]["metrics"].get(gcfg["metric"]),
+                                         "model_value": report["model"]["metrics"][gcfg["metric"]]})
     if decision["promote"]:
         reason = f"gate passed: {gcfg['metric']}={decision['checks']['absolute']['value']:.4f}"
         if target == "challenger":

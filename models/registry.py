@@ -108,6 +108,17 @@ class Registry:
         path = storage.join(self.version_dir(shelf, version), name)
         return storage.read_json(path) if storage.exists(path) else None
 
+    def record_best_baseline(self, shelf: str, record: dict) -> None:
+        """Store the best baseline of the shelf's latest evaluation (``{"baseline", "metric", "value",
+        "version", "model_value"}``) as ``models/<shelf>/best_baseline.json``; it ranks the shelf while
+        no production model exists (:func:`models.serving_models.recorded_baselines`)."""
+        atomic_write_json(storage.join(self.shelf_dir(shelf), "best_baseline.json"), {**record, "recorded_at": _now()})
+
+    def best_baseline(self, shelf: str) -> dict | None:
+        """The record :meth:`record_best_baseline` stored last for ``shelf``, or None."""
+        path = storage.join(self.shelf_dir(shelf), "best_baseline.json")
+        return storage.read_json(path) if storage.exists(path) else None
+
     # -- aliases ------------------------------------------------------------------------------
     def alias(self, shelf: str, alias: str) -> str | None:
         """The version an alias points at, or None."""

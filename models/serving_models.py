@@ -1,13 +1,18 @@
-"""Which ranker serves each shelf: a verified XGBoost model, or the heuristic fallback.
+"""Which ranker serves each shelf: a verified XGBoost model, a measured best baseline, or the heuristic.
 
 The Home page is never empty because of a model: a missing, corrupt or mismatched model makes its
-shelf fall back to the heuristic (``source=fallback``), with a warning and a manifest flag.
+shelf fall back, with a warning and a manifest flag. A shelf of a registry without a production
+model serves the best baseline of its latest evaluation (``source=baseline``), when ``retrain``
+recorded one: a model the gate refused for not beating that baseline must not leave the shelf on a
+ranking measured to be worse. Otherwise the shelf serves the configured heuristic
+(``source=fallback``).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
+from models.baselines import BaselineScorer
 from models.heuristic import HeuristicScorer
 from models.ranker import XGBoostScorer
 from transforms.errors import InputError
@@ -18,12 +23,15 @@ log = logging.getLogger("home_recs.serving_models")
 
 @dataclass
 class ModelChoice:
-    """Per shelf: ``paths`` (shelf -> verified model folder), ``versions`` (shelf -> version) and
-    ``fallbacks`` (shelf -> reason the shelf serves the heuristic although a model was asked for)."""
+    """Per shelf: ``paths`` (shelf -> verified model folder), ``versions`` (shelf -> version),
+    ``fallbacks`` (shelf -> reason no model serves although one was asked for) and ``baselines``
+    (shelf -> the registry's best-baseline record, for fallback shelves that serve it instead of the
+    heuristic: ``{"baseline", "metric", "value", "version", ...}``)."""
 
     paths: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     fallbacks: dict = field(default_factory=dict)
+    baselines: dict = field(default_factory=dict)
 
 
 def choose_models(requested: dict[str, tuple[str, str | None]]) -> ModelChoice:
@@ -72,6 +80,37 @@ def production_models(registry_root: str, shelves) -> tuple[dict, dict]:
     return requested, fallbacks
 
 
+def recorded_baselines(registry_root: str, shelves) -> dict:
+    """shelf -> best-baseline record (:meth:`models.registry.Registry.best_baseline`) for each of
+    ``shelves`` that has one whose baseline can rank it today (a record naming a baseline the shelf's
+    spec no longer has is skipped with a warning: the heuristic serves)."""
+    from models.registry import Registry
+
+    reg, found = Registry(registry_root), {}
+    for shelf in shelves:
+        record = reg.best_baseline(shelf)
+        if not record:
+            continue
+        try:
+            if record["baseline"] != "baseline_heuristic":
+                BaselineScorer(shelf, record["baseline"])
+        except InputError as err:
+            log.warning("shelf %s: recorded best baseline unusable, serving the heuristic: %s", shelf, err)
+            continue
+        log.warning("shelf %s: no production model; serving its best baseline %s (%s %s, measured with version %s)",
+                    shelf, record["baseline"], record.get("metric"), record.get("value"), record.get("version"))
+        found[shelf] = record
+    return found
+
+
+def baseline_scorer(shelf: str, name: str, weights: dict):
+    """The serving scorer of a best baseline: the heuristic (``baseline_heuristic``) or a
+    :class:`models.baselines.BaselineScorer`; both say ``source=baseline``."""
+    if name == "baseline_heuristic":
+        return HeuristicScorer(shelf, weights, "baseline")
+    return BaselineScorer(shelf, name)
+
+
 class ScorerSet:
     """Loaded scorers for every model shelf (weak-referenceable, so Beam's ``Shared`` can hold it)."""
 
@@ -82,6 +121,9 @@ class ScorerSet:
                 continue
             if shelf in choice.paths:
                 self.scorers[shelf] = XGBoostScorer(choice.paths[shelf], shelf, choice.versions[shelf])
+            elif shelf in choice.baselines:
+                self.scorers[shelf] = baseline_scorer(shelf, choice.baselines[shelf]["baseline"],
+                                                      cfg.get("heuristic_weights", {}))
             else:
                 self.scorers[shelf] = HeuristicScorer(shelf, cfg.get("heuristic_weights", {}),
                                                       "fallback" if shelf in choice.fallbacks else "heuristic")

@@ -65,6 +65,41 @@ def test_a_model_that_does_not_beat_the_best_baseline_is_refused_with_nothing_in
     low, high = check["interval"]
     assert low <= 0.0 and low <= high and "does not beat the best baseline baseline_heuristic" in report["gate"]["reasons"][0]
     assert not report["promoted"] and reg.alias("shortcuts", "production") is None
+    # with nothing in production, the shelf serves the baseline the model failed to beat (issue 14.6)
+    assert reg.best_baseline("shortcuts")["baseline"] == "baseline_heuristic"
+    assert reg.best_baseline("shortcuts")["version"] == report["version"]
+
+
+def test_a_shelf_without_production_serves_its_recorded_best_baseline(tmp_path, broken):  # noqa: F811
+    reg = Registry(str(tmp_path / "reg"))
+    reg.record_best_baseline("shortcuts", {"baseline": "baseline_recency", "metric": "ndcg@10", "value": 0.5,
+                                           "version": "v1", "model_value": 0.4})
+    out = tmp_path / "out"
+    assert main(["daily", "--date", "2025-01-01", "--input", str(broken), "--output", str(out),
+                 "--models", reg.root]) == 0
+    shelves = json.loads((out / "_manifests" / "dt=2025-01-01" / "manifest.json").read_text())["shelves"]
+    assert shelves["shortcuts"]["ranking"] == "baseline_recency" and shelves["shortcuts"]["fallback"] is True
+    assert shelves["shortcuts"]["best_baseline"]["version"] == "v1"
+    assert shelves["podcasts"]["ranking"] == "heuristic" and shelves["podcasts"]["best_baseline"] is None
+    recs = pd.read_parquet(out / "recommendations" / "dt=2025-01-01" / "shelf=shortcuts")
+    assert len(recs) == 4 and set(recs["source"]) == {"baseline"}
+    # recency: score = -days since the last play, so each listener's first position is its latest play
+    for _, rows in recs.groupby("listener_id"):
+        assert rows.sort_values("position")["score"].is_monotonic_decreasing
+
+
+def test_baseline_scorer_by_hand():
+    from models.baselines import BaselineScorer
+    from transforms.feature_spec import feature_names
+
+    names = feature_names("shortcuts")
+    X = np.zeros((3, len(names)), dtype=np.float32)
+    X[:, names.index("last_play_days")] = [2.0, np.nan, 0.5]
+    scorer = BaselineScorer("shortcuts", "baseline_recency")
+    # -days; the missing one ranks one below the lowest present score (-2 - 1)
+    np.testing.assert_array_equal(scorer.score(X), [-2.0, -3.0, -0.5])
+    with pytest.raises(Exception, match="cannot rank shelf 'shortcuts'"):
+        BaselineScorer("shortcuts", "baseline_colisten")
 
 
 def test_gate_baseline_check_by_hand():
