@@ -79,6 +79,15 @@ def parse_dates(text: str) -> list[str]:
     return dates
 
 
+def stats_sample_rate(config: dict) -> float:
+    """``feature_stats.training_sample_rate``: the share of served listeners whose features make
+    the training statistics (0 = the examples themselves). Raises InputError outside [0, 1]."""
+    rate = float(config["feature_stats"].get("training_sample_rate", 0.0))
+    if not 0.0 <= rate <= 1.0:
+        raise InputError(f"config: feature_stats.training_sample_rate must be in [0, 1], got {rate}")
+    return rate
+
+
 def example_schema(shelf: str) -> pa.Schema:
     return pa.schema([("listener_id", pa.string()), ("as_of", pa.timestamp("ms", tz="UTC")),
                       ("item_id", pa.string()), ("candidate_source", pa.string())]
@@ -87,6 +96,7 @@ def example_schema(shelf: str) -> pa.Schema:
 
 class ExamplesFn(beam.DoFn):
     RECALL = "recall"
+    STATS = "stats"   # (shelf, features of the training-statistics sample): models.examples.examples_for_batch
 
     def __init__(self, config, horizon_ms):
         self.config, self.horizon_ms = config, horizon_ms
@@ -111,9 +121,11 @@ class ExamplesFn(beam.DoFn):
                 held = caches[3][as_of_ms] = (side, side.with_item_neighbours(neighbours, model_shelves), {})
             ctx = ServingContext(as_of_ms, catalog, held[1], curation, self.config, entity_types,
                                  scorers, "examples", cache=held[2])
-            frames, recall = examples_for_batch(batch, ctx, self.horizon_ms)
+            frames, recall, stats = examples_for_batch(batch, ctx, self.horizon_ms, stats_sample_rate(self.config))
             progress("examples", batch.size, "listener-dates")
             yield beam.pvalue.TaggedOutput(self.RECALL, (as_of_ms, recall))
+            for shelf, frame in stats.items():
+                yield beam.pvalue.TaggedOutput(self.STATS, (shelf, frame))
             for shelf, frame in frames.items():
                 counter(f"examples.{shelf}").inc(len(frame))
                 counter(f"positives.{shelf}").inc(int(frame["label"].sum()))
@@ -148,7 +160,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         ExamplesFn(config, horizon_ms), catalog=beam.pvalue.AsSingleton(inputs.catalog),
         sides=beam.pvalue.AsDict(sides), curation=beam.pvalue.AsSingleton(inputs.curation),
         neighbours=beam.pvalue.AsSingleton(item_neighbours(p, neighbours_path, "ExampleNeighbours"))
-    ).with_outputs(ExamplesFn.RECALL, main="examples")
+    ).with_outputs(ExamplesFn.RECALL, ExamplesFn.STATS, main="examples")
     k_anon = int(config["feature_stats"]["min_listeners"])
     for shelf in [s for s in config["shelves"] if s in FEATURE_SPECS]:
         tables = (out.examples | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
@@ -156,8 +168,11 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         tables | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
             storage.join(stage, f"shelf={shelf}", "part"), schema=example_schema(shelf), file_name_suffix=".parquet",
             codec=PARQUET_CODEC)
-        # training statistics: bin edges fitted on these examples, stored for serving and skew checks
-        (tables | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, None, min_listeners=k_anon,
+        # training statistics, stored for serving and skew checks: bin edges fitted on a sample of the
+        # served population (feature_stats.training_sample_rate), else on these examples
+        sampled = (out[ExamplesFn.STATS] | f"OnlySample_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
+                   | f"Sample_{shelf}" >> beam.Values())
+        ((sampled if stats_sample_rate(config) > 0 else tables) | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, None, min_listeners=k_anon,
                                                           spill_dir=spill_folder(stage, config, "_features"))
          | f"WriteStats_{shelf}" >> beam.Map(lambda st: write_stats(storage.join(stage, "feature_stats"), st)))
     (out[ExamplesFn.RECALL] | "RecallByDate" >> beam.GroupByKey()

@@ -75,6 +75,10 @@ class CandidateSet:
     def __len__(self) -> int:
         return len(self.code)
 
+    def take(self, rows: np.ndarray) -> "CandidateSet":
+        """The candidates at positions ``rows`` (int (m,), increasing keeps the order)."""
+        return CandidateSet(self.who[rows], self.code[rows], {k: v[rows] for k, v in self.sources.items()})
+
     def source_labels(self) -> np.ndarray:
         """Per candidate, the ``|``-joined names of the sources that proposed it (object (n,))."""
         names = list(self.sources)

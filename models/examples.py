@@ -19,7 +19,8 @@ from transforms.labels import positive_keys
 EXAMPLE_KEYS = ["listener_id", "as_of", "item_id", "candidate_source"]
 
 
-def examples_for_batch(listeners, ctx: ServingContext, horizon_ms: int) -> tuple[dict, dict]:
+def examples_for_batch(listeners, ctx: ServingContext, horizon_ms: int, stats_rate: float = 0.0
+                       ) -> tuple[dict, dict, dict]:
     """Examples and candidate-recall counts of a batch of listeners at ``ctx.as_of_ms``.
 
     ``listeners``: a :class:`transforms.history.ListenerColumns` (the Beam job) or a list of
@@ -28,10 +29,17 @@ def examples_for_batch(listeners, ctx: ServingContext, horizon_ms: int) -> tuple
     Only listeners with at least one play in ``[as_of, as_of + horizon)`` get examples (the others
     have no positives); candidate recall is unaffected, since their positives are zero.
 
-    Returns ``(frames, recall)``: ``frames[shelf]`` has EXAMPLE_KEYS (as_of a UTC Timestamp), the
-    spec's feature columns (float32) and ``label`` (int8); ``recall[shelf]`` is
+    The training statistics must describe the population serving scores, active in the label window
+    or not (issue 14.5): ``stats_rate`` is the share of the shelf's served listeners, drawn by
+    :func:`in_stats_sample` whether active or not, whose candidate features go to ``stats``.
+    A uniform sample needs no weights; inactive listeners never reach the ranker, which could not
+    learn from a query group without a positive anyway.
+
+    Returns ``(frames, recall, stats)``: ``frames[shelf]`` has EXAMPLE_KEYS (as_of a UTC Timestamp),
+    the spec's feature columns (float32) and ``label`` (int8); ``recall[shelf]`` is
     ``{"positives": P, "found": F, "listeners": L}`` where F counts positives that were among the
-    candidates, over listeners in the shelf's audience (including those with no candidates).
+    candidates, over listeners in the shelf's audience (including those with no candidates);
+    ``stats[shelf]`` has ``listener_id`` and the feature columns of the sampled listeners.
     """
     batch = (ListenerBatch.from_columns(listeners, ctx.codebook) if isinstance(listeners, ListenerColumns)
              else ListenerBatch.from_states(listeners, ctx.codebook))
@@ -41,13 +49,22 @@ def examples_for_batch(listeners, ctx: ServingContext, horizon_ms: int) -> tuple
     # A listener with no play in the label window has no positive on any shelf: their query groups
     # would teach a ranker nothing and never count in evaluation, so they are not materialised.
     active = np.bincount(window.who, minlength=batch.size) > 0
-    frames, recall = {}, {}
+    sample = in_stats_sample(batch.listener_id, stats_rate)
+    frames, recall, stats = {}, {}, {}
     for shelf, cfg in ctx.config["shelves"].items():
         if shelf not in FEATURE_SPECS:
             continue
         types = ctx.entity_types[shelf]
-        served = active & audience_mask(batch, cfg, ctx)
-        cands, X = shelf_candidates(hist, shelf, ctx, served)
+        audience = audience_mask(batch, cfg, ctx)
+        served = active & audience
+        # one candidate pass serves both: the example listeners and the statistics sample
+        cands, X = shelf_candidates(hist, shelf, ctx, audience & (active | sample))
+        if sample.any():
+            rows = sample[cands.who]
+            stats[shelf] = pd.DataFrame(X[rows], columns=feature_names(shelf))
+            stats[shelf].insert(0, "listener_id", batch.listener_id[cands.who[rows]])
+            rows = active[cands.who]
+            cands, X = cands.take(np.flatnonzero(rows)), X[rows]
         before = label_history(hist, shelf, cfg, types)
         pos = positive_keys(shelf, window, types, ctx.config, before)
         pos = pos[served[pos // batch.span]]
@@ -62,7 +79,18 @@ def examples_for_batch(listeners, ctx: ServingContext, horizon_ms: int) -> tuple
         frame.insert(3, "candidate_source", cands.source_labels())
         frame["label"] = labels.astype(np.int8)
         frames[shelf] = frame
-    return frames, recall
+    return frames, recall, stats
+
+
+def in_stats_sample(listener_ids, rate: float) -> np.ndarray:
+    """bool (n,): listeners in the training-statistics sample, a deterministic ``rate`` share of all
+    listeners (a salted SipHash of the id, so the same listener is in or out at every as_of and on
+    every worker). ``rate`` in [0, 1]; 0 selects none, 1 all."""
+    if rate <= 0:
+        return np.zeros(len(listener_ids), dtype=bool)
+    ids = pd.Series(np.asarray(listener_ids, dtype=object)).astype(str).to_numpy(dtype=object)
+    h = pd.util.hash_array(ids, hash_key="home-recs-stats1", categorize=False)
+    return (h >> np.uint64(11)).astype(np.float64) / 2.0 ** 53 < rate   # the top 53 bits: uniform in [0, 1)
 
 
 def label_history(hist, shelf: str, cfg: dict, types) -> np.ndarray | None:

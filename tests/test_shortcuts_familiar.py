@@ -151,7 +151,7 @@ def test_the_shortcuts_label_is_the_next_familiar_listen(config):
     with pytest.raises(ValueError, match="shelf 'shortcuts' is familiar"):
         positive_keys("shortcuts", window, types, ctx.config)
     # the training examples label their candidates with it (candidates: a1 and r1 from history)
-    frames, recall = examples_for_batch([listener], ctx, 86_400_000)
+    frames, recall, _ = examples_for_batch([listener], ctx, 86_400_000)
     labels = frames["shortcuts"].set_index("item_id")["label"].to_dict()
     assert labels == {"a1": 1, "r1": 1}
     assert recall["shortcuts"] == {"positives": 2, "found": 2, "listeners": 1}
@@ -183,3 +183,25 @@ def test_shortcuts_is_evaluated_at_its_served_size_too(config):
     assert report["served_size"] == 6 and m["ndcg@5"] == 0
     assert m["ndcg@6"] == m["ndcg@10"] == pytest.approx(1 / np.log2(7))  # 0.3562
     assert "ndcg@6" in format_table(report).splitlines()[1]
+
+
+def test_training_statistics_sample_the_served_population_not_only_the_active(config):
+    from models.examples import examples_for_batch, in_stats_sample
+
+    # A plays on the label day (an example listener); B played before as_of only (served, inactive)
+    a = _listener("A", [("t1", None, "2026-11-20"), ("t1", None, "2026-11-28 09:00")])
+    b = _listener("B", [("t2", None, "2026-11-25")])
+    ctx = _context(config)
+    frames, _, none = examples_for_batch([a, b], ctx, 86_400_000)
+    assert set(frames["shortcuts"]["listener_id"]) == {"A"} and none == {}
+    frames, _, stats = examples_for_batch([a, b], ctx, 86_400_000, stats_rate=1.0)
+    # the examples are unchanged; the statistics see B's candidates (a2, r2) as serving would
+    assert set(frames["shortcuts"]["listener_id"]) == {"A"}
+    assert sorted(stats["shortcuts"].loc[stats["shortcuts"]["listener_id"] == "B", "last_play_days"]) == [3.0, 3.0]
+    a_rows = stats["shortcuts"][stats["shortcuts"]["listener_id"] == "A"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(a_rows, frames["shortcuts"][a_rows.columns].reset_index(drop=True))
+    # the sample is a deterministic share of listeners: half of 20,000 ids within 4 sigma (sd 71)
+    ids = np.array([f"L{i}" for i in range(20_000)], dtype=object)
+    half = in_stats_sample(ids, 0.5)
+    assert abs(int(half.sum()) - 10_000) < 284 and (half == in_stats_sample(ids, 0.5)).all()
+    assert in_stats_sample(ids, 1.0).all() and not in_stats_sample(ids, 0.0).any()
