@@ -194,6 +194,8 @@ def main() -> int:
     ap.add_argument("--home-recs", default=str(Path(sys.executable).parent / "home-recs"))
     ap.add_argument("--neighbours", help="item-neighbours output built at or before --from: the co-listening "
                                          "baseline of the playlists shelf (and served with daily --neighbours)")
+    ap.add_argument("--config", help="config YAML given to build-examples, train and daily (e.g. other heuristic "
+                                      "weights); the work folder caches the model and days, so use a new --work")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -203,17 +205,18 @@ def main() -> int:
     days = [(dt.date.fromisoformat(args.start) + dt.timedelta(days=i)).isoformat()
             for i in range((dt.date.fromisoformat(args.end) - dt.date.fromisoformat(args.start)).days + 1)]
     hr = args.home_recs
+    cfg = ["--config", args.config] if args.config else []
     print(f"quality: train at {as_ofs[0]}..{as_ofs[-1]}, serve {days[0]}..{days[-1]}; log {log}", flush=True)
     if not (work / "model" / "model.json").exists():
         run([hr, "build-examples", "--as-of", ",".join(as_ofs), "--horizon", "1d", "--shelf", "shortcuts",
-             "--input", args.input, "--output", str(work / "examples")], log)
+             "--input", args.input, "--output", str(work / "examples")] + cfg, log)
         run([hr, "train", "--shelf", "shortcuts", "--examples", str(work / "examples"), "--output",
-             str(work / "model")], log)
+             str(work / "model")] + cfg, log)
     for day in days:
         if not (work / "out" / "_manifests" / f"dt={day}" / "_SUCCESS").exists():
             run([hr, "daily", "--date", day, "--input", args.input, "--output", str(work / "out"),
-                 "--model", f"shortcuts={work / 'model'}"] + (["--neighbours", args.neighbours] if args.neighbours
-                                                              else []), log)
+                 "--model", f"shortcuts={work / 'model'}"] + cfg
+                + (["--neighbours", args.neighbours] if args.neighbours else []), log)
     events, items = read_plays(args.input)   # once, for both shelves
     result = score(work, events, items, days)
     result["playlists"] = score_playlists(work, events, items, days, args.neighbours)
