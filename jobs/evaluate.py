@@ -5,7 +5,8 @@ import argparse
 import logging
 
 from models.eval_report import write_report
-from models.evaluation import evaluate
+from models.evaluation import check_evaluable, evaluate
+from models.gate import gate_config
 from models.ranker import XGBoostScorer
 from transforms import storage
 from transforms.config import load_config
@@ -35,6 +36,8 @@ def register(sub) -> None:
 def run(args: argparse.Namespace, _unknown: list[str]) -> int:
     config = load_config(args.config)
     examples = read_examples(args.examples, args.shelf, args.date_from, args.date_to)
+    check_evaluable(examples, args.shelf, gate_config(config, args.shelf)["min_queries"],
+                    f"{args.examples} ({args.date_from or 'first'}..{args.date_to or 'last'} as_of)")
     scorer = XGBoostScorer(args.model, args.shelf)
     recall_path = storage.join(args.examples, "candidate_recall.json")
     recall = (storage.read_json(recall_path)["overall"].get(args.shelf, {}).get("recall")

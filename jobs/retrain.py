@@ -16,6 +16,7 @@ import pandas as pd
 from jobs import examples as examples_job
 from jobs.common import add_neighbours_as_of
 from models.eval_report import write_report
+from models.evaluation import check_evaluable
 from models.gate import gate_config
 from models.lifecycle import gate_register_promote
 from models.ranker import save_model, train
@@ -93,6 +94,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     train_ex, eval_ex = examples[examples["as_of"] < cut], examples[examples["as_of"] >= cut]
     if eval_ex.empty:
         raise InputError(f"no evaluation examples at {eval_dates[0]}..{eval_dates[-1]}: does the input reach that far?")
+    # before training: a window too small to measure must not promote anything (exit 2)
+    check_evaluable(eval_ex, args.shelf, gate_config(config, args.shelf)["min_queries"],
+                    f"the evaluation window {eval_dates[0]}..{eval_dates[-1]}")
 
     booster, meta = train(train_ex, args.shelf, config)
     stats = finalize(accumulate(train_ex, args.shelf), args.shelf,

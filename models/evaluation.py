@@ -7,6 +7,7 @@ import pandas as pd
 from models.baselines import baseline_scores
 from models.metrics import ndcg_curve, ranking_metrics, split_repeat_explore
 from models.ranker import XGBoostScorer
+from transforms.errors import InputError
 from transforms.feature_spec import feature_names
 
 KS = (5, 10)
@@ -71,3 +72,19 @@ def evaluate(examples: pd.DataFrame, shelf: str, scorer: XGBoostScorer, config: 
 
 def _nz(v) -> float:
     return -1.0 if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
+
+
+def check_evaluable(examples: pd.DataFrame, shelf: str, min_queries: int, where: str) -> int:
+    """The number of queries (listener, as_of) with a positive label in ``examples``; raises
+    InputError, naming ``where`` (the window or folder), when there is none (nothing to measure) or
+    fewer than ``min_queries`` (``gate.min_queries``): a metric over so few queries is noise, and the
+    gate must not promote on it."""
+    positives = examples.loc[examples["label"] > 0, ["listener_id", "as_of"]]
+    n = int(len(positives.drop_duplicates()))
+    if n == 0:
+        raise InputError(f"{shelf}: no positive label in {where} ({len(examples):,} examples): nothing to evaluate; "
+                         f"is the window inside the input's dates?")
+    if n < min_queries:
+        raise InputError(f"{shelf}: {n} queries with a positive in {where}, fewer than gate.min_queries "
+                         f"{min_queries}: too few to measure, so no model is promoted on them")
+    return n

@@ -146,3 +146,33 @@ def test_the_saved_model_stops_at_its_best_validation_round(config, tmp_path):
     assert booster.num_boosted_rounds() == meta["best_iteration"] + 1
     save_model(booster, meta, str(tmp_path / "m"))
     assert XGBoostScorer(str(tmp_path / "m"), "shortcuts").booster.num_boosted_rounds() == meta["best_iteration"] + 1
+
+
+def test_evaluate_explains_windows_it_cannot_measure_in_one_line(config, tmp_path, capsys):
+    from jobs.cli import main
+    from transforms.feature_spec import spec_fingerprint
+
+    ex = planted_examples(n_listeners=40)
+    booster, meta = train(ex, "shortcuts", config)
+    save_model(booster, meta, str(tmp_path / "m"))
+
+    def write(frame, name, fingerprint=None):
+        folder = tmp_path / name / "shelf=shortcuts"
+        folder.mkdir(parents=True)
+        frame.to_parquet(folder / "part.parquet", index=False)
+        summary = {"shelves": {"shortcuts": {"feature_spec_fingerprint": fingerprint or spec_fingerprint("shortcuts")}}}
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+        return ["evaluate", "--shelf", "shortcuts", "--model", str(tmp_path / "m"), "--examples", str(tmp_path / name),
+                "--output", str(tmp_path / f"r-{name}")]
+
+    cases = {  # examples -> the one line that explains them
+        "none": (write(ex.assign(label=0), "none"), "no positive label in"),
+        # 3 dates x 9 listeners = 27 queries, below gate.min_queries 30
+        "few": (write(ex[ex["listener_id"] < "l009"], "few"), "27 queries with a positive in"),
+        "spec": (write(ex, "spec", fingerprint="0123abcd"), "were built with feature spec 0123abcd"),
+    }
+    for name, (argv, message) in cases.items():
+        assert main(argv) == 2, name
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (name, err)
+    assert main(write(ex, "ok")) == 0   # 120 queries, this spec: measured

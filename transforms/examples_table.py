@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 
 from transforms import storage
 from transforms.errors import InputError
-from transforms.feature_spec import feature_names
+from transforms.feature_spec import feature_names, spec_fingerprint
 
 
 def read_examples(examples_dir: str, shelf: str, date_from: str | None = None, date_to: str | None = None
@@ -17,12 +17,18 @@ def read_examples(examples_dir: str, shelf: str, date_from: str | None = None, d
 
     ``date_from`` / ``date_to`` (YYYY-MM-DD, inclusive) keep only those as_of dates.
     Raises InputError naming the folder when there are no files (or no rows in the date range),
-    or naming the file and column when a spec column is missing (examples of another feature spec).
+    when ``summary.json`` records another feature spec fingerprint than this code's (the same
+    columns can hold different definitions, e.g. after a revision), or naming the file and column
+    when a spec column is missing (examples of another feature spec).
     """
     files = storage.glob(storage.join(examples_dir, f"shelf={shelf}", "*.parquet"))
     if not files:
         raise InputError(f"no examples for shelf {shelf!r} under {examples_dir} (expected shelf={shelf}/*.parquet; "
                          f"run `home-recs build-examples` first)")
+    built = read_summary(examples_dir).get("shelves", {}).get(shelf, {}).get("feature_spec_fingerprint")
+    if built is not None and built != spec_fingerprint(shelf):
+        raise InputError(f"{examples_dir}: the {shelf} examples were built with feature spec {built}, this code's "
+                         f"(and its models') is {spec_fingerprint(shelf)}: rebuild them with `home-recs build-examples`")
     frames = []
     for path in files:
         with storage.open_raw(path) as f:
