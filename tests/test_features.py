@@ -56,13 +56,7 @@ def test_hand_computed_shortcut_features(config):
         "frecency_7d": [math.exp(-0.5 / 7) + math.exp(-2 / 7), math.exp(-1), 0.0],
         # ages 0.5 and 2 days; 7 days; never played
         "actr_activation": [0.5 ** -0.5 + 2 ** -0.5, 7 ** -0.5, 0.0],
-        "actr_d025": [0.5 ** -0.25 + 2 ** -0.25, 7 ** -0.25, 0.0],
-        "actr_d1": [1 / 0.5 + 1 / 2, 1 / 7, 0.0],
         "last_play_days": [0.5, 7.0, np.nan],
-        # A: plays 2 and 0.5 days ago, one gap of 1.5 days, last play 0.5 days ago; B, C: fewer than 2 plays
-        "gap_ratio": [0.5 / 1.5, np.nan, np.nan],
-        # three sessions (plays days apart); the last is the t1 play alone, of album A
-        "last_session_share": [1.0, 0.0, 0.0],
         "completion_ratio": [(1.0 + 0.2) / 2, 0.5, np.nan],
         "skip_rate": [0.5, 0.0, np.nan],
         # dayparts (UTC): 12:00 -> 2, 00:00 -> 0, 00:00 -> 0; the listener's modal daypart is 0
@@ -95,9 +89,7 @@ def test_same_event_before_as_of_changes_the_expected_features(config):
     # one more play of album B, on a Thursday night (daypart 3): B's counts, recency, completion,
     # weekday share and daypart share move; so does the listener's play total (2025-01-09 was
     # already an active day, so active days stay 3)
-    # its 2nd play gives B a gap ratio, and the last session is now that play alone (A 1 -> 0, B 0 -> 1)
     assert changed == {"plays_7d", "plays_28d", "plays_all", "frecency_7d", "actr_activation", "last_play_days",
-                       "actr_d025", "actr_d1", "gap_ratio", "last_session_share",
                        "completion_ratio",
                        "tod_affinity", "dow_affinity", "listener_plays_28d"}
     assert more.loc["B", "plays_all"] == 2 and more.loc["A", "plays_all"] == 2

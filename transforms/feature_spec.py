@@ -30,12 +30,6 @@ _ALL = {f.name: f for f in [
     Feature("actr_activation", "numeric", "ACT-R base-level activation: sum over the item's plays of age_days**-0.5 "
             "(age floored at 1 s; 0 if never played). Reiter-Haas et al., RecSys 2021"),
     Feature("last_play_days", "numeric", "days from the item's last play to as_of; missing if never played"),
-    Feature("actr_d025", "numeric", "ACT-R activation at decay 0.25: sum over the item's plays of age_days**-0.25"),
-    Feature("actr_d1", "numeric", "ACT-R activation at decay 1: sum over the item's plays of 1/age_days"),
-    Feature("gap_ratio", "numeric", "last_play_days / the listener's mean gap between plays of the item "
-            "((first - last play age) / (plays - 1)); missing with fewer than 2 plays at distinct times"),
-    Feature("last_session_share", "numeric", "share of the listener's last session (plays < 30 min apart) on the "
-            "item; missing if the listener never played"),
     Feature("completion_ratio", "numeric", "mean of min(ms_played/duration_ms, 1) over the item's plays; missing if unknown"),
     Feature("skip_rate", "numeric", "share of the item's plays shorter than 30 s; missing if never played"),
     Feature("tod_affinity", "numeric", "share of the item's plays in the listener's most active 6-hour daypart (UTC)"),
@@ -60,8 +54,8 @@ _ALL = {f.name: f for f in [
 ]}
 
 _SHELF_FEATURES = {
-    "shortcuts": ["plays_7d", "plays_28d", "plays_all", "frecency_7d", "actr_activation", "actr_d025", "actr_d1",
-                  "last_play_days", "gap_ratio", "last_session_share", "completion_ratio",
+    "shortcuts": ["plays_7d", "plays_28d", "plays_all", "frecency_7d", "actr_activation", "last_play_days",
+                  "completion_ratio",
                   "skip_rate", "tod_affinity", "dow_affinity", "pop_market_log", "trend", "genre_match",
                   "tenure_days", "listener_plays_28d", "listener_active_days_28d", "src_history"],
     "podcasts": ["colisten_score", "pop_market_log", "pop_global_log", "pop_cohort_log", "trend", "genre_match",

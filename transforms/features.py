@@ -21,7 +21,6 @@ from transforms.history import MS_PER_DAY
 
 ACTR_DECAY = 0.5                     # d of the ACT-R base-level activation
 ACTR_MIN_AGE_DAYS = 1.0 / 86_400   # a play at as_of minus 0 s would divide by zero: floor at 1 s
-SESSION_GAP_MS = 30 * 60 * 1000     # a session ends after 30 min without a play (the usual listening-session cut)
 SKIP_MS = 30_000
 TOP_GENRES = 5
 
@@ -217,27 +216,10 @@ def batch_features(shelf: str, hist: History, entity_types, who: np.ndarray, cod
     # ACT-R base-level activation with decay d = 0.5 (Reiter-Haas, Parada-Cabaleiro, Schedl, Motamedi,
     # Tkalcic, Lex: "Predicting Music Relistening Behavior Using the ACT-R Framework", RecSys 2021): the raw
     # sum, not its log, so a never-played item is 0; days instead of seconds scale every value alike
-    floored = np.maximum(age, ACTR_MIN_AGE_DAYS)
-    f["actr_activation"] = count(every, floored ** -ACTR_DECAY)
-    # the same at a slower and a faster decay: which memory a listener's relistening follows varies
-    f["actr_d025"] = count(every, floored ** -0.25)
-    f["actr_d1"] = count(every, floored ** -1.0)
-    last, first = np.full(n, np.inf), np.full(n, -np.inf)
+    f["actr_activation"] = count(every, np.maximum(age, ACTR_MIN_AGE_DAYS) ** -ACTR_DECAY)
+    last = np.full(n, np.inf)
     np.minimum.at(last, pos[m], age[play][m])
-    np.maximum.at(first, pos[m], age[play][m])
     f["last_play_days"] = np.where(np.isfinite(last), last, np.nan)
-    # time since the last play in units of the listener's own typical gap for the entity (first to
-    # last play over the gaps between plays): about 1 when a relisten is "due"
-    gap = _safe_div(first - last, plays - 1.0)
-    f["gap_ratio"] = _safe_div(np.where(np.isfinite(last), last, 0.0), np.where(gap > 0, gap, 0.0))
-    # share of the listener's last session (plays less than SESSION_GAP_MS apart) spent on the entity
-    starts = np.r_[True, (hist.who[1:] != hist.who[:-1]) | (np.diff(hist.ts_ms) > SESSION_GAP_MS)]
-    session = np.cumsum(starts) - 1
-    last_session = np.full(batch.size, -1, dtype=np.int64)
-    np.maximum.at(last_session, hist.who, session)
-    in_last = session == last_session[hist.who]
-    f["last_session_share"] = _safe_div(count(in_last), np.bincount(hist.who[in_last], minlength=batch.size)[who]
-                                        .astype(np.float64))
 
     duration = take(cb.duration_ms, hist.item, np.nan)
     ratio = np.minimum(hist.ms_played / np.where(duration > 0, duration, np.nan), 1.0)
