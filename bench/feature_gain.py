@@ -34,8 +34,8 @@ from transforms.config import load_config  # noqa: E402
 from transforms.examples_table import read_examples  # noqa: E402
 from transforms.feature_spec import feature_names  # noqa: E402
 
-DEFAULT_GROUPS = ("actr_d025+actr_d1", "gap_ratio", "last_session_share", "actr_activation",
-                  "tod_affinity+dow_affinity")
+DEFAULT_GROUPS = ("actr_activation", "tod_affinity+dow_affinity", "genre_match+trend+pop_market_log",
+                  "frecency_7d+last_play_days")
 
 
 def later_window_ndcg(train_ex: pd.DataFrame, eval_ex: pd.DataFrame, shelf: str, config: dict, k: int,
