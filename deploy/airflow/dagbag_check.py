@@ -204,7 +204,7 @@ def check_alerts(dag) -> list[str]:
         for alert in _as_list(getattr(dag, "deadline", None)):
             module, name = alert.callback.path.rsplit(".", 1)
             getattr(sys.modules[module], name)(
-                context={"dag_run": {"dag_id": dag.dag_id, "run_id": _FailedTI.run_id, "state": "running"},
+                context={"dag_run": {"dag_id": dag.dag_id, "dag_run_id": _FailedTI.run_id, "state": "running"},
                          "deadline": {"id": "x", "deadline_time": "2026-11-28T09:00:00+00:00"}},
                 **alert.callback.kwargs)
     finally:

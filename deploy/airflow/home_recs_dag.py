@@ -297,10 +297,12 @@ def on_failure(context) -> None:
 
 
 def deadline_missed(context: dict | None = None, **kwargs) -> None:
-    """DeadlineAlert callback (Airflow calls it with ``context`` = {dag_run: {...}, deadline: {...}} and the
-    alert's kwargs): one line ``home-recs DEADLINE MISSED: dag=.. run=.. state=.. deadline=..``."""
+    """DeadlineAlert callback (Airflow calls it with ``context`` = {dag_run: the REST API's DAGRunResponse as a
+    dict (dag_id, dag_run_id, state, ...), deadline: {id, deadline_time}} and the alert's kwargs): one line
+    ``home-recs DEADLINE MISSED: dag=.. run=.. state=.. deadline=..``."""
     run, deadline = (context or {}).get("dag_run") or {}, (context or {}).get("deadline") or {}
-    fields = {"dag": run.get("dag_id", kwargs.get("dag_id")), "run": run.get("run_id"), "state": run.get("state"),
+    fields = {"dag": run.get("dag_id", kwargs.get("dag_id")), "run": run.get("dag_run_id") or run.get("run_id"),
+              "state": run.get("state"),
               "deadline": deadline.get("deadline_time"), "expected": kwargs.get("expected")}
     _alert("home-recs DEADLINE MISSED: " + " ".join(f"{k}={v}" for k, v in fields.items()), fields)
 
