@@ -23,7 +23,7 @@ home_recs_daily (03:00 UTC every day; ``{{ ds }}`` = the run's date D, as_of = D
     The published day is the Asset ``home_recs_daily_published`` (outlet of daily_published): a DAG with
     ``schedule=[Asset("home_recs_daily_published")]`` runs after each published day. Every task has
     ``on_failure_callback`` (one ERROR line with dag, task, run, try and log URL, then the optional
-    HOME_RECS_ALERT_HOOK); the DAG has a DeadlineAlert: not finished DEADLINE hours after it was queued.
+    HOME_RECS_ALERT_HOOK); the DAG has a DeadlineAlert: not succeeded DEADLINE hours after it was queued.
 
 home_recs_retrain (Mondays 05:00 UTC)
 
