@@ -14,7 +14,7 @@ import time
 import pandas as pd
 
 from jobs import examples as examples_job
-from jobs.common import add_neighbours_as_of
+from jobs.common import add_neighbours_as_of, check_neighbours_flags
 from models.eval_report import write_report
 from models.evaluation import check_evaluable
 from models.gate import gate_config
@@ -27,6 +27,7 @@ from transforms.errors import InputError
 from transforms.examples_table import read_examples
 from transforms.feature_spec import FEATURE_SPECS
 from transforms.feature_stats import accumulate, finalize
+from transforms.neighbours_table import missing_reason
 
 log = logging.getLogger("home_recs.retrain")
 EXIT_PROMOTED, EXIT_NOT_PROMOTED = 0, 3
@@ -58,7 +59,32 @@ def register(sub) -> None:
                         "to serve it to an experiment's variant first (`models: {SHELF: challenger}`); "
                         "`home-recs models promote --from-alias challenger` then promotes it")
     add_neighbours_as_of(p)
+    p.add_argument("--neighbours-missing-ok", action="store_true",
+                   help="when the --neighbours table is absent, or its job output has no _SUCCESS (the Spark job "
+                        "of that day failed, or its dt= folder was deleted), train without it (Beam counts "
+                        "co-listening at each example date, as without --neighbours) and say so in the retrain "
+                        "report, instead of stopping; a table built after the first training date, or of unknown "
+                        "as_of, is still refused")
     p.set_defaults(func=run, accepts_beam_options=True)
+
+
+def usable_neighbours(args: argparse.Namespace) -> tuple[str | None, str | None, dict | None]:
+    """(--neighbours path, --neighbours-as-of, skipped) for the examples of this retrain.
+
+    With ``--neighbours-missing-ok`` and a table that is absent or incomplete
+    (:func:`transforms.neighbours_table.missing_reason`), the path and declared as_of are dropped and
+    ``skipped`` = ``{"path": ..., "reason": ...}``; otherwise they are returned unchanged and
+    ``skipped`` is None (a table that exists is then checked point in time by build-examples).
+    Raises InputError for --neighbours-as-of or --neighbours-missing-ok without --neighbours.
+    """
+    check_neighbours_flags(args)
+    path, declared = getattr(args, "neighbours", None), getattr(args, "neighbours_as_of", None)
+    reason = missing_reason(path) if path and getattr(args, "neighbours_missing_ok", False) else None
+    if reason is None:
+        return path, declared, None
+    # the weekly retrain must not fail because one day's Spark job did: the examples fall back to Beam
+    log.warning("training without the neighbours table (--neighbours-missing-ok): %s", reason)
+    return None, None, {"path": path, "reason": reason}
 
 
 def windows(as_of: str, train_days: int, eval_days: int) -> tuple[list[str], list[str]]:
@@ -77,6 +103,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     config = load_config(args.config)
     rc = config["retrain"]
     train_dates, eval_dates = windows(args.as_of, int(rc["train_days"]), int(rc["eval_days"]))
+    neighbours, neighbours_as_of, skipped = usable_neighbours(args)
     work = args.work or tempfile.mkdtemp(prefix="home-recs-retrain-")
     ex_dir, model_dir = storage.join(work, "examples"), storage.join(work, "candidate")
     log.info("retrain %s: training %s..%s, evaluation %s..%s, work %s", args.shelf, train_dates[0], train_dates[-1],
@@ -86,8 +113,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     else:
         examples_job.run(argparse.Namespace(as_of=",".join(train_dates + eval_dates), horizon=rc["horizon"],
                                             input=args.input, output=ex_dir, config=args.config, runner=args.runner,
-                                            neighbours=args.neighbours, shelf=[args.shelf],
-                                            neighbours_as_of=getattr(args, "neighbours_as_of", None)),
+                                            neighbours=neighbours, shelf=[args.shelf],
+                                            neighbours_as_of=neighbours_as_of),
                          beam_args)
     examples = read_examples(ex_dir, args.shelf, train_dates[0], eval_dates[-1])
     cut = pd.Timestamp(args.as_of, tz="UTC")
@@ -106,6 +133,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     report = gate_register_promote(reg, args.shelf, model_dir, eval_ex, config, target=getattr(args, "to", "production"))
     version, gcfg = report["version"], gate_config(config, args.shelf)
     report["wall_time_s"] = round(time.time() - started, 1)
+    report["neighbours_skipped"] = skipped
     storage.write_json(storage.join(reg.version_dir(args.shelf, version), "retrain_report.json"), report)
     write_report(report, storage.join(work, "report"))
     print_decision(args.shelf, version, report, gcfg)
@@ -134,6 +162,8 @@ def print_decision(shelf: str, version: str, report: dict, gcfg: dict) -> None:
               f"{gcfg['baseline_confidence']:.0%} interval [{low:+.4f}, {high:+.4f}] > {b['margin']:+.4f}: {b['status']}")
     for reason in d["reasons"]:
         print(f"  reason: {reason}")
+    if report.get("neighbours_skipped"):
+        print(f"  neighbours: NOT USED ({report['neighbours_skipped']['reason']})")
     key = f"ndcg@{report.get('served_size')}"
     if key != gcfg["metric"] and key in report["model"]["metrics"]:   # what the shelf shows; not gated
         base = {n: b["metrics"].get(key) for n, b in report["baselines"].items()}

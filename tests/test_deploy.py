@@ -6,8 +6,10 @@ deploy/airflow/check_dag.sh); it is skipped when that virtualenv does not exist.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib.util
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -119,23 +121,46 @@ def test_production_config_uses_documented_keys_only():
     assert config["drift"]["run_after_daily"] is False
 
 
-@pytest.mark.skipif(not AIRFLOW_PYTHON.exists(),
-                    reason="no Airflow virtualenv at .venv-airflow (Airflow is kept out of .venv); "
-                           "create it with: bash deploy/airflow/check_dag.sh")
-def test_dags_parse_with_airflow_dagbag():
-    proc = subprocess.run([str(AIRFLOW_PYTHON), str(DEPLOY / "airflow" / "dagbag_check.py"), "--render"],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+NO_AIRFLOW = pytest.mark.skipif(not AIRFLOW_PYTHON.exists(),
+                                reason="no Airflow virtualenv at .venv-airflow (Airflow is kept out of .venv); "
+                                       "create it with: bash deploy/airflow/check_dag.sh")
+
+
+def dagbag_report(*args: str, env: dict | None = None) -> dict:
+    """The JSON report of deploy/airflow/dagbag_check.py run with the Airflow virtualenv's Python."""
+    proc = subprocess.run([str(AIRFLOW_PYTHON), str(DEPLOY / "airflow" / "dagbag_check.py"), *args],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, **(env or {})})
     assert proc.stdout, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
+    return json.loads(proc.stdout)
+
+
+def model_shelves(config: dict) -> list[str]:
+    return sorted(s for s, c in config["shelves"].items() if c["kind"] == "model")
+
+
+@NO_AIRFLOW
+def test_dags_parse_with_airflow_dagbag():
+    report = dagbag_report("--render")
     assert report["import_errors"] == {}
     assert report["dag_ids"] == ["home_recs_daily", "home_recs_retrain"]
     daily, retrain = report["dags"]["home_recs_daily"], report["dags"]["home_recs_retrain"]
-    assert set(daily["tasks"]) == {"item_neighbours", "daily", "daily_published", "drift"}
+    assert set(daily["tasks"]) == {"wait_for_input", "item_neighbours", "daily", "daily_published", "drift"}
+    # the shelf list is the config's, not a copy: the guard against the two drifting apart
+    assert report["model_shelves"] == model_shelves(default_config()) == ["playlists", "podcasts", "shortcuts"]
     assert set(retrain["tasks"]) == {"retrain_shortcuts", "retrain_podcasts", "retrain_playlists"}
     assert daily["catchup"] is False and retrain["catchup"] is False
     assert daily["tasks"]["drift"]["upstream"] == ["daily_published"]
     assert daily["tasks"]["daily_published"]["upstream"] == ["daily"]
-    assert daily["tasks"]["daily"]["upstream"] == ["item_neighbours"] and "all_done" in daily["tasks"]["daily"]["trigger_rule"]
+    assert daily["tasks"]["daily_published"]["outlets"] == ["home_recs_daily_published"]
+    assert daily["tasks"]["item_neighbours"]["upstream"] == ["wait_for_input"]
+    assert daily["tasks"]["daily"]["upstream"] == ["item_neighbours", "wait_for_input"]
+    assert daily["tasks"]["daily"]["trigger_rule"] == "all_done_min_one_success"
+    sensor = daily["tasks"]["wait_for_input"]
+    assert sensor["sensor"]["mode"] == "reschedule" and sensor["upstream"] == []
+    ready = sensor["rendered"].get("op_args") or [f"gs://{sensor['rendered']['bucket']}/{sensor['rendered']['object']}"]
+    assert ready == ["gs://CHANGE-ME-home-recs/input/_ready/dt=2026-11-28/_SUCCESS"]
+    assert daily["deadline"] == [{"callback": "deadline_missed", "interval_s": 6 * 3600.0,
+                                  "reference": "DagRunQueuedAtDeadline"}]
     served = daily["tasks"]["daily"]["rendered"]
     served = served.get("bash_command") or json.dumps(served.get("pipeline_options"))
     assert "/dt=2026-11-28 --neighbours-missing-ok" in served or '"neighbours-missing-ok": true' in served
@@ -145,5 +170,25 @@ def test_dags_parse_with_airflow_dagbag():
     assert "drift --date 2026-11-28 " in rendered and "{{" not in rendered
     as_of = retrain["tasks"]["retrain_podcasts"]["rendered"]["bash_command"]
     assert "retrain --shelf podcasts --as-of 2026-11-20 " in as_of  # ds - retrain_lag_days (8)
+    # the window's first as_of: 2026-11-20 - retrain.train_days (28) = 2026-10-23
+    first = dt.date(2026, 11, 20) - dt.timedelta(days=default_config()["retrain"]["train_days"])
+    assert first == dt.date(2026, 10, 23)
+    assert (" --neighbours gs://CHANGE-ME-home-recs/neighbours/dt=2026-10-23 --neighbours-missing-ok --work "
+            in as_of)
     assert report["failures"] == [], report["failures"]
-    assert proc.returncode == 0
+
+
+@NO_AIRFLOW
+def test_dag_shelves_and_train_days_follow_the_config_override(tmp_path):
+    override = tmp_path / "prod.yaml"
+    override.write_text("shelves: {playlists: null}\nretrain: {train_days: 21}\n")
+    report = dagbag_report("--render", "input=/data/in", env={"HOME_RECS_CONFIG": str(override),
+                                                               "HOME_RECS_INPUT_SENSOR": "python"})
+    assert report["model_shelves"] == model_shelves(load_config(str(override))) == ["podcasts", "shortcuts"]
+    command = report["dags"]["home_recs_retrain"]["tasks"]["retrain_shortcuts"]["rendered"]["bash_command"]
+    assert "--as-of 2026-11-20 --input /data/in " in command
+    assert " --neighbours gs://CHANGE-ME-home-recs/neighbours/dt=2026-10-30 --neighbours-missing-ok " in command
+    sensor = report["dags"]["home_recs_daily"]["tasks"]["wait_for_input"]
+    assert (sensor["operator"], sensor["rendered"]) == (
+        "PythonSensor", {"op_args": ["/data/in/_ready/dt=2026-11-28/_SUCCESS"]})
+    assert report["failures"] == [], report["failures"]   # incl. the sensor's check on a real file

@@ -181,3 +181,34 @@ def test_the_fixture_leaks_when_a_false_as_of_is_declared(colisten_data, tmp_pat
     assert main(examples_argv(colisten_data, out, bare) + ["--neighbours-as-of", DAY]) == 0
     ex = pd.read_parquet(out / "shelf=shortcuts").set_index(["listener_id", "item_id"])
     assert (ex.loc[("u1", "t2"), "candidate_source"], int(ex.loc[("u1", "t2"), "label"])) == ("colisten", 1)
+
+
+def test_retrain_neighbours_missing_ok_trains_without_an_absent_table_only(tmp_path, monkeypatch, capsys):
+    # what retrain hands to build-examples, without running Beam: the stub stops the job right there
+    import jobs.retrain
+    seen = []
+
+    def stop(args, beam_args):
+        seen.append((args.neighbours, args.neighbours_as_of))
+        raise InputError("stub: examples not built")
+
+    monkeypatch.setattr(jobs.retrain.examples_job, "run", stop)
+    base = ["retrain", "--shelf", "shortcuts", "--as-of", "2025-01-11", "--input", str(tmp_path / "in"),
+            "--models", str(tmp_path / "reg"), "--work", str(tmp_path / "work")]
+    absent = tmp_path / "nb" / "dt=2024-12-14"   # the Spark job of that day failed: no folder at all
+    assert main(base + ["--neighbours", str(absent), "--neighbours-missing-ok"]) == 2
+    assert seen[-1] == (None, None)
+    assert "stub: examples not built" in capsys.readouterr().err
+    half = neighbours_table(tmp_path / "half", [("t1", "t3")], as_of="2024-12-14", success=False)
+    assert main(base + ["--neighbours", str(half), "--neighbours-missing-ok", "--neighbours-as-of", "2024-12-14"]) == 2
+    assert seen[-1] == (None, None)   # no _SUCCESS: an incomplete run is skipped, not read
+    # a complete table is passed on unchanged (build-examples then checks it point in time)
+    table = neighbours_table(tmp_path / "ok", [("t1", "t3")], as_of="2024-12-14")
+    assert main(base + ["--neighbours", str(table), "--neighbours-missing-ok"]) == 2
+    assert seen[-1] == (str(table), None)
+    assert len(seen) == 3
+    capsys.readouterr()
+    assert main(base + ["--neighbours-missing-ok"]) == 2
+    assert capsys.readouterr().err == ("home-recs retrain: error: --neighbours-missing-ok is given without "
+                                       "--neighbours: pass the table with --neighbours PATH, or drop the flag\n")
+    assert len(seen) == 3

@@ -2,28 +2,44 @@
 
 home_recs_daily (03:00 UTC every day; ``{{ ds }}`` = the run's date D, as_of = D 00:00 UTC)
 
-    item_neighbours >> daily >> daily_published >> drift
+    wait_for_input >> item_neighbours >> daily >> daily_published >> drift;  wait_for_input >> daily
+        wait_for_input: a sensor in reschedule mode (no worker slot held between pokes) for the marker that says
+        the input holds every play before D 00:00 UTC: ``input_ready``, default INPUT/_ready/dt=D/_SUCCESS,
+        written by whatever exports the input (the input folder itself has no day partitions). Times out after
+        INPUT_WAIT hours: failed, the day is not served, the failure callback says so.
         item_neighbours: Spark, item-item neighbours before D (Dataproc, or local Spark) -> NEIGHBOURS_OUTPUT/dt=D
         daily: Beam on Dataflow, the Home shelves of D, with ``--neighbours NEIGHBOURS_OUTPUT/dt=D
         --neighbours-missing-ok``; daily_published: D was published by this run; drift: skew/drift of D
         (exit 1 = an alert = a red task)
 
-    daily runs when item_neighbours is done, whether it succeeded or not (trigger rule ``all_done``): the
+    daily runs when item_neighbours is done, whether it succeeded or not, provided the input is ready (trigger
+    rule ``all_done_min_one_success`` over wait_for_input and item_neighbours: a timed-out sensor leaves
+    item_neighbours upstream_failed, so nothing succeeded and daily does not run): the
     table of as_of D holds plays before D 00:00 UTC, which daily --date D accepts; when the Spark job failed
     the table is absent or has no _SUCCESS, and ``--neighbours-missing-ok`` serves the day without it (Beam
     counts co-listening; the manifest's ``neighbours_skipped`` says why), so Spark never holds back the Home
     page. A table built after D is still refused (exit 2).
 
+    The published day is the Asset ``home_recs_daily_published`` (outlet of daily_published): a DAG with
+    ``schedule=[Asset("home_recs_daily_published")]`` runs after each published day. Every task has
+    ``on_failure_callback`` (one ERROR line with dag, task, run, try and log URL, then the optional
+    HOME_RECS_ALERT_HOOK); the DAG has a DeadlineAlert: not succeeded DEADLINE hours after it was queued.
+
 home_recs_retrain (Mondays 05:00 UTC)
 
-    retrain_shortcuts, retrain_podcasts, retrain_playlists   independent; exit 3 (not promoted) = skipped
+    retrain_<shelf> for each model shelf of the config   independent; exit 3 (not promoted) = skipped
 
-    The retrain tasks are not given ``--neighbours`` either: Beam counts co-listening at each example date,
-    point in time by construction. To train on the Spark table, give one table for the whole window, built
-    at its first as_of (retrain --as-of minus retrain.train_days, 28):
-    ``--neighbours NEIGHBOURS_OUTPUT/dt={{ macros.ds_add(ds, -(params.retrain_lag_days | int) - 28) }}``,
-    which home_recs_daily wrote that day (keep its dt= folders that long). A later table, e.g. dt={{ ds }},
-    holds the examples' label days and is refused (exit 2) before any input is read.
+    Each gets one neighbours table for its whole window, built at the window's first as_of (retrain --as-of
+    minus retrain.train_days, read from the config when this file is parsed):
+    ``--neighbours NEIGHBOURS_OUTPUT/dt={{ macros.ds_add(ds, -(params.retrain_lag_days | int) - TRAIN_DAYS) }}
+    --neighbours-missing-ok``, the table home_recs_daily wrote that day (keep its dt= folders that long; when
+    it is gone or incomplete Beam counts co-listening). A later table, e.g. dt={{ ds }}, holds the examples'
+    label days and is refused (exit 2) before any input is read.
+
+Shelves and retrain.train_days come from the project's config, read when the file is parsed:
+transforms/default_config.yaml (of HOME_RECS_REPO, else of the package installed in HOME_RECS_VENV), with
+the local YAML file HOME_RECS_CONFIG (the same file as the ``config`` setting) deep-merged over it. YAML is
+read directly: home-recs is not installed in Airflow's virtualenv (their dependency pins differ).
 
 Operators are chosen when the file is parsed, by what is installed, so the file parses either way:
   - item_neighbours: ``DataprocSubmitJobOperator`` when apache-airflow-providers-google is importable,
@@ -46,22 +62,44 @@ Environment of the DAG processor and workers (read at parse time):
                             DataflowConfiguration.project_id is not templated); default: the project of the
                             ``google_cloud_default`` connection.
   HOME_RECS_DAILY_LAUNCHER  ``beam`` (default when the providers are importable) or ``bash``.
+  HOME_RECS_INPUT_SENSOR    ``gcs`` (GCSObjectExistenceSensor; default when the google provider is importable) or
+                            ``python`` (PythonSensor: a local path, or gs:// through home-recs' transforms.storage).
+  HOME_RECS_CONFIG          local copy of the ``config`` YAML, for the shelf list and retrain.train_days (optional).
+  HOME_RECS_DAILY_DEADLINE_HOURS   the daily deadline, hours after the run is queued (default 6: 09:00 UTC).
+  HOME_RECS_INPUT_WAIT_HOURS       how long wait_for_input waits (default 5).
+  HOME_RECS_ALERT_HOOK      ``package.module:function`` called as f(line, fields) after each alert line (optional).
 """
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
+import logging
 import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param
+import yaml
+from airflow.sdk import DAG, Asset, CronTriggerTimetable, Param
 
 try:  # Airflow 3: the BashOperator lives in the standard provider (installed with apache-airflow)
     from airflow.providers.standard.operators.bash import BashOperator
 except ImportError:  # pragma: no cover - Airflow 2 layout
     from airflow.operators.bash import BashOperator
+
+try:  # Airflow 3: the PythonSensor lives in the standard provider (installed with apache-airflow)
+    from airflow.providers.standard.sensors.python import PythonSensor
+except ImportError:  # pragma: no cover - Airflow 2 layout
+    from airflow.sensors.python import PythonSensor
+
+try:  # Airflow >= 3.1; the SLA of Airflow 2 is gone in 3, so without it the daily DAG has no deadline
+    from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback
+
+    HAVE_DEADLINES = True
+except ImportError:  # pragma: no cover - older Airflow 3
+    HAVE_DEADLINES = False
 
 try:
     from airflow.providers.google.cloud.operators.dataproc import DataprocSubmitJobOperator
@@ -79,6 +117,7 @@ except ImportError:
 
 if HAVE_GOOGLE:
     from airflow.providers.google.cloud.operators.dataflow import DataflowConfiguration
+    from airflow.providers.google.cloud.sensors.gcs import GCSObjectExistenceSensor
 
 VENV = os.environ.get("HOME_RECS_VENV", "")
 HOME_RECS = os.path.join(VENV, "bin", "home-recs") if VENV else "home-recs"
@@ -87,8 +126,47 @@ REPO = Path(os.environ.get("HOME_RECS_REPO") or Path(__file__).resolve().parents
 GCP_PROJECT = os.environ.get("HOME_RECS_GCP_PROJECT") or None
 LAUNCHER = os.environ.get("HOME_RECS_DAILY_LAUNCHER", "beam" if (HAVE_BEAM and HAVE_GOOGLE) else "bash")
 USE_BEAM_OPERATOR = LAUNCHER == "beam" and HAVE_BEAM and HAVE_GOOGLE
+USE_GCS_SENSOR = os.environ.get("HOME_RECS_INPUT_SENSOR", "gcs" if HAVE_GOOGLE else "python") == "gcs" and HAVE_GOOGLE
+DEADLINE_HOURS = float(os.environ.get("HOME_RECS_DAILY_DEADLINE_HOURS", "6"))
+INPUT_WAIT_HOURS = float(os.environ.get("HOME_RECS_INPUT_WAIT_HOURS", "5"))
 
-SHELVES = ("shortcuts", "podcasts", "playlists")  # the model shelves (transforms/feature_spec.py)
+
+def _merge(base: dict, override: dict) -> dict:
+    """``override`` deep-merged over ``base``: the merge rule of transforms.config.merged (mappings key by key,
+    anything else replaces), repeated here because home-recs is not importable in Airflow's virtualenv."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def project_config() -> dict:
+    """The home-recs config as the jobs load it (defaults + HOME_RECS_CONFIG), for the DAG's shape.
+
+    Raises FileNotFoundError (an import error of this file, shown by Airflow) when the packaged defaults
+    cannot be found under HOME_RECS_REPO or HOME_RECS_VENV, or HOME_RECS_CONFIG cannot be read: a DAG with
+    a guessed shelf list would retrain the wrong shelves silently.
+    """
+    candidates = [REPO / "transforms" / "default_config.yaml"]
+    if VENV:
+        candidates += sorted(Path(VENV).glob("lib/python3*/site-packages/transforms/default_config.yaml"))
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise FileNotFoundError(f"home_recs_dag: no default_config.yaml at {', '.join(map(str, candidates))}: set "
+                                "HOME_RECS_REPO to a home-recs checkout or HOME_RECS_VENV to its virtualenv")
+    config = yaml.safe_load(found.read_text(encoding="utf-8"))
+    override = os.environ.get("HOME_RECS_CONFIG")
+    if override:
+        if not Path(override).is_file():
+            raise FileNotFoundError(f"home_recs_dag: HOME_RECS_CONFIG={override} is not a readable local file")
+        config = _merge(config, yaml.safe_load(Path(override).read_text(encoding="utf-8")) or {})
+    return config
+
+
+CONFIG = project_config()
+# the model shelves, as jobs.daily serves them (a shelf set to null in the override is disabled)
+SHELVES = tuple(s for s, c in CONFIG["shelves"].items() if c and c.get("kind") == "model")
+TRAIN_DAYS = int(CONFIG["retrain"]["train_days"])
 
 # name -> (built-in default, description). Placeholders in capitals are not valid bucket or project names,
 # so an unset value fails at once with the name in the error instead of writing somewhere unexpected.
@@ -98,6 +176,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "models": ("gs://CHANGE-ME-home-recs/registry", "model registry root (daily serves its production aliases)"),
     "config": ("", "YAML deep-merged over the defaults, e.g. gs://.../production.yaml (empty: defaults only)"),
     "neighbours_output": ("gs://CHANGE-ME-home-recs/neighbours", "item-neighbours output root (a dt=D folder per run)"),
+    "input_ready": ("", "marker of a ready input day, {ds} = D (empty: <input>/_ready/dt={ds}/_SUCCESS)"),
     "retrain_work": ("gs://CHANGE-ME-home-recs/retrain-work", "retrain scratch root (examples, candidate models)"),
     "runner": ("DataflowRunner", "Beam runner of the Bash tasks (DirectRunner for a small local run)"),
     "project": ("CHANGE-ME-gcp-project", "GCP project of the Bash tasks' Dataflow jobs and of Dataproc"),
@@ -139,7 +218,17 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")[:60]
 
 
-JINJA = {"user_defined_filters": {"sh": lambda v: shlex.quote(str(v)), "slug": _slug}}
+def _gcs(uri: str, part: int) -> str:
+    """Bucket (part 1) or object name (part 2) of ``gs://BUCKET/OBJECT``. Raises ValueError otherwise."""
+    m = re.fullmatch(r"gs://([^/]+)/(.+)", str(uri))
+    if not m:
+        raise ValueError(f"input_ready {uri!r}: the GCS sensor needs gs://BUCKET/OBJECT "
+                         "(HOME_RECS_INPUT_SENSOR=python also checks local paths)")
+    return m.group(part)
+
+
+JINJA = {"user_defined_filters": {"sh": lambda v: shlex.quote(str(v)), "slug": _slug,
+                                  "gcs_bucket": lambda v: _gcs(v, 1), "gcs_object": lambda v: _gcs(v, 2)}}
 
 # Stamped on every row of the day and written into its _SUCCESS: daily_published checks it.
 RUN_ID = "airflow-{{ run_id | slug }}-t{{ ti.try_number }}"
@@ -159,6 +248,68 @@ def beam_flags(job: str) -> str:
             + " --job_name home-recs-" + job + "-{{ ds_nodash }}-t{{ ti.try_number }}"
             + "{% endif %}")
 
+
+# The marker of a ready input day: the input_ready setting, else INPUT/_ready/dt={ds}/_SUCCESS, with {ds} = D.
+READY = ("((" + expr("input_ready") + " or (" + expr("input") + " ~ '/_ready/dt={ds}/_SUCCESS'))"
+         " | replace('{ds}', ds))")
+EXISTS = "import sys; from transforms import storage; sys.exit(0 if storage.exists(sys.argv[1]) else 1)"
+
+
+def input_ready(marker: str) -> bool:
+    """PythonSensor check: does ``marker`` (a local path, or gs://) exist? gs:// is asked through
+    home-recs' ``transforms.storage`` in HOME_RECS_VENV's Python (Airflow's venv has no GCS client without
+    the google provider). Raises RuntimeError when that check itself fails (no credentials, no package)."""
+    if not marker.startswith("gs://"):
+        found = os.path.exists(marker)
+    else:
+        proc = subprocess.run([PYTHON, "-c", EXISTS, marker], capture_output=True, text=True, timeout=300)
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"checking {marker} failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+        found = proc.returncode == 0
+    print(f"{marker}: {'found' if found else 'not there yet'}")
+    return found
+
+
+ALERTS = logging.getLogger("home_recs.alerts")
+
+
+def _alert(line: str, fields: dict) -> None:
+    """Log ``line`` at ERROR, then call HOME_RECS_ALERT_HOOK (``package.module:function``, read at call
+    time on the worker) as f(line, fields); a failing hook is logged, never raised (the line is out)."""
+    ALERTS.error(line)
+    hook = os.environ.get("HOME_RECS_ALERT_HOOK", "")
+    if hook:
+        try:
+            module, _, name = hook.partition(":")
+            getattr(importlib.import_module(module), name)(line, fields)
+        except Exception:  # an alert channel that is down must not hide the failure it reports
+            ALERTS.exception("HOME_RECS_ALERT_HOOK=%s failed", hook)
+
+
+def on_failure(context) -> None:
+    """on_failure_callback of every task: one line ``home-recs FAILED: dag=.. task=.. run=.. try=.. log=URL
+    error=..`` (see :func:`_alert`)."""
+    ti = context.get("ti") or context.get("task_instance")
+    fields = {"dag": getattr(ti, "dag_id", None), "task": getattr(ti, "task_id", None),
+              "run": context.get("run_id") or getattr(ti, "run_id", None), "try": getattr(ti, "try_number", None),
+              "log": getattr(ti, "log_url", None), "error": str(context.get("exception") or "")[:300]}
+    _alert("home-recs FAILED: " + " ".join(f"{k}={v}" for k, v in fields.items()), fields)
+
+
+def deadline_missed(context: dict | None = None, **kwargs) -> None:
+    """DeadlineAlert callback (Airflow calls it with ``context`` = {dag_run: the REST API's DAGRunResponse as a
+    dict (dag_id, dag_run_id, state, ...), deadline: {id, deadline_time}} and the alert's kwargs): one line
+    ``home-recs DEADLINE MISSED: dag=.. run=.. state=.. deadline=..``."""
+    run, deadline = (context or {}).get("dag_run") or {}, (context or {}).get("deadline") or {}
+    fields = {"dag": run.get("dag_id", kwargs.get("dag_id")), "run": run.get("dag_run_id") or run.get("run_id"),
+              "state": run.get("state"),
+              "deadline": deadline.get("deadline_time"), "expected": kwargs.get("expected")}
+    _alert("home-recs DEADLINE MISSED: " + " ".join(f"{k}={v}" for k, v in fields.items()), fields)
+
+
+FAILURE_CALLBACKS = [on_failure]   # append e.g. a SlackNotifier (Airflow notifiers are callbacks too)
+# the published day: a DAG scheduled on it runs after each one (see deploy/README.md)
+PUBLISHED_DAY = Asset("home_recs_daily_published")
 
 # Polls for OUT/_manifests/dt=D/_SUCCESS holding this run's id: the daily job writes it last, after the
 # Dataflow job, from the process that launched it. Exit 1 with the reason when it does not appear in time.
@@ -189,16 +340,32 @@ with DAG(
     max_active_runs=1,
     tags=["home-recs"],
     doc_md=DAILY_DOC,
-    default_args={"owner": "home-recs", "retries": 1, "retry_delay": dt.timedelta(minutes=10)},
+    default_args={"owner": "home-recs", "retries": 1, "retry_delay": dt.timedelta(minutes=10),
+                  "on_failure_callback": FAILURE_CALLBACKS},
+    **({"deadline": DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,   # not the logical date: a backfill is not late
+        interval=dt.timedelta(hours=DEADLINE_HOURS),
+        callback=SyncCallback(deadline_missed, kwargs={"dag_id": "home_recs_daily",
+                                                       "expected": f"done {DEADLINE_HOURS:g} h after queued"}),
+        name="home_recs_daily_done")} if HAVE_DEADLINES else {}),
     params={
-        **setting_params("input", "output", "models", "config", "neighbours_output", "runner", "project",
-                         "region", "temp_location", "setup_file", "daily_py_file", "dataproc_cluster",
+        **setting_params("input", "output", "models", "config", "neighbours_output", "input_ready", "runner",
+                         "project", "region", "temp_location", "setup_file", "daily_py_file", "dataproc_cluster",
                          "neighbours_main_uri"),
         "publish_wait_minutes": Param(30, type="integer", minimum=1,
                                       description="how long daily_published waits for the day's _SUCCESS"),
     },
     **JINJA,
 ) as daily_dag:
+    # reschedule: the slot is free between pokes; retries 0: the timeout is the whole budget
+    sensor_args = dict(task_id="wait_for_input", mode="reschedule", poke_interval=300,
+                       timeout=int(INPUT_WAIT_HOURS * 3600), retries=0)
+    if USE_GCS_SENSOR:
+        wait_for_input = GCSObjectExistenceSensor(bucket="{{ " + READY + " | gcs_bucket }}",
+                                                  object="{{ " + READY + " | gcs_object }}", **sensor_args)
+    else:
+        wait_for_input = PythonSensor(python_callable=input_ready, op_args=["{{ " + READY + " }}"], **sensor_args)
+
     neighbours_args = ["--as-of", "{{ ds }}", "--input", raw("input"),
                        "--output", raw("neighbours_output") + "/dt={{ ds }}"]
     if HAVE_GOOGLE:
@@ -225,7 +392,7 @@ with DAG(
     if USE_BEAM_OPERATOR:
         daily = BeamRunPythonPipelineOperator(
             task_id="daily",
-            trigger_rule="all_done",   # after item_neighbours, failed or not (see the module docstring)
+            trigger_rule="all_done_min_one_success",   # item_neighbours failed or not; input ready (docstring)
             py_file=raw("daily_py_file"),
             py_interpreter=PYTHON,
             runner="DataflowRunner",
@@ -243,7 +410,7 @@ with DAG(
     else:
         daily = BashOperator(
             task_id="daily",
-            trigger_rule="all_done",   # after item_neighbours, failed or not (see the module docstring)
+            trigger_rule="all_done_min_one_success",   # item_neighbours failed or not; input ready (docstring)
             bash_command=(f"{shlex.quote(HOME_RECS)} daily --date {{{{ ds }}}} --input {sh('input')}"
                           f" --output {sh('output')} --models {sh('models')}{optional_flag('--config', 'config')}"
                           f" --neighbours {sh('neighbours_output')}/dt={{{{ ds }}}} --neighbours-missing-ok"
@@ -256,6 +423,7 @@ with DAG(
         bash_command=(f"{shlex.quote(PYTHON)} -c {shlex.quote(WAIT_PUBLISHED)} {sh('output')} {{{{ ds }}}}"
                       f" {RUN_ID} {{{{ params.publish_wait_minutes }}}}"),
         retries=0,
+        outlets=[PUBLISHED_DAY],   # the lead moves it to the publish task when it replaces this one
     )
 
     drift = BashOperator(
@@ -269,7 +437,8 @@ with DAG(
         execution_timeout=dt.timedelta(hours=2),
     )
 
-    item_neighbours >> daily >> daily_published >> drift
+    wait_for_input >> item_neighbours >> daily >> daily_published >> drift
+    wait_for_input >> daily
 
 
 with DAG(
@@ -284,10 +453,10 @@ with DAG(
     doc_md="One `home-recs retrain` per model shelf. Exit 0 = promoted (success), 3 = registered but not "
            "promoted by the gate (skipped, not failed), 2 = input error and 1 = error (failed). "
            "--as-of = run date - retrain_lag_days (evaluation window and its labels must be in the data).",
-    default_args={"owner": "home-recs", "retries": 0},
+    default_args={"owner": "home-recs", "retries": 0, "on_failure_callback": FAILURE_CALLBACKS},
     params={
-        **setting_params("input", "models", "config", "retrain_work", "runner", "project", "region",
-                         "temp_location", "setup_file"),
+        **setting_params("input", "models", "config", "neighbours_output", "retrain_work", "runner", "project",
+                         "region", "temp_location", "setup_file"),
         "retrain_lag_days": Param(8, type="integer", minimum=1,
                                   description="--as-of = run date minus this many days: retrain.eval_days + "
                                               "horizon days - 1 (7 by default) + 1 day for late events"),
@@ -300,6 +469,9 @@ with DAG(
             bash_command=(f"{shlex.quote(HOME_RECS)} retrain --shelf {shelf}"
                           " --as-of {{ macros.ds_add(ds, -(params.retrain_lag_days | int)) }}"
                           f" --input {sh('input')} --models {sh('models')}{optional_flag('--config', 'config')}"
+                          # the table of the window's first as_of, point in time for every example date
+                          f" --neighbours {sh('neighbours_output')}/dt={{{{ macros.ds_add(ds, "
+                          f"-(params.retrain_lag_days | int) - {TRAIN_DAYS}) }}}} --neighbours-missing-ok"
                           f" --work {sh('retrain_work')}/dt={{{{ ds }}}}/shelf={shelf}{beam_flags('examples-' + shelf)}"),
             skip_on_exit_code=3,  # 3 = not promoted: the gate said no, which is an outcome, not a failure
             execution_timeout=dt.timedelta(hours=6),
