@@ -70,6 +70,23 @@ def test_a_model_that_does_not_beat_the_best_baseline_is_refused_with_nothing_in
     assert reg.best_baseline("shortcuts")["version"] == report["version"]
 
 
+def test_a_two_stump_model_is_refused_by_the_baseline_condition_with_nothing_in_production(models, tmp_path):
+    root, eval_ex, cfg = models
+    stumps = {**cfg, "ranker": {**cfg["ranker"], "num_boost_round": 2, "early_stopping_rounds": 2,
+                                "params": {**cfg["ranker"]["params"], "max_depth": 1}},
+              "gate": {**cfg["gate"], "baseline_margin": 0.0}}
+    booster, meta = train(planted_examples(n_listeners=40), "shortcuts", stumps)
+    assert booster.num_boosted_rounds() == 2
+    save_model(booster, meta, str(tmp_path / "stumps"))
+    reg = Registry(str(tmp_path / "reg"))
+    report = gate_register_promote(reg, "shortcuts", str(tmp_path / "stumps"), eval_ex, stumps)
+    checks = report["gate"]["checks"]
+    assert checks["no_regression"]["status"] == "skipped"   # nothing in production
+    versus = checks["beats_best_baseline"]
+    assert versus["status"] == "failed" and versus["interval"][1] < 0   # clearly worse than the planted rule
+    assert not report["promoted"] and any("does not beat the best baseline" in r for r in report["gate"]["reasons"])
+
+
 def test_a_shelf_without_production_serves_its_recorded_best_baseline(tmp_path, broken):  # noqa: F811
     reg = Registry(str(tmp_path / "reg"))
     reg.record_best_baseline("shortcuts", {"baseline": "baseline_recency", "metric": "ndcg@10", "value": 0.5,
