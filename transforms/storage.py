@@ -7,11 +7,42 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import posixpath
 from typing import Any, Iterator
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
+EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+
+
+def use_emulator_credentials() -> bool:
+    """With ``STORAGE_EMULATOR_HOST`` set (e.g. ``http://127.0.0.1:9023``), make Beam's GCS
+    filesystem connect anonymously at once. Returns True when the variable is set (and Beam's
+    credentials were settled), False otherwise (nothing changes: real GCS keeps its credentials).
+
+    Why: Beam looks up Application Default Credentials before its first GCS call, retrying four
+    times with backoff (about 25 s per process, with four logged tracebacks) before it falls back
+    to an anonymous client. An emulator needs no credentials, and the anonymous
+    ``google.cloud.storage`` client Beam then builds already honours ``STORAGE_EMULATOR_HOST``.
+    Beam caches the lookup's result per process (``_Credentials``), so settling that cache to
+    "no credentials" is the one place to skip it; the pinned Beam (<2.78) is what this was
+    written against, and tests/test_gcs_emulator.py fails if a Beam upgrade brings the wait back.
+    Idempotent; called when this module is imported, so every process that reaches GCS through
+    it (the launcher, and Beam workers running its DoFns) is covered.
+    """
+    if not os.environ.get(EMULATOR_ENV):
+        return False
+    from apache_beam.internal.gcp import auth
+
+    creds = auth._Credentials  # noqa: SLF001 - Beam offers no public switch (--no_auth is ignored here)
+    with creds._credentials_lock:
+        creds._credentials, creds._credentials_init = None, True
+    return True
+
+
+use_emulator_credentials()
 
 
 def join(base: str, *parts: str) -> str:
