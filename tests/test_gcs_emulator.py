@@ -189,3 +189,9 @@ def test_a_command_on_gs_paths_waits_on_no_credential_lookup(emulator):
     # the log check above is what catches Beam's retries; this catches any other wait (a metadata
     # server probe, a socket timeout) with room for a loaded machine (about 2 s when idle)
     assert elapsed < 20, f"{elapsed:.1f} s: waiting on something (before the fix: 22-26 s)"
+
+
+def test_an_output_in_a_missing_bucket_stops_the_job_before_reading(emulator, capsys):
+    assert main(["daily", "--date", DATE, "--input", _gs("no-input-here"), "--output", "gs://no-such-bucket/out"]) == 2
+    assert capsys.readouterr().err == ("home-recs daily: error: --output gs://no-such-bucket/out: cannot write "
+                                       "there (HTTP 404: no such bucket)\n")

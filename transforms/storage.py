@@ -114,6 +114,29 @@ def write_parquet(path: str, table) -> None:
     write_bytes(path, buf.getvalue())
 
 
+def gcs_write_problem(prefix: str) -> str | None:
+    """None when this process can create (and delete) an object under the ``gs://`` folder
+    ``prefix``; otherwise one line saying why, e.g. ``HTTP 404: no such bucket``.
+
+    The probe is one plain upload through the client Beam's GCS filesystem uses (same credentials,
+    same emulator). Not :func:`write_bytes`: a Beam/GCS writer whose close failed keeps its upload
+    session and retries it, for up to 120 s, whenever it is garbage-collected."""
+    from apache_beam.io.gcp.gcsio import GcsIO, parse_gcs_path
+
+    bucket, name = parse_gcs_path(join(prefix, f".write-check-{os.getpid()}-{os.urandom(4).hex()}"))
+    try:
+        blob = GcsIO().client.bucket(bucket).blob(name)
+        blob.upload_from_string(b"")
+        blob.delete()
+    except Exception as err:  # noqa: BLE001 - google.api_core, the media layer and auth raise unrelated types
+        status = getattr(err, "code", None) or getattr(getattr(err, "response", None), "status_code", None)
+        known = {404: "no such bucket", 403: "permission denied", 401: "not authenticated"}
+        if status in known:
+            return f"HTTP {status}: {known[status]}"
+        return f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]}"
+    return None
+
+
 def delete_tree(path: str) -> None:
     """Delete ``path`` and everything under it; a missing path is not an error."""
     files = list_files(path)
