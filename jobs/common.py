@@ -58,10 +58,14 @@ def check_inputs(input_dir: str) -> dict[str, list[str]]:
 
 
 def check_output(output: str) -> None:
-    """Check a local ``--output`` before any input is read: it must be a folder (or not exist yet)
-    that this process can create files in. Raises InputError naming the path; ``gs://`` paths are
-    checked by the first write."""
+    """Check ``--output`` before any input is read. A local one must be a folder (or not exist yet)
+    that this process can create files in. A ``gs://`` one must take (and drop) an empty object, so
+    that a missing bucket or permission stops the job with one line, not with a traceback from
+    inside the pipeline after the input was read. Raises InputError naming the path."""
     if output.startswith("gs://"):
+        problem = storage.gcs_write_problem(output)
+        if problem:
+            raise InputError(f"--output {output}: cannot write there ({problem})")
         return
     path = os.path.abspath(output)
     if os.path.exists(path) and not os.path.isdir(path):

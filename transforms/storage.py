@@ -7,11 +7,42 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import posixpath
 from typing import Any, Iterator
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
+EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+
+
+def use_emulator_credentials() -> bool:
+    """With ``STORAGE_EMULATOR_HOST`` set (e.g. ``http://127.0.0.1:9023``), make Beam's GCS
+    filesystem connect anonymously at once. Returns True when the variable is set (and Beam's
+    credentials were settled), False otherwise (nothing changes: real GCS keeps its credentials).
+
+    Why: Beam looks up Application Default Credentials before its first GCS call, retrying four
+    times with backoff (about 25 s per process, with four logged tracebacks) before it falls back
+    to an anonymous client. An emulator needs no credentials, and the anonymous
+    ``google.cloud.storage`` client Beam then builds already honours ``STORAGE_EMULATOR_HOST``.
+    Beam caches the lookup's result per process (``_Credentials``), so settling that cache to
+    "no credentials" is the one place to skip it; the pinned Beam (<2.78) is what this was
+    written against, and tests/test_gcs_emulator.py fails if a Beam upgrade brings the wait back.
+    Idempotent; called when this module is imported, so every process that reaches GCS through
+    it (the launcher, and Beam workers running its DoFns) is covered.
+    """
+    if not os.environ.get(EMULATOR_ENV):
+        return False
+    from apache_beam.internal.gcp import auth
+
+    creds = auth._Credentials  # noqa: SLF001 - Beam offers no public switch (--no_auth is ignored here)
+    with creds._credentials_lock:
+        creds._credentials, creds._credentials_init = None, True
+    return True
+
+
+use_emulator_credentials()
 
 
 def join(base: str, *parts: str) -> str:
@@ -81,6 +112,29 @@ def write_parquet(path: str, table) -> None:
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="snappy")
     write_bytes(path, buf.getvalue())
+
+
+def gcs_write_problem(prefix: str) -> str | None:
+    """None when this process can create (and delete) an object under the ``gs://`` folder
+    ``prefix``; otherwise one line saying why, e.g. ``HTTP 404: no such bucket``.
+
+    The probe is one plain upload through the client Beam's GCS filesystem uses (same credentials,
+    same emulator). Not :func:`write_bytes`: a Beam/GCS writer whose close failed keeps its upload
+    session and retries it, for up to 120 s, whenever it is garbage-collected."""
+    from apache_beam.io.gcp.gcsio import GcsIO, parse_gcs_path
+
+    bucket, name = parse_gcs_path(join(prefix, f".write-check-{os.getpid()}-{os.urandom(4).hex()}"))
+    try:
+        blob = GcsIO().client.bucket(bucket).blob(name)
+        blob.upload_from_string(b"")
+        blob.delete()
+    except Exception as err:  # noqa: BLE001 - google.api_core, the media layer and auth raise unrelated types
+        status = getattr(err, "code", None) or getattr(getattr(err, "response", None), "status_code", None)
+        known = {404: "no such bucket", 403: "permission denied", 401: "not authenticated"}
+        if status in known:
+            return f"HTTP {status}: {known[status]}"
+        return f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]}"
+    return None
 
 
 def delete_tree(path: str) -> None:
