@@ -24,8 +24,8 @@ def check_shelves(config: dict, where: str = "config") -> None:
             if isinstance(quota, bool) or not isinstance(quota, int) or quota <= 0:
                 raise InputError(f"{where}: shelves.{name}.sources.{source} must be a positive integer quota, "
                                  f"got {quota!r}")
-        if shelf.get("kind") == "rule" and shelf.get("rule", name) not in RULES:
-            raise InputError(f"{where}: shelves.{name}: unknown rule {shelf.get('rule', name)!r} "
+        if shelf["kind"] == "rule" and shelf["rule"] not in RULES:
+            raise InputError(f"{where}: shelves.{name}: unknown rule {shelf['rule']!r} "
                              f"(kind: rule needs `rule:` one of {', '.join(RULES)})")
         for key in ("item_types", "fallback_item_types"):
             bad = [t for t in shelf.get(key) or [] if t not in ITEM_TYPES]

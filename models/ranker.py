@@ -107,7 +107,7 @@ def train_spark(train: pd.DataFrame, valid: pd.DataFrame, shelf: str, rcfg: dict
 
     from models.spark_session import get_spark
 
-    spark = spark or get_spark(rcfg.get("spark", {}).get("master", "local[2]"))
+    spark = spark or get_spark(rcfg["spark"]["master"])
     names = feature_names(shelf)
     both = pd.concat([train.assign(is_valid=False), valid.assign(is_valid=True)], ignore_index=True)
     both = both.sort_values(["is_valid", *QUERY, "item_id"], kind="stable")
@@ -116,7 +116,7 @@ def train_spark(train: pd.DataFrame, valid: pd.DataFrame, shelf: str, rcfg: dict
                         "label": both["label"].astype("float64"), "qid": both["qid"],
                         "is_valid": both["is_valid"]})
     sdf = spark.createDataFrame(pdf).withColumn("features", array_to_vector("features"))
-    n_workers = int(rcfg.get("spark", {}).get("num_workers", 1))
+    n_workers = int(rcfg["spark"]["num_workers"])
     sdf = ordered_for_ranking(sdf, n_workers)
     params = dict(rcfg["params"])
     ranker = SparkXGBRanker(features_col="features", label_col="label", qid_col="qid",

@@ -98,6 +98,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+from transforms.config_schema import Drift
 from transforms.feature_spec import FEATURE_SPECS
 from transforms.feature_stats import OTHER, align_bins
 
@@ -125,19 +126,9 @@ RECORD_FIELDS = ("feature", "shelf", "comparison", "metric", "value", "threshold
                  "n_p", "n_q", "alert", "status", "reason")
 """Every record (feature distance or dataset anomaly) has exactly these keys."""
 
-DEFAULT_DRIFT_CONFIG: dict = {
-    "thresholds": {
-        "default_numeric": 0.1,        # L-inf over the training bins
-        "default_categorical": 0.1,    # L-inf over top-k values + other
-        "features": {},                # feature name (or "shelf.feature") -> threshold
-    },
-    "noise_alpha": 0.001,              # threshold >= two-sample noise bound at this level; null = off
-    "max_count_change": 0.5,           # |relative change| of the shelf's row count (drift)
-    "max_missing_rate_increase": 0.1,  # rise of a feature's missing rate, in rate units (0.1 = 10 points)
-    "fail_on_alert": True,             # home-recs drift exits 1 when an alert fires
-    "run_after_daily": True,           # the daily job writes drift/dt=D/ after publishing (jobs.drift.drift_for_day)
-}
-"""Defaults of the ``drift:`` config section; :func:`drift_config` deep-merges ``config["drift"]`` over it."""
+DEFAULT_DRIFT_CONFIG: dict = Drift().model_dump()
+"""Defaults of the ``drift:`` config section, from the schema (:class:`transforms.config_schema.Drift`);
+:func:`drift_config` deep-merges ``config["drift"]`` over it."""
 
 _TIE = 1e-12
 
