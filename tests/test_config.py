@@ -119,3 +119,55 @@ def test_config_show_prints_the_effective_config_and_exits_2_on_a_bad_one(tmp_pa
     path.write_text("gate:\n  tresholds: {}\n")
     assert main(["config", "show", "--config", str(path)]) == 2
     assert "did you mean `thresholds`?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("gate:\n  tresholds: {shortcuts: 0.2}\n", "`gate.tresholds`: unknown key; did you mean `thresholds`?"),
+    ("shelves:\n  podcasts:\n    sise: 3\n", "`shelves.podcasts.sise`: unknown key; did you mean `size`?"),
+    ("drift:\n  fail_on_alrt: false\n", "`drift.fail_on_alrt`: unknown key; did you mean `fail_on_alert`?"),
+    ("shelvs:\n  a: {}\n", "`shelvs`: unknown key; did you mean `shelves`?"),
+])
+def test_each_typo_of_the_issue_exits_2_with_one_line_naming_the_key(tmp_path, capsys, text, message):
+    from jobs.cli import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    assert main(["config", "show", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.endswith(f"config file {path}: {message}")
+
+
+def test_each_shelf_kind_has_its_own_keys():
+    with pytest.raises(InputError, match=r"^config overrides: `shelves.editors_picks.sources`: unknown key; valid keys: "
+                                         r"block_explicit_for_minors, kind, markets, size, title$"):
+        load_config(overrides={"shelves": {"editors_picks": {"sources": {"popular": 5}}}})
+    with pytest.raises(InputError, match=r"`shelves.deep_cuts.kind` must be one of \('model', 'rule', 'editorial'\), "
+                                         r"got 'rules'"):
+        load_config(overrides={"shelves": {"deep_cuts": {"kind": "rules", "size": 3}}})
+    with pytest.raises(InputError, match=r"`shelves.deep_cuts.size` is required"):
+        load_config(overrides={"shelves": {"deep_cuts": {"kind": "editorial"}}})
+
+
+def test_defaults_are_filled_in_from_the_schema(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("shelves:\n  deep_cuts: {kind: rule, size: 5, item_types: [episode]}\n"
+                    "page:\n  claim_order: [editors_picks, shortcuts, podcasts, playlists, new_episodes, deep_cuts]\n"
+                    "ranker:\n  shelves:\n    playlists: {params: {max_depth: 3}}\n")
+    config = load_config(str(path))
+    deep = config["shelves"]["deep_cuts"]
+    # the rule defaults to the shelf's name; the filters to the schema's defaults
+    assert deep["rule"] == "deep_cuts" and deep["followed_min_plays"] == 2 and deep["max_age_days"] == 7.0
+    assert deep["block_explicit_for_minors"] is True and deep["title"] == "" and "sources" not in deep
+    assert config["shelves"]["podcasts"]["max_candidates"] == 200 and config["shelves"]["podcasts"]["familiar"] is False
+    # a per-shelf ranker override keeps only what was given: it is merged over the ranker section
+    assert config["ranker"]["shelves"] == {"playlists": {"params": {"max_depth": 3}}}
+    assert "timezone" not in config["run"] and "outputs" not in config
+
+
+def test_the_drift_and_neighbours_defaults_are_the_schema_defaults():
+    from models.neighbours import defaults
+    from transforms.drift import DEFAULT_DRIFT_CONFIG
+
+    config = load_config()
+    assert config["drift"] == DEFAULT_DRIFT_CONFIG and DEFAULT_DRIFT_CONFIG["thresholds"]["default_numeric"] == 0.1
+    assert config["neighbours"] == defaults() and defaults()["min_score"] == {"cooccurrence": 0.0, "als": 0.1}

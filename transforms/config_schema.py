@@ -114,6 +114,7 @@ class Neighbours(Section):
 class ShelfBase(Section):
     """Keys every kind of shelf has. Rules apply after ranking (models/rules.py, models/home.py)."""
 
+    kind: Literal["model", "rule", "editorial"] = F(..., "model | rule | editorial (each kind has its own keys)")
     title: str = F("", "title shown on the Home page")
     size: int = F(..., "items shown", gt=0)
     markets: Optional[list[str]] = F(None, "whitelist of listener markets served; null: every market")
@@ -139,7 +140,7 @@ class _Served(ShelfBase):
 class ModelShelf(_Served):
     """``kind: model``: candidates from sources, ranked by the shelf's production model."""
 
-    kind: Literal["model"] = F(..., "model | rule | editorial")
+    kind: Literal["model"] = F(..., "model | rule | editorial (each kind has its own keys)")
     max_candidates: int = F(200, "candidates per listener after merging the sources", gt=0)
     exclude_played: bool = F(False, "drop every entity the listener ever played (before as_of)")
     exclude_played_within_hours: Optional[float] = F(None, "drop entities played in [as_of - N h, as_of); null: off")
@@ -153,7 +154,7 @@ class ModelShelf(_Served):
 class RuleShelf(_Served):
     """``kind: rule``: no model, no candidates; a rule of models/rules.py RULES fills it."""
 
-    kind: Literal["rule"] = F(..., "model | rule | editorial")
+    kind: Literal["rule"] = F(..., "model | rule | editorial (each kind has its own keys)")
     rule: Optional[str] = F(None, "the rule to run; null: the shelf's name")
     max_age_days: float = F(7.0, "new_episodes: episodes released in [as_of - N days, as_of)", gt=0)
 
@@ -161,7 +162,7 @@ class RuleShelf(_Served):
 class EditorialShelf(ShelfBase):
     """``kind: editorial``: filled only from the curation table, by market and validity dates."""
 
-    kind: Literal["editorial"] = F(..., "model | rule | editorial")
+    kind: Literal["editorial"] = F(..., "model | rule | editorial (each kind has its own keys)")
 
 
 Shelf = Annotated[Union[ModelShelf, RuleShelf, EditorialShelf], Field(discriminator="kind")]
