@@ -171,3 +171,22 @@ def test_the_drift_and_neighbours_defaults_are_the_schema_defaults():
     config = load_config()
     assert config["drift"] == DEFAULT_DRIFT_CONFIG and DEFAULT_DRIFT_CONFIG["thresholds"]["default_numeric"] == 0.1
     assert config["neighbours"] == defaults() and defaults()["min_score"] == {"cooccurrence": 0.0, "als": 0.1}
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"shelves": {"podcasts": {"heuristic_weights": {"genre_mach": 1.0}}}},
+     "config: shelves.podcasts.heuristic_weights.genre_mach: unknown feature; did you mean `genre_match`?"),
+    ({"shelves": {"deep_cuts": {"kind": "model", "size": 3, "sources": {"popular": 5}}},
+      "page": {"claim_order": ["editors_picks", "shortcuts", "podcasts", "playlists", "new_episodes", "deep_cuts"]}},
+     "config: shelves.deep_cuts is a model shelf without a feature spec"),
+    ({"drift": {"thresholds": {"features": {"podcasts.trnd": 0.2}}}},
+     "config: drift.thresholds.features.podcasts.trnd: unknown feature; did you mean `trend`?"),
+    ({"drift": {"thresholds": {"features": {"new_episodes.trend": 0.2}}}},
+     "config: drift.thresholds.features.new_episodes.trend: 'new_episodes' is not a model shelf"),
+])
+def test_names_the_models_know_are_checked_before_any_input_is_read(override, message):
+    from models.config_checks import check_config
+
+    with pytest.raises(InputError) as err:
+        check_config(load_config(overrides=override))
+    assert str(err.value).startswith(message)
