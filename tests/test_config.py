@@ -138,9 +138,12 @@ def test_each_typo_of_the_issue_exits_2_with_one_line_naming_the_key(tmp_path, c
 
 
 def test_each_shelf_kind_has_its_own_keys():
-    with pytest.raises(InputError, match=r"^config overrides: `shelves.editors_picks.sources`: unknown key; valid keys: "
-                                         r"block_explicit_for_minors, kind, markets, size, title$"):
+    with pytest.raises(InputError, match=r"^config overrides: `shelves.editors_picks.sources`: not a key of an editorial "
+                                         r"shelf \(only of kind: model\); valid keys: block_explicit_for_minors, kind, "
+                                         r"markets, size, title$"):
         load_config(overrides={"shelves": {"editors_picks": {"sources": {"popular": 5}}}})
+    with pytest.raises(InputError, match=r"`shelves.editors_picks.sise`: unknown key; did you mean `size`\?"):
+        load_config(overrides={"shelves": {"editors_picks": {"sise": 5}}})
     with pytest.raises(InputError, match=r"`shelves.deep_cuts.kind` must be one of \('model', 'rule', 'editorial'\), "
                                          r"got 'rules'"):
         load_config(overrides={"shelves": {"deep_cuts": {"kind": "rules", "size": 3}}})
@@ -190,3 +193,20 @@ def test_names_the_models_know_are_checked_before_any_input_is_read(override, me
     with pytest.raises(InputError) as err:
         check_config(load_config(overrides=override))
     assert str(err.value).startswith(message)
+
+
+def test_a_key_of_another_shelf_kind_is_named_as_such():
+    with pytest.raises(InputError, match=r"`shelves.podcasts.max_candidates`: not a key of a rule shelf \(only of "
+                                         r"kind: model\); valid keys: active_within_days,"):
+        load_config(overrides={"shelves": {"podcasts": {"kind": "rule"}}})
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"neighbours": {"als": {"rank": 0}}}, "`neighbours.als.rank` must be greater than or equal to 1, got int 0"),
+    ({"neighbours": {"min_score": {"als": 1.5}}}, "`neighbours.min_score.als` must be less than or equal to 1"),
+    ({"drift": {"noise_alpha": 2}}, "`drift.noise_alpha` must be less than 1, got int 2"),
+    ({"ranker": {"backend": "gpu"}}, "`ranker.backend` must be 'local' or 'spark', got str 'gpu'"),
+])
+def test_out_of_range_values_are_refused_when_the_config_loads(override, message):
+    with pytest.raises(InputError, match="^config overrides: " + __import__("re").escape(message)):
+        load_config(overrides=override)

@@ -26,6 +26,12 @@ def describe(err: ValidationError) -> str:
     got = f"got {type(value).__name__} {value!r}"
     if kind == "extra_forbidden":
         valid = [str(k) for k in model.model_fields] if model is not None else []
+        kinds = {m: k for k, m in config_schema.SHELF_MODELS.items()}
+        has_it = [k for k, m in config_schema.SHELF_MODELS.items() if path[-1] in m.model_fields]
+        if model in kinds and has_it:   # e.g. `kind: rule` set on a model shelf that keeps its sources
+            article = "an" if kinds[model][0] in "aeiou" else "a"
+            return (f"`{dotted}`: not a key of {article} {kinds[model]} shelf (only of kind: {', '.join(has_it)}); "
+                    f"valid keys: {', '.join(sorted(valid))}")
         close = difflib.get_close_matches(path[-1], valid, n=1, cutoff=0.6)
         hint = f"did you mean `{close[0]}`?" if close else f"valid keys: {', '.join(sorted(valid))}"
         return f"`{dotted}`: unknown key; {hint}"

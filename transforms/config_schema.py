@@ -70,37 +70,39 @@ class Colisten(Section):
 class MinScore(Section):
     """``neighbours.min_score:`` per method, the smallest cosine a pair needs to enter the table (null: none)."""
 
-    cooccurrence: Optional[float] = F(0.0, "co-occurrence pairs already share >= min_cooccurrence listeners")
+    cooccurrence: Optional[float] = F(0.0, "co-occurrence pairs already share >= min_cooccurrence listeners",
+                                      ge=-1, le=1)
     als: Optional[float] = F(0.1, "unrelated items get near-orthogonal ALS factors (cosine 1e-6..1e-3); on 30Music "
-                                  "every top-50 ALS score is >= 0.42")
+                                  "every top-50 ALS score is >= 0.42", ge=-1, le=1)
 
 
 class Als(Section):
     """``neighbours.als:`` Spark ALS on the listener x entity matrix."""
 
-    rank: int = F(32, "latent factors")
-    max_iter: int = F(10, "ALS iterations")
-    reg_param: float = F(0.1, "L2 regularisation")
-    alpha: float = F(10.0, "confidence = 1 + alpha * rating")
-    rating: str = F("log1p", "log1p (log play count) | count")
-    num_blocks: Optional[int] = F(None, "ALS user/item blocks; null: Spark's default parallelism")
-    max_items_per_type: int = F(1_000_000, "above it a type gets no ALS neighbours (quadratic search)")
+    rank: int = F(32, "latent factors", ge=1)
+    max_iter: int = F(10, "ALS iterations", ge=1)
+    reg_param: float = F(0.1, "L2 regularisation", ge=0)
+    alpha: float = F(10.0, "confidence = 1 + alpha * rating", ge=0)
+    rating: Literal["log1p", "count"] = F("log1p", "log1p (log play count) | count")
+    num_blocks: Optional[int] = F(None, "ALS user/item blocks; null: Spark's default parallelism", ge=0)
+    max_items_per_type: int = F(1_000_000, "above it a type gets no ALS neighbours (quadratic search)", ge=1)
 
 
 class Neighbours(Section):
     """``neighbours:`` ``home-recs item-neighbours`` (Spark, models/neighbours.py checks the values)."""
 
-    top_n: int = F(50, "neighbours kept per item and method")
-    methods: list[str] = F(["cooccurrence", "als"], "similarity methods: cooccurrence, als")
+    top_n: int = F(50, "neighbours kept per item and method", ge=1)
+    methods: list[Literal["cooccurrence", "als"]] = F(["cooccurrence", "als"], "similarity methods", min_length=1)
     item_types: list[str] = F(["track", "album", "artist", "playlist", "show", "episode"],
-                              "entity types paired (within one type)")
+                              "entity types paired (within one type)", min_length=1)
     cap_listener_items: Optional[int] = F(50, "per listener and type: the most recently played entities "
-                                              "(0/null: no cap)")
-    cap_item_listeners: Optional[int] = F(10_000, "per entity: listeners kept, by a seeded hash order (0/null: no cap)")
-    min_item_listeners: int = F(2, "entities with fewer listeners are dropped")
-    min_cooccurrence: int = F(1, "listeners a co-occurrence pair must share")
+                                              "(0/null: no cap)", ge=0)
+    cap_item_listeners: Optional[int] = F(10_000, "per entity: listeners kept, by a seeded hash order (0/null: no cap)",
+                                              ge=0)
+    min_item_listeners: int = F(2, "entities with fewer listeners are dropped", ge=1)
+    min_cooccurrence: int = F(1, "listeners a co-occurrence pair must share", ge=1)
     min_score: MinScore = F(MinScore(), "per method, the smallest score a pair needs (null: no minimum)")
-    seed: int = F(42, "seed of the listener sampling and ALS")
+    seed: int = F(42, "seed of the listener sampling and ALS", ge=0)
     als: Als = F(Als(), "Spark ALS parameters")
 
 
