@@ -20,6 +20,7 @@ import pandas as pd
 import xgboost as xgb
 
 from transforms import storage
+from transforms.config import merged
 from transforms.errors import InputError
 from transforms.provenance import code_version, git_commit
 from transforms.feature_spec import feature_names, spec_fingerprint
@@ -33,12 +34,10 @@ class ModelMismatchError(InputError):
 
 
 def ranker_config(config: dict, shelf: str) -> dict:
-    """``config["ranker"]`` with the shelf's overrides (``ranker.shelves.<shelf>``) merged in."""
+    """``config["ranker"]`` with the shelf's overrides (``ranker.shelves.<shelf>``) deep-merged in:
+    ``params`` and ``spark`` key by key (an override of ``spark.num_workers`` keeps ``spark.master``)."""
     base = {k: v for k, v in config["ranker"].items() if k != "shelves"}
-    over = (config["ranker"].get("shelves") or {}).get(shelf) or {}
-    merged = {**base, **{k: v for k, v in over.items() if k != "params"}}
-    merged["params"] = {**base.get("params", {}), **over.get("params", {})}
-    return merged
+    return merged(base, (config["ranker"].get("shelves") or {}).get(shelf) or {})
 
 
 def split_by_time(frame: pd.DataFrame, validation_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:

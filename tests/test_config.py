@@ -210,3 +210,13 @@ def test_a_key_of_another_shelf_kind_is_named_as_such():
 def test_out_of_range_values_are_refused_when_the_config_loads(override, message):
     with pytest.raises(InputError, match="^config overrides: " + __import__("re").escape(message)):
         load_config(overrides=override)
+
+
+def test_a_per_shelf_ranker_override_is_merged_key_by_key():
+    from models.ranker import ranker_config
+
+    config = load_config(overrides={"ranker": {"shelves": {"playlists": {"spark": {"num_workers": 2},
+                                                                         "params": {"max_depth": 3}}}}})
+    rcfg = ranker_config(config, "playlists")
+    assert rcfg["spark"] == {"master": "local[2]", "num_workers": 2} and rcfg["params"]["max_depth"] == 3
+    assert rcfg["params"]["eta"] == 0.05 and ranker_config(config, "podcasts")["spark"]["num_workers"] == 1
