@@ -93,11 +93,11 @@ listeners a side, so 10 points is >= 4.5 standard deviations; a row count is a b
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+from transforms.config import merged
 from transforms.config_schema import Drift
 from transforms.feature_spec import FEATURE_SPECS
 from transforms.feature_stats import OTHER, align_bins
@@ -200,7 +200,7 @@ def drift_config(config: Mapping | None = None) -> dict:
     section = {}
     if config:
         section = config.get("drift", config if "thresholds" in config or "fail_on_alert" in config else {}) or {}
-    return _deep_merge(DEFAULT_DRIFT_CONFIG, section)
+    return merged(DEFAULT_DRIFT_CONFIG, dict(section))
 
 
 def feature_threshold(cfg: Mapping, shelf: str, feature: str, feature_kind: str | None) -> float:
@@ -446,16 +446,6 @@ def _num(x):
 
 def _fmt(x) -> str:
     return "-" if x is None else f"{x:.4g}"
-
-
-def _deep_merge(base: Mapping, override: Mapping) -> dict:
-    out = copy.deepcopy(dict(base))
-    for key, value in (override or {}).items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 __all__ = ["COMPARISONS", "METRIC", "DATASET", "EXAMPLE_COUNT_CHANGE", "MISSING_RATE_INCREASE", "COMPARED",
