@@ -242,14 +242,14 @@ class RankerSpark(Section):
 class RankerOverride(Section):
     """``ranker.shelves.<shelf>:`` any ranker key but ``shelves``, merged over ``ranker:`` for one shelf."""
 
-    backend: Optional[Literal["local", "spark"]] = None
-    objective: Optional[str] = None
-    eval_metric: Optional[str] = None
-    num_boost_round: Optional[int] = None
-    early_stopping_rounds: Optional[int] = None
-    validation_days: Optional[int] = None
-    params: Optional[dict[str, Any]] = None
-    spark: Optional[RankerSpark] = None
+    backend: Optional[Literal["local", "spark"]] = F(None, "ranker.backend for this shelf (null: the section's)")
+    objective: Optional[str] = F(None, "ranker.objective for this shelf (null: the section's)")
+    eval_metric: Optional[str] = F(None, "ranker.eval_metric for this shelf (null: the section's)")
+    num_boost_round: Optional[int] = F(None, "ranker.num_boost_round for this shelf (null: the section's)")
+    early_stopping_rounds: Optional[int] = F(None, "ranker.early_stopping_rounds for this shelf (null: the section's)")
+    validation_days: Optional[int] = F(None, "ranker.validation_days for this shelf (null: the section's)")
+    params: Optional[dict[str, Any]] = F(None, "ranker.params for this shelf (null: the section's)")
+    spark: Optional[RankerSpark] = F(None, "ranker.spark for this shelf (null: the section's)")
 
 
 class Ranker(Section):
@@ -270,7 +270,7 @@ class Ranker(Section):
     @field_serializer("shelves")
     def _only_given(self, shelves: dict[str, RankerOverride]) -> dict:
         # an override holds only the keys the user set: None must not replace the section's value
-        return {name: o.model_dump(exclude_unset=True) for name, o in shelves.items()}
+        return {name: o.model_dump(exclude_unset=True, exclude_none=True) for name, o in shelves.items()}
 
 
 class Gate(Section):
