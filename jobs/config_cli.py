@@ -13,8 +13,8 @@ from transforms.config import fingerprint, load_config
 def register(sub) -> None:
     p = sub.add_parser("config", help="print the effective config (defaults merged with --config), after the checks",
                        description="Loads the defaults of the schema (transforms/config_schema.py, docs/CONFIG.md), "
-                                   "deep-merges --config over them, runs every load-time check (unknown keys, value types, shelves, page, "
-                                   "experiments) and prints the result. Exit 2 with one line when a check fails, so it "
+                                   "deep-merges --config over them, runs every load-time check (unknown keys, value "
+                                   "types, shelves, page, experiments) and prints the result. Exit 2 with one line when a check fails, so it "
                                    "also validates a config before a run.")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     show = verbs.add_parser("show", help="print the effective config")

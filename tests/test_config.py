@@ -138,8 +138,8 @@ def test_each_typo_of_the_issue_exits_2_with_one_line_naming_the_key(tmp_path, c
 
 
 def test_each_shelf_kind_has_its_own_keys():
-    with pytest.raises(InputError, match=r"^config overrides: `shelves.editors_picks.sources`: not a key of an editorial "
-                                         r"shelf \(only of kind: model\); valid keys: block_explicit_for_minors, kind, "
+    with pytest.raises(InputError, match=r"^config overrides: `shelves.editors_picks.sources`: not a key of an "
+                                         r"editorial shelf \(only of kind: model\); valid keys: block_explicit_for_minors, kind, "
                                          r"markets, size, title$"):
         load_config(overrides={"shelves": {"editors_picks": {"sources": {"popular": 5}}}})
     with pytest.raises(InputError, match=r"`shelves.editors_picks.sise`: unknown key; did you mean `size`\?"):

@@ -17,5 +17,5 @@ def test_a_row_gives_the_key_its_type_default_and_description():
     rows = render().splitlines()
     assert ("| `gate.tolerance` | float, >= 0 | `0.005` | allowed drop against the production model on the same "
             "window |") in rows
-    assert "| `shelves.<name>.max_candidates` | int, > 0 | `200` | candidates per listener after merging the sources |" \
-        in rows
+    assert ("| `shelves.<name>.max_candidates` | int, > 0 | `200` | candidates per listener after merging the "
+            "sources |") in rows
