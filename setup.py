@@ -11,8 +11,6 @@ setup(
     description="Offline daily recommender that precomputes a music app's Home shelves for every listener.",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["jobs", "jobs.*", "transforms", "transforms.*", "models", "models.*"]),
-    package_data={"transforms": ["*.yaml"]},
-    include_package_data=True,
     install_requires=[
         "apache-beam[gcp]>=2.77.0,<2.78",
         "xgboost-cpu>=3.2.0,<3.3",
@@ -22,6 +20,7 @@ setup(
         "pyarrow>=18.0.0,<26",
         "google-cloud-storage>=2.18.2,<4",
         "PyYAML>=6,<7",
+        "pydantic>=2.7,<3",             # the typed config (transforms/config_schema.py); Beam installs it too
         "matplotlib>=3.8,<4",           # PNG charts in the evaluation and drift reports
     ],
     extras_require={

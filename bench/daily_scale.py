@@ -687,7 +687,7 @@ def run_daily(args, cli, root: Path, n: int, data: Path, registry: str, model_di
 
 
 def load_config(path: str | None) -> dict:
-    """The effective config (the repository's loader when importable, else the packaged YAML + FILE)."""
+    """The effective config (the repository's loader; before the typed config, the packaged YAML + FILE)."""
     sys.path.insert(0, str(REPO))
     try:
         from transforms.config import load_config as repo_load

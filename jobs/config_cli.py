@@ -1,4 +1,5 @@
-"""``home-recs config show``: the effective configuration, defaults included, after the checks."""
+"""``home-recs config show``: the effective configuration, defaults included, after the checks;
+``home-recs config docs``: docs/CONFIG.md, generated from the schema."""
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,9 @@ from transforms.config import fingerprint, load_config
 
 def register(sub) -> None:
     p = sub.add_parser("config", help="print the effective config (defaults merged with --config), after the checks",
-                       description="Loads the packaged defaults (transforms/default_config.yaml), deep-merges --config "
-                                   "over them, runs every load-time check (unknown keys, value types, shelves, page, "
-                                   "experiments) and prints the result. Exit 2 with one line when a check fails, so it "
+                       description="Loads the defaults of the schema (transforms/config_schema.py, docs/CONFIG.md), "
+                                   "deep-merges --config over them, runs every load-time check (unknown keys, value "
+                                   "types, shelves, page, experiments) and prints the result. Exit 2 with one line when a check fails, so it "
                                    "also validates a config before a run.")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     show = verbs.add_parser("show", help="print the effective config")
@@ -21,6 +22,9 @@ def register(sub) -> None:
     show.add_argument("--json", action="store_true", help="print JSON instead of YAML")
     show.add_argument("--section", help="only this top-level section, e.g. shelves or page")
     show.set_defaults(func=run)
+    docs = verbs.add_parser("docs", help="print docs/CONFIG.md (every key, type, default, description) from the schema",
+                            description="home-recs config docs > docs/CONFIG.md regenerates the committed file.")
+    docs.set_defaults(func=run_docs)
 
 
 def run(args: argparse.Namespace, _unknown: list[str]) -> int:
@@ -38,4 +42,11 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
     else:
         print(f"# effective config: defaults + {args.config or '(no --config)'}; fingerprint {fingerprint(config)}")
         print(yaml.safe_dump(shown, sort_keys=False, default_flow_style=None, width=110), end="")
+    return 0
+
+
+def run_docs(_args: argparse.Namespace, _unknown: list[str]) -> int:
+    from transforms.config_docs import render
+
+    print(render(), end="")
     return 0

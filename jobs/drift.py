@@ -21,6 +21,7 @@ import json
 import logging
 import uuid
 
+from models.config_checks import check_drift_features
 from transforms import publish, storage
 from transforms.config import load_config
 from transforms.drift import alerts, compare_stats, describe, drift_config, not_compared_records
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if baseline == date:
         raise InputError(f"--baseline-date must differ from --date ({date})")
     config = load_config(getattr(args, "config", None))
+    check_drift_features(config)   # a misspelt feature would keep its default threshold
     result = drift_for_day(
         args.output, date, baseline, config=config, training_stats=getattr(args, "training_stats", None),
         models=getattr(args, "models", None), input_dir=getattr(args, "input", None),

@@ -210,7 +210,7 @@ def generate_candidates(inp: SourceInput, shelf_config: dict) -> CandidateSet:
     already-played entities are then removed from each source's list.
     Raises ValueError naming an unknown source.
     """
-    limit = int(shelf_config.get("max_candidates", 200))
+    limit = int(shelf_config["max_candidates"])
     quotas = shelf_config.get("sources") or {}
     for name in quotas:
         if name not in SOURCES:

@@ -22,9 +22,8 @@ def gate_config(config: dict, shelf: str) -> dict:
     margin = g.get("baseline_margin")
     return {"metric": g["metric"], "threshold": float((g.get("thresholds") or {}).get(shelf, g["default_threshold"])),
             "tolerance": float(g["tolerance"]), "baseline_margin": None if margin is None else float(margin),
-            "baseline_resamples": int(g.get("baseline_resamples", 1000)),
-            "baseline_confidence": float(g.get("baseline_confidence", 0.95)),
-            "min_queries": int(g.get("min_queries", 30))}
+            "baseline_resamples": int(g["baseline_resamples"]), "baseline_confidence": float(g["baseline_confidence"]),
+            "min_queries": int(g["min_queries"])}
 
 
 def paired_bootstrap(diff: np.ndarray, resamples: int = 1000, confidence: float = 0.95, seed: int = 0

@@ -27,7 +27,7 @@ import pandas as pd
 from models.candidates import CandidateSet, SourceInput, generate_candidates, pair_span
 from models.layout import affinity, expected_engagement, layout_frame
 from models.page import claim_order, dedup_enabled, drop_claimed, slot_claims, split_slot_sets
-from models.rules import (FOLLOWED_MIN_PLAYS, NEW_EPISODES_MAX_AGE_DAYS, RULES, diversify, editorial_layout,
+from models.rules import (RULES, diversify, editorial_layout,
                           editorial_slots, explicit_allowed, followed_shows, is_minor, new_episodes, not_followed,
                           not_played_within, recent_episodes)
 from transforms import contract
@@ -230,8 +230,9 @@ def _page_slots(batch: ListenerBatch, ctx: ServingContext, minor, order, served,
 
 
 def _blocked(cfg: dict, minor: np.ndarray) -> np.ndarray:
-    """Shelf key ``block_explicit_for_minors`` (default true: fail safe) and the listener a minor."""
-    return minor & bool(cfg.get("block_explicit_for_minors", True))
+    """Shelf key ``block_explicit_for_minors`` (its default, in the schema, is true: fail safe) and the listener
+    a minor."""
+    return minor & bool(cfg["block_explicit_for_minors"])
 
 
 def _filter_mask(hist: History, shelf, cfg, who, code, ctx: ServingContext, minor) -> np.ndarray:
@@ -251,7 +252,7 @@ def _filter_mask(hist: History, shelf, cfg, who, code, ctx: ServingContext, mino
 
 def _followed(hist: History, cfg: dict) -> np.ndarray:
     """Keys ``listener * span + show`` of the shows each listener follows (see models.rules)."""
-    min_plays = int(cfg.get("followed_min_plays", FOLLOWED_MIN_PLAYS))
+    min_plays = int(cfg["followed_min_plays"])
 
     def build():
         show, _ = hist.entities(["show"])
@@ -431,7 +432,7 @@ def _recent_episodes(shelf, cfg, ctx: ServingContext) -> tuple[pd.DataFrame, pd.
             release = ((ts - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(milliseconds=1)).to_numpy(dtype=np.float64)
             recent = recent_episodes(frame.index.to_numpy(dtype=object), frame["item_type"].to_numpy(dtype=object),
                                      frame["parent_id"].to_numpy(dtype=object), release, ctx.as_of_ms,
-                                     float(cfg.get("max_age_days", NEW_EPISODES_MAX_AGE_DAYS)))
+                                     float(cfg["max_age_days"]))
         cb = ctx.codebook
         recent = recent.assign(item=cb.encode_known(recent["item_id"].to_numpy(dtype=object)),
                                show=cb.encode_known(recent["show_id"].to_numpy(dtype=object)))
@@ -448,7 +449,7 @@ def _rule_rows(hist: History, served: np.ndarray, shelf, cfg, ctx: ServingContex
     ``new_episodes``: release time, newest first). Items claimed by an earlier shelf are dropped
     and editorial slots inserted as on model shelves; a listener with no rule rows gets no rows.
     Returns the rows and how many items an earlier shelf claimed."""
-    rule = cfg.get("rule", shelf)
+    rule = cfg["rule"]   # the schema fills in the shelf's name
     if rule not in RULES:
         raise ValueError(f"shelf {shelf!r}: unknown rule {rule!r} (known: {list(RULES)})")
     batch, size = hist.batch, int(cfg["size"])

@@ -74,12 +74,12 @@ NEIGHBOURS_SCHEMA = "item_id string, neighbour_id string, score double, method s
 
 
 def defaults() -> dict[str, Any]:
-    """The defaults of the ``neighbours:`` section: ``transforms/default_config.yaml``, the one place they are
-    written (a user config overrides any key). A fresh dict on every call. Read lazily, so that Spark workers
-    unpickling this module's functions do not import the configuration code."""
-    from transforms.config import default_config
+    """The defaults of the ``neighbours:`` section: :class:`transforms.config_schema.Neighbours`, the one place
+    they are written (a user config overrides any key). A fresh dict on every call. Read lazily, so that Spark
+    workers unpickling this module's functions do not import the configuration code."""
+    from transforms.config_schema import Neighbours
 
-    return default_config()["neighbours"]
+    return Neighbours().model_dump()
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ def claim_order(config: dict) -> list[str]:
 
 
 def dedup_enabled(config: dict) -> bool:
-    """``page.dedup`` (default true)."""
-    return bool((config.get("page") or {}).get("dedup", True))
+    """``page.dedup`` (default in the schema: true)."""
+    return bool(config["page"]["dedup"])
 
 
 def split_slot_sets(set_of: np.ndarray, codes: list[np.ndarray], claimed: np.ndarray, span: int

@@ -20,6 +20,7 @@ import pandas as pd
 import xgboost as xgb
 
 from transforms import storage
+from transforms.config import merged
 from transforms.errors import InputError
 from transforms.provenance import code_version, git_commit
 from transforms.feature_spec import feature_names, spec_fingerprint
@@ -33,12 +34,10 @@ class ModelMismatchError(InputError):
 
 
 def ranker_config(config: dict, shelf: str) -> dict:
-    """``config["ranker"]`` with the shelf's overrides (``ranker.shelves.<shelf>``) merged in."""
+    """``config["ranker"]`` with the shelf's overrides (``ranker.shelves.<shelf>``) deep-merged in:
+    ``params`` and ``spark`` key by key (an override of ``spark.num_workers`` keeps ``spark.master``)."""
     base = {k: v for k, v in config["ranker"].items() if k != "shelves"}
-    over = (config["ranker"].get("shelves") or {}).get(shelf) or {}
-    merged = {**base, **{k: v for k, v in over.items() if k != "params"}}
-    merged["params"] = {**base.get("params", {}), **over.get("params", {})}
-    return merged
+    return merged(base, (config["ranker"].get("shelves") or {}).get(shelf) or {})
 
 
 def split_by_time(frame: pd.DataFrame, validation_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -107,7 +106,7 @@ def train_spark(train: pd.DataFrame, valid: pd.DataFrame, shelf: str, rcfg: dict
 
     from models.spark_session import get_spark
 
-    spark = spark or get_spark(rcfg.get("spark", {}).get("master", "local[2]"))
+    spark = spark or get_spark(rcfg["spark"]["master"])
     names = feature_names(shelf)
     both = pd.concat([train.assign(is_valid=False), valid.assign(is_valid=True)], ignore_index=True)
     both = both.sort_values(["is_valid", *QUERY, "item_id"], kind="stable")
@@ -116,7 +115,7 @@ def train_spark(train: pd.DataFrame, valid: pd.DataFrame, shelf: str, rcfg: dict
                         "label": both["label"].astype("float64"), "qid": both["qid"],
                         "is_valid": both["is_valid"]})
     sdf = spark.createDataFrame(pdf).withColumn("features", array_to_vector("features"))
-    n_workers = int(rcfg.get("spark", {}).get("num_workers", 1))
+    n_workers = int(rcfg["spark"]["num_workers"])
     sdf = ordered_for_ranking(sdf, n_workers)
     params = dict(rcfg["params"])
     ranker = SparkXGBRanker(features_col="features", label_col="label", qid_col="qid",

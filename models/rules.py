@@ -1,6 +1,6 @@
 """Business rules applied after ranking: filters, diversity caps, editorial slots and rule shelves.
 
-Everything is declared in config (per shelf in ``shelves:``, see ``transforms/default_config.yaml``)
+Everything is declared in config (per shelf in ``shelves:``, see ``docs/CONFIG.md``)
 and in the ``curation`` table, so a product change needs no code change. Each rule is a small pure
 function over one listener's ranked list (numpy arrays in rank order); :mod:`models.home` wires
 them. Positions are 1-based everywhere; timestamps are epoch milliseconds UTC.
@@ -23,13 +23,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from transforms.config_schema import RuleShelf
 from transforms.packing import factorize
 
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
 MINOR_AGE = 18                   # listeners who may be younger than this never get explicit items
-FOLLOWED_MIN_PLAYS = 2           # default of the shelf key ``followed_min_plays``
-NEW_EPISODES_MAX_AGE_DAYS = 7    # default of the ``new_episodes`` rule's ``max_age_days``
+# the defaults of the shelf keys ``followed_min_plays`` and ``max_age_days`` (written once, in the schema)
+FOLLOWED_MIN_PLAYS: int = RuleShelf.model_fields["followed_min_plays"].default
+NEW_EPISODES_MAX_AGE_DAYS: float = RuleShelf.model_fields["max_age_days"].default
 
 
 def rank_order(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:

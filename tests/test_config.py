@@ -119,3 +119,104 @@ def test_config_show_prints_the_effective_config_and_exits_2_on_a_bad_one(tmp_pa
     path.write_text("gate:\n  tresholds: {}\n")
     assert main(["config", "show", "--config", str(path)]) == 2
     assert "did you mean `thresholds`?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("gate:\n  tresholds: {shortcuts: 0.2}\n", "`gate.tresholds`: unknown key; did you mean `thresholds`?"),
+    ("shelves:\n  podcasts:\n    sise: 3\n", "`shelves.podcasts.sise`: unknown key; did you mean `size`?"),
+    ("drift:\n  fail_on_alrt: false\n", "`drift.fail_on_alrt`: unknown key; did you mean `fail_on_alert`?"),
+    ("shelvs:\n  a: {}\n", "`shelvs`: unknown key; did you mean `shelves`?"),
+])
+def test_each_typo_of_the_issue_exits_2_with_one_line_naming_the_key(tmp_path, capsys, text, message):
+    from jobs.cli import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    assert main(["config", "show", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.endswith(f"config file {path}: {message}")
+
+
+def test_each_shelf_kind_has_its_own_keys():
+    with pytest.raises(InputError, match=r"^config overrides: `shelves.editors_picks.sources`: not a key of an "
+                                         r"editorial shelf \(only of kind: model\); valid keys: block_explicit_for_minors, kind, "
+                                         r"markets, size, title$"):
+        load_config(overrides={"shelves": {"editors_picks": {"sources": {"popular": 5}}}})
+    with pytest.raises(InputError, match=r"`shelves.editors_picks.sise`: unknown key; did you mean `size`\?"):
+        load_config(overrides={"shelves": {"editors_picks": {"sise": 5}}})
+    with pytest.raises(InputError, match=r"`shelves.deep_cuts.kind` must be one of \('model', 'rule', 'editorial'\), "
+                                         r"got 'rules'"):
+        load_config(overrides={"shelves": {"deep_cuts": {"kind": "rules", "size": 3}}})
+    with pytest.raises(InputError, match=r"`shelves.deep_cuts.size` is required"):
+        load_config(overrides={"shelves": {"deep_cuts": {"kind": "editorial"}}})
+
+
+def test_defaults_are_filled_in_from_the_schema(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("shelves:\n  deep_cuts: {kind: rule, size: 5, item_types: [episode]}\n"
+                    "page:\n  claim_order: [editors_picks, shortcuts, podcasts, playlists, new_episodes, deep_cuts]\n"
+                    "ranker:\n  shelves:\n    playlists: {params: {max_depth: 3}}\n")
+    config = load_config(str(path))
+    deep = config["shelves"]["deep_cuts"]
+    # the rule defaults to the shelf's name; the filters to the schema's defaults
+    assert deep["rule"] == "deep_cuts" and deep["followed_min_plays"] == 2 and deep["max_age_days"] == 7.0
+    assert deep["block_explicit_for_minors"] is True and deep["title"] == "" and "sources" not in deep
+    assert config["shelves"]["podcasts"]["max_candidates"] == 200 and config["shelves"]["podcasts"]["familiar"] is False
+    # a per-shelf ranker override keeps only what was given: it is merged over the ranker section
+    assert config["ranker"]["shelves"] == {"playlists": {"params": {"max_depth": 3}}}
+    assert "timezone" not in config["run"] and "outputs" not in config
+
+
+def test_the_drift_and_neighbours_defaults_are_the_schema_defaults():
+    from models.neighbours import defaults
+    from transforms.drift import DEFAULT_DRIFT_CONFIG
+
+    config = load_config()
+    assert config["drift"] == DEFAULT_DRIFT_CONFIG and DEFAULT_DRIFT_CONFIG["thresholds"]["default_numeric"] == 0.1
+    assert config["neighbours"] == defaults() and defaults()["min_score"] == {"cooccurrence": 0.0, "als": 0.1}
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"shelves": {"podcasts": {"heuristic_weights": {"genre_mach": 1.0}}}},
+     "config: shelves.podcasts.heuristic_weights.genre_mach: unknown feature; did you mean `genre_match`?"),
+    ({"shelves": {"deep_cuts": {"kind": "model", "size": 3, "sources": {"popular": 5}}},
+      "page": {"claim_order": ["editors_picks", "shortcuts", "podcasts", "playlists", "new_episodes", "deep_cuts"]}},
+     "config: shelves.deep_cuts is a model shelf without a feature spec"),
+    ({"drift": {"thresholds": {"features": {"podcasts.trnd": 0.2}}}},
+     "config: drift.thresholds.features.podcasts.trnd: unknown feature; did you mean `trend`?"),
+    ({"drift": {"thresholds": {"features": {"new_episodes.trend": 0.2}}}},
+     "config: drift.thresholds.features.new_episodes.trend: 'new_episodes' is not a model shelf"),
+])
+def test_names_the_models_know_are_checked_before_any_input_is_read(override, message):
+    from models.config_checks import check_config
+
+    with pytest.raises(InputError) as err:
+        check_config(load_config(overrides=override))
+    assert str(err.value).startswith(message)
+
+
+def test_a_key_of_another_shelf_kind_is_named_as_such():
+    with pytest.raises(InputError, match=r"`shelves.podcasts.max_candidates`: not a key of a rule shelf \(only of "
+                                         r"kind: model\); valid keys: active_within_days,"):
+        load_config(overrides={"shelves": {"podcasts": {"kind": "rule"}}})
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"neighbours": {"als": {"rank": 0}}}, "`neighbours.als.rank` must be greater than or equal to 1, got int 0"),
+    ({"neighbours": {"min_score": {"als": 1.5}}}, "`neighbours.min_score.als` must be less than or equal to 1"),
+    ({"drift": {"noise_alpha": 2}}, "`drift.noise_alpha` must be less than 1, got int 2"),
+    ({"ranker": {"backend": "gpu"}}, "`ranker.backend` must be 'local' or 'spark', got str 'gpu'"),
+])
+def test_out_of_range_values_are_refused_when_the_config_loads(override, message):
+    with pytest.raises(InputError, match="^config overrides: " + __import__("re").escape(message)):
+        load_config(overrides=override)
+
+
+def test_a_per_shelf_ranker_override_is_merged_key_by_key():
+    from models.ranker import ranker_config
+
+    config = load_config(overrides={"ranker": {"shelves": {"playlists": {"spark": {"num_workers": 2},
+                                                                         "params": {"max_depth": 3}}}}})
+    rcfg = ranker_config(config, "playlists")
+    assert rcfg["spark"] == {"master": "local[2]", "num_workers": 2} and rcfg["params"]["max_depth"] == 3
+    assert rcfg["params"]["eta"] == 0.05 and ranker_config(config, "podcasts")["spark"]["num_workers"] == 1

@@ -1,7 +1,8 @@
-"""Configuration: the packaged defaults (``default_config.yaml``) deep-merged with a user file.
+"""Configuration: the schema's defaults (:mod:`transforms.config_schema`) deep-merged with a user file.
 
 Shelves, their item types, sizes, candidate caps, heuristic weights and rules are all declared
-here, not in code, so a new rule or editorial shelf needs no code change.
+in config, not in code, so a new rule or editorial shelf needs no code change. Every key, its type,
+default and description: ``docs/CONFIG.md`` (generated from the schema by ``home-recs config docs``).
 """
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from typing import Any
 
 import yaml
 
-from transforms import storage
-from transforms.errors import InputError
+from pydantic import ValidationError
 
-SHELF_KINDS = ("model", "rule", "editorial")
+from transforms import config_schema, storage
+from transforms.config_errors import describe
+from transforms.config_schema import SHELF_KINDS  # noqa: F401  (re-exported)
+from transforms.errors import InputError
 
 
 def merged(base: dict, override: dict) -> dict:
@@ -36,16 +39,17 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 
 def default_config() -> dict[str, Any]:
-    """The packaged default configuration as a fresh dict."""
-    text = resources.files("transforms").joinpath("default_config.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    """The default configuration (:mod:`transforms.config_schema`, every key) as a fresh dict."""
+    return config_schema.default_config()
 
 
 def load_config(path: str | None = None, overrides: dict | None = None) -> dict[str, Any]:
-    """Defaults, deep-merged with the YAML file at ``path`` (local or gs://), then with ``overrides``.
+    """Defaults, deep-merged with the YAML file at ``path`` (local or gs://), then with ``overrides``,
+    validated through :class:`transforms.config_schema.Config` after each merge.
 
-    Raises InputError naming the file when it is missing or not a YAML mapping, or naming the key
-    when a shelf is malformed.
+    Returns the plain dict the callers index (``config["shelves"][s]["size"]``), every default filled
+    in. Raises InputError naming the file when it is missing or not a YAML mapping, and naming the
+    dotted key (with the closest valid name for an unknown key) when a value does not fit the schema.
     """
     config = default_config()
     if path:
@@ -59,82 +63,25 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> dict[
             raise InputError(f"config file {path} is not valid YAML: {err}") from err
         if user is not None and not isinstance(user, dict):
             raise InputError(f"config file {path} must hold a YAML mapping at the top level")
-        refuse_unknown_keys(user or {}, config, f"config file {path}")
-        config = _deep_merge(config, user or {})
+        config = validated(_deep_merge(config, user or {}), f"config file {path}")
     if overrides:
-        refuse_unknown_keys(overrides, config, "config overrides")
-        config = _deep_merge(config, overrides)
+        config = validated(_deep_merge(config, overrides), "config overrides")
     _check(config)
     return config
 
 
-# Maps whose keys are names chosen by the user (shelves, sources, features, xgboost parameters),
-# with '*' for a name; and the keys a named entry may hold ("shelves.*": any key of a default shelf).
-VARIANT_KEYS = ("share", "shelves", "models")   # what an experiment's variant may set (models/experiments.py)
-OPEN_MAPS = ("shelves", "shelves.*.sources", "shelves.*.heuristic_weights", "ranker.params", "ranker.shelves",
-             "ranker.shelves.*.params", "gate.thresholds", "drift.thresholds.features", "page.layout.base_rates")
+# what an experiment's variant may set (models/experiments.py)
+VARIANT_KEYS = ("share", "shelves", "models")
 
 
-def _templates(defaults: dict) -> dict[str, dict]:
-    shelf_keys: dict = {}
-    for shelf in (defaults.get("shelves") or {}).values():
-        shelf_keys.update(shelf or {})
-    shelf_keys.setdefault("rule", None)
-    return {"shelves.*": shelf_keys, "ranker.shelves.*": defaults.get("ranker", {})}
-
-
-def refuse_unknown_keys(user: dict, defaults: dict, where: str) -> None:
-    """Raise InputError for the first key of ``user`` the defaults do not define, naming its dotted
-    path and the closest valid key (a misspelt ``gate.tresholds`` would otherwise be ignored and
-    the default threshold would gate promotions). Keys under :data:`OPEN_MAPS` are names and pass."""
-    templates = _templates(defaults)
-
-    def walk(node: dict, schema: dict, path: str, pattern: str) -> None:
-        for key, value in node.items():
-            dotted, dotted_pattern = f"{path}.{key}" if path else str(key), f"{pattern}.{key}" if pattern else str(key)
-            if pattern in OPEN_MAPS:
-                dotted_pattern = f"{pattern}.*"
-                child = templates.get(dotted_pattern)
-            elif key in schema:
-                child = schema[key]
-            else:
-                import difflib
-
-                close = difflib.get_close_matches(str(key), [str(k) for k in schema], n=1, cutoff=0.6)
-                hint = f"did you mean `{close[0]}`?" if close else f"valid keys: {', '.join(sorted(map(str, schema)))}"
-                raise InputError(f"{where}: `{dotted}`: unknown key; {hint}")
-            if dotted_pattern == "experiments":   # user-named all the way down: check_experiments checks it
-                if not isinstance(value, dict):
-                    raise InputError(f"{where}: `experiments` must be a mapping of names to experiments")
-                continue
-            wants_mapping = isinstance(child, dict) or dotted_pattern in OPEN_MAPS
-            if wants_mapping and not isinstance(value, dict):
-                if value is None and dotted_pattern == "shelves.*":   # `name: null` disables a shelf
-                    continue
-                raise InputError(f"{where}: `{dotted}` must be a mapping of keys to values, "
-                                 f"got {type(value).__name__} {value!r}")
-            if isinstance(value, dict):
-                walk(value, child if isinstance(child, dict) else {}, dotted, dotted_pattern)
-            else:
-                _check_leaf_type(where, dotted, value, child)
-
-    walk(user, defaults, "", "")
-
-
-def _check_leaf_type(where: str, dotted: str, value, default) -> None:
-    """A value whose default is a boolean must be a boolean (YAML `"false"` is a true string), and a
-    list's must be a list (a bare `shortcuts` would be read letter by letter); null passes (off)."""
-    if value is None:
-        return
-    if isinstance(default, bool) and not isinstance(value, bool):
-        raise InputError(f"{where}: `{dotted}` must be true or false, got {type(value).__name__} {value!r}")
-    if isinstance(default, int) and not isinstance(default, bool) and (isinstance(value, bool)
-                                                                      or not isinstance(value, int)):
-        raise InputError(f"{where}: `{dotted}` must be an integer, got {type(value).__name__} {value!r}")
-    if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise InputError(f"{where}: `{dotted}` must be a number, got {type(value).__name__} {value!r}")
-    if isinstance(default, list) and not isinstance(value, list):
-        raise InputError(f"{where}: `{dotted}` must be a list, e.g. [{value}], got {type(value).__name__} {value!r}")
+def validated(config: dict, where: str) -> dict[str, Any]:
+    """``config`` through the schema, as a plain dict with every default filled in. Raises
+    InputError ``"{where}: `dotted.key`: ..."`` for the first key that does not fit (see
+    :func:`transforms.config_errors.describe`)."""
+    try:
+        return config_schema.Config.model_validate(config).model_dump()
+    except ValidationError as err:
+        raise InputError(f"{where}: {describe(err)}") from None
 
 
 def check_experiments(config: dict) -> None:
@@ -157,15 +104,19 @@ def check_experiments(config: dict) -> None:
             where = f"config: experiments.{name}.variants.{v}"
             if not isinstance(spec, dict) or set(spec) - set(VARIANT_KEYS):
                 raise InputError(f"{where}: keys are {list(VARIANT_KEYS)}, got {spec!r}")
-            # the shelf keys of an override are the shelves' keys: a misspelt one would do nothing
-            refuse_unknown_keys({"shelves": spec.get("shelves") or {}}, config, f"{where} (shelf overrides)")
             share = spec.get("share")
             if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
                 raise InputError(f"{where}.share must be a number in (0, 1], got {share!r}")
             total += float(share)
-            for shelf, override in (spec.get("shelves") or {}).items():
+            overrides = spec.get("shelves") or {}
+            if not isinstance(overrides, dict):
+                raise InputError(f"{where}.shelves must map shelf names to shelf keys, got {overrides!r}")
+            for shelf in overrides:
                 if shelf not in config["shelves"]:
                     raise InputError(f"{where}.shelves: {shelf!r} is not a shelf of the config")
+            # the shelf keys of an override are the shelves' keys: a misspelt one would do nothing
+            validated(_deep_merge(config, {"shelves": overrides}), f"{where} (shelf overrides)")
+            for shelf, override in overrides.items():
                 try:   # a variant must not turn a familiar shelf into a discovery one either
                     _check_familiar(shelf, _deep_merge(config["shelves"][shelf], override or {}))
                 except InputError as err:
@@ -180,15 +131,11 @@ def check_experiments(config: dict) -> None:
 
 
 def _check(config: dict) -> None:
+    """What the schema cannot check: a familiar shelf's sources, the page's shelf lists (against the
+    shelves), the experiments. Drops the shelves disabled with ``name: null``."""
     for name, shelf in config.get("shelves", {}).items():
-        if shelf is None:  # a user file may disable a shelf with `name: null`
-            continue
-        kind = shelf.get("kind")
-        if kind not in SHELF_KINDS:
-            raise InputError(f"config: shelves.{name}.kind must be one of {SHELF_KINDS}, got {kind!r}")
-        if int(shelf.get("size", 0)) <= 0:
-            raise InputError(f"config: shelves.{name}.size must be a positive integer")
-        _check_familiar(name, shelf)
+        if shelf is not None:  # a user file may disable a shelf with `name: null`
+            _check_familiar(name, shelf)
     disabled = [k for k, v in config.get("shelves", {}).items() if v is None]
     config["shelves"] = {k: v for k, v in config.get("shelves", {}).items() if v is not None}
     page = config.get("page") or {}
@@ -214,14 +161,11 @@ FAMILIAR_SOURCES = ("history",)  # the only candidate source made of the listene
 
 
 def _check_familiar(name: str, shelf: dict) -> None:
-    """Shelf keys ``familiar`` and ``active_within_days``. A familiar shelf ("Jump back in") shows
+    """Shelf key ``familiar``. A familiar shelf ("Jump back in") shows
     only entities the listener played before as_of, so a source that proposes anything else
     (neighbours, popularity) would turn it into a discovery shelf: refused here, at load time,
     rather than discovered in the labels. Raises InputError naming the shelf and the key."""
-    familiar = shelf.get("familiar", False)
-    if not isinstance(familiar, bool):
-        raise InputError(f"config: shelves.{name}.familiar must be true or false, got {familiar!r}")
-    if familiar:
+    if shelf.get("familiar"):
         others = [s for s in (shelf.get("sources") or {}) if s not in FAMILIAR_SOURCES]
         if others:
             raise InputError(f"config: shelves.{name} is familiar (familiar: true), so only the "
@@ -230,10 +174,6 @@ def _check_familiar(name: str, shelf: dict) -> None:
         if shelf.get("exclude_played"):
             raise InputError(f"config: shelves.{name} is familiar (familiar: true), and exclude_played: true "
                              f"would remove every candidate it has; set one of them to false")
-    days = shelf.get("active_within_days")
-    if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float)) or days <= 0):
-        raise InputError(f"config: shelves.{name}.active_within_days must be a positive number of days "
-                         f"or null, got {days!r}")
 
 
 def fingerprint(config: dict) -> str:

@@ -93,11 +93,12 @@ listeners a side, so 10 points is >= 4.5 standard deviations; a row count is a b
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+from transforms.config import merged
+from transforms.config_schema import Drift
 from transforms.feature_spec import FEATURE_SPECS
 from transforms.feature_stats import OTHER, align_bins
 
@@ -125,19 +126,9 @@ RECORD_FIELDS = ("feature", "shelf", "comparison", "metric", "value", "threshold
                  "n_p", "n_q", "alert", "status", "reason")
 """Every record (feature distance or dataset anomaly) has exactly these keys."""
 
-DEFAULT_DRIFT_CONFIG: dict = {
-    "thresholds": {
-        "default_numeric": 0.1,        # L-inf over the training bins
-        "default_categorical": 0.1,    # L-inf over top-k values + other
-        "features": {},                # feature name (or "shelf.feature") -> threshold
-    },
-    "noise_alpha": 0.001,              # threshold >= two-sample noise bound at this level; null = off
-    "max_count_change": 0.5,           # |relative change| of the shelf's row count (drift)
-    "max_missing_rate_increase": 0.1,  # rise of a feature's missing rate, in rate units (0.1 = 10 points)
-    "fail_on_alert": True,             # home-recs drift exits 1 when an alert fires
-    "run_after_daily": True,           # the daily job writes drift/dt=D/ after publishing (jobs.drift.drift_for_day)
-}
-"""Defaults of the ``drift:`` config section; :func:`drift_config` deep-merges ``config["drift"]`` over it."""
+DEFAULT_DRIFT_CONFIG: dict = Drift().model_dump()
+"""Defaults of the ``drift:`` config section, from the schema (:class:`transforms.config_schema.Drift`);
+:func:`drift_config` deep-merges ``config["drift"]`` over it."""
 
 _TIE = 1e-12
 
@@ -209,7 +200,7 @@ def drift_config(config: Mapping | None = None) -> dict:
     section = {}
     if config:
         section = config.get("drift", config if "thresholds" in config or "fail_on_alert" in config else {}) or {}
-    return _deep_merge(DEFAULT_DRIFT_CONFIG, section)
+    return merged(DEFAULT_DRIFT_CONFIG, dict(section))
 
 
 def feature_threshold(cfg: Mapping, shelf: str, feature: str, feature_kind: str | None) -> float:
@@ -455,16 +446,6 @@ def _num(x):
 
 def _fmt(x) -> str:
     return "-" if x is None else f"{x:.4g}"
-
-
-def _deep_merge(base: Mapping, override: Mapping) -> dict:
-    out = copy.deepcopy(dict(base))
-    for key, value in (override or {}).items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 __all__ = ["COMPARISONS", "METRIC", "DATASET", "EXAMPLE_COUNT_CHANGE", "MISSING_RATE_INCREASE", "COMPARED",

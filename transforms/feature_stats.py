@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from transforms import storage
+from transforms.config_schema import FeatureStats
 from transforms.feature_spec import FEATURE_SPECS, Feature, spec_fingerprint
 
 BinEdges = dict[str, list[float]]
@@ -62,7 +63,7 @@ BinEdges = dict[str, list[float]]
 
 OTHER = "__other__"
 DEFAULT_N_BINS = 10
-DEFAULT_MIN_LISTENERS = 5
+DEFAULT_MIN_LISTENERS: int = FeatureStats.model_fields["min_listeners"].default   # config feature_stats.min_listeners
 DEFAULT_TOP_K = 20
 LISTENER_CAP = 64
 """Size of the per-cell listener sketch; ``finalize(min_listeners=k)`` needs ``k <= listener_cap``."""

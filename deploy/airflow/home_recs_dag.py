@@ -37,9 +37,10 @@ home_recs_retrain (Mondays 05:00 UTC)
     label days and is refused (exit 2) before any input is read.
 
 Shelves and retrain.train_days come from the project's config, read when the file is parsed:
-transforms/default_config.yaml (of HOME_RECS_REPO, else of the package installed in HOME_RECS_VENV), with
-the local YAML file HOME_RECS_CONFIG (the same file as the ``config`` setting) deep-merged over it. YAML is
-read directly: home-recs is not installed in Airflow's virtualenv (their dependency pins differ).
+the defaults of transforms/config_schema.py (of HOME_RECS_REPO, else of the package installed in
+HOME_RECS_VENV; the module needs only pydantic, which Airflow has), with the local YAML file HOME_RECS_CONFIG
+(the same file as the ``config`` setting) deep-merged over it. home-recs itself is not installed in Airflow's
+virtualenv (their dependency pins differ).
 
 Operators are chosen when the file is parsed, by what is installed, so the file parses either way:
   - item_neighbours: ``DataprocSubmitJobOperator`` when apache-airflow-providers-google is importable,
@@ -72,12 +73,14 @@ Environment of the DAG processor and workers (read at parse time):
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import importlib
 import json
 import logging
 import os
 import re
 import shlex
+import sys
 import subprocess
 from pathlib import Path
 
@@ -147,14 +150,19 @@ def project_config() -> dict:
     cannot be found under HOME_RECS_REPO or HOME_RECS_VENV, or HOME_RECS_CONFIG cannot be read: a DAG with
     a guessed shelf list would retrain the wrong shelves silently.
     """
-    candidates = [REPO / "transforms" / "default_config.yaml"]
+    candidates = [REPO / "transforms" / "config_schema.py"]
     if VENV:
-        candidates += sorted(Path(VENV).glob("lib/python3*/site-packages/transforms/default_config.yaml"))
+        candidates += sorted(Path(VENV).glob("lib/python3*/site-packages/transforms/config_schema.py"))
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
-        raise FileNotFoundError(f"home_recs_dag: no default_config.yaml at {', '.join(map(str, candidates))}: set "
+        raise FileNotFoundError(f"home_recs_dag: no config_schema.py at {', '.join(map(str, candidates))}: set "
                                 "HOME_RECS_REPO to a home-recs checkout or HOME_RECS_VENV to its virtualenv")
-    config = yaml.safe_load(found.read_text(encoding="utf-8"))
+    # the schema module needs only pydantic (which Airflow has), not the rest of home-recs
+    spec = importlib.util.spec_from_file_location("home_recs_config_schema", found)
+    schema = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = schema   # pydantic resolves the string annotations through sys.modules
+    spec.loader.exec_module(schema)
+    config = schema.default_config()
     override = os.environ.get("HOME_RECS_CONFIG")
     if override:
         if not Path(override).is_file():
