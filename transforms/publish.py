@@ -53,8 +53,7 @@ def publish_day(output: str, run_id: str, date: str, tables: list[str], manifest
         journal = {"staged": [t for t in tables if storage.list_files(partition(stage, t, date))],
                    "cleared": [], "done": []}
     marker = success_path(output, date)
-    if storage.exists(marker):
-        storage.delete_tree(marker)
+    storage.delete_file(marker)   # (delete_tree left a local file in place: shutil.rmtree ignores files)
     storage.write_json(journal_path, journal)
     published = {}
     for table in tables:
