@@ -71,7 +71,9 @@ def register(sub) -> None:
     p.add_argument("--config", help="YAML file deep-merged over the packaged defaults")
     p.add_argument("--runner", default="DirectRunner",
                    help="Beam runner (default DirectRunner; Prism needs internet, so it is never implied)")
-    p.add_argument("--run-id", help="id stamped on every row (default: UTC time + random suffix)")
+    p.add_argument("--run-id", "--run_id", dest="run_id",   # --run_id: the Flex Template's parameter name
+                   help="id stamped on every row, and of the staging folder OUTPUT/_staging/RUN_ID/ that "
+                        "`home-recs publish --run-id` publishes (default: UTC time + random suffix)")
     p.add_argument("--neighbours", help="output of `home-recs item-neighbours` (Spark): co-listening and ALS "
                    "candidate sources read it as a side input instead of counting pairs in Beam. Its as_of "
                    "(summary.json) must be at or before --date, else the job stops")
