@@ -151,15 +151,21 @@ def test_dags_parse_with_airflow_dagbag():
     assert report["import_errors"] == {}
     assert report["dag_ids"] == ["home_recs_daily", "home_recs_retrain"]
     daily, retrain = report["dags"]["home_recs_daily"], report["dags"]["home_recs_retrain"]
-    assert set(daily["tasks"]) == {"item_neighbours", "daily", "daily_published", "drift"}
+    assert set(daily["tasks"]) == {"item_neighbours", "daily", "publish", "drift"}
     assert set(retrain["tasks"]) == {"retrain_shortcuts", "retrain_podcasts", "retrain_playlists"}
     assert daily["catchup"] is False and retrain["catchup"] is False
-    assert daily["tasks"]["drift"]["upstream"] == ["daily_published"]
-    assert daily["tasks"]["daily_published"]["upstream"] == ["daily"]
+    assert daily["tasks"]["drift"]["upstream"] == ["publish"]
+    assert daily["tasks"]["publish"]["upstream"] == ["daily"]
+    # publish names the run daily staged (pushed by daily, one id per try), and daily does not publish itself
+    assert daily["tasks"]["publish"]["rendered"]["bash_command"].endswith(
+        " publish --output gs://CHANGE-ME-home-recs/home --date 2026-11-28"
+        " --run-id airflow-scheduled-2026-11-28t03-00-00-00-00-t1")
     assert daily["tasks"]["daily"]["upstream"] == ["item_neighbours"] and "all_done" in daily["tasks"]["daily"]["trigger_rule"]
     served = daily["tasks"]["daily"]["rendered"]
     served = served.get("bash_command") or json.dumps(served.get("pipeline_options"))
     assert "/dt=2026-11-28 --neighbours-missing-ok" in served or '"neighbours-missing-ok": true' in served
+    assert served.endswith("--no-publish && echo airflow-scheduled-2026-11-28t03-00-00-00-00-t1") or (
+        '"submit-only": true' in served)
     for task in retrain["tasks"].values():
         assert task["operator"] == "BashOperator" and task["skip_on_exit_code"] == [3]
     rendered = daily["tasks"]["drift"]["rendered"]["bash_command"]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Parse the Airflow DAGs (deploy/airflow/home_recs_dag.py) with DagBag in their own virtualenv and check them:
-# no import errors, the expected DAG and task ids, daily >> daily_published >> drift, retrain skips on exit 3.
+# no import errors, the expected DAG and task ids, daily >> publish >> drift, retrain skips on exit 3.
 # Creates the virtualenv if it is missing (Airflow is kept out of the project's .venv: see ../shared/STACK.md).
 #
 #   bash deploy/airflow/check_dag.sh                 # airflow + apache-beam provider (BashOperator paths)

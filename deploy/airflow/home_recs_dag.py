@@ -2,10 +2,11 @@
 
 home_recs_daily (03:00 UTC every day; ``{{ ds }}`` = the run's date D, as_of = D 00:00 UTC)
 
-    item_neighbours >> daily >> daily_published >> drift
+    item_neighbours >> daily >> publish >> drift
         item_neighbours: Spark, item-item neighbours before D (Dataproc, or local Spark) -> NEIGHBOURS_OUTPUT/dt=D
         daily: Beam on Dataflow, the Home shelves of D, with ``--neighbours NEIGHBOURS_OUTPUT/dt=D
-        --neighbours-missing-ok``; daily_published: D was published by this run; drift: skew/drift of D
+        --neighbours-missing-ok``, run without publishing (``--no-publish``, or ``--submit-only`` under the Beam
+        operator); publish: ``home-recs publish`` of that run (idempotent); drift: skew/drift of D
         (exit 1 = an alert = a red task)
 
     daily runs when item_neighbours is done, whether it succeeded or not (trigger rule ``all_done``): the
@@ -141,7 +142,8 @@ def _slug(text: str) -> str:
 
 JINJA = {"user_defined_filters": {"sh": lambda v: shlex.quote(str(v)), "slug": _slug}}
 
-# Stamped on every row of the day and written into its _SUCCESS: daily_published checks it.
+# Stamped on every row of the day and written into its _SUCCESS; one per try of daily, so a retry never writes
+# into the staging folder of an earlier try (whose Dataflow job may still be running).
 RUN_ID = "airflow-{{ run_id | slug }}-t{{ ti.try_number }}"
 
 
@@ -160,23 +162,19 @@ def beam_flags(job: str) -> str:
             + "{% endif %}")
 
 
-# Polls for OUT/_manifests/dt=D/_SUCCESS holding this run's id: the daily job writes it last, after the
-# Dataflow job, from the process that launched it. Exit 1 with the reason when it does not appear in time.
-WAIT_PUBLISHED = r"""
-import sys, time
-from transforms import publish, storage
-out, date, run_id, minutes = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-marker, deadline, seen = publish.success_path(out, date), time.time() + 60 * minutes, None
-while True:
-    seen = storage.read_bytes(marker).decode().strip() if storage.exists(marker) else None
-    if seen == run_id:
-        print(f"{date} published by {run_id}: {marker}")
-        sys.exit(0)
-    if time.time() > deadline:
-        print(f"{marker}: expected run {run_id}, found {seen or 'no _SUCCESS'} after {minutes:g} min", file=sys.stderr)
-        sys.exit(1)
-    time.sleep(20)
-"""
+# The run id of the try of daily that succeeded, for the publish task: the Bash daily echoes it last (BashOperator
+# pushes the last stdout line), the Beam operator's daily pushes it under key "run_id" (_BeamDaily).
+DAILY_RUN_ID = ("{{ ti.xcom_pull(task_ids='daily', key='run_id') }}" if USE_BEAM_OPERATOR
+                else "{{ ti.xcom_pull(task_ids='daily') }}")
+
+if USE_BEAM_OPERATOR:
+    class _BeamDaily(BeamRunPythonPipelineOperator):
+        """The Beam operator, pushing the rendered ``--run-id`` so that the publish task names the same run."""
+
+        def execute(self, context):
+            context["ti"].xcom_push(key="run_id", value=self.pipeline_options["run-id"])
+            return super().execute(context)
+
 
 DAILY_DOC = __doc__
 
@@ -194,8 +192,6 @@ with DAG(
         **setting_params("input", "output", "models", "config", "neighbours_output", "runner", "project",
                          "region", "temp_location", "setup_file", "daily_py_file", "dataproc_cluster",
                          "neighbours_main_uri"),
-        "publish_wait_minutes": Param(30, type="integer", minimum=1,
-                                      description="how long daily_published waits for the day's _SUCCESS"),
     },
     **JINJA,
 ) as daily_dag:
@@ -223,7 +219,7 @@ with DAG(
         )
 
     if USE_BEAM_OPERATOR:
-        daily = BeamRunPythonPipelineOperator(
+        daily = _BeamDaily(
             task_id="daily",
             trigger_rule="all_done",   # after item_neighbours, failed or not (see the module docstring)
             py_file=raw("daily_py_file"),
@@ -233,6 +229,7 @@ with DAG(
                 "date": "{{ ds }}", "input": raw("input"), "output": raw("output"), "models": raw("models"),
                 "config": raw("config"), "run-id": RUN_ID,
                 "neighbours": raw("neighbours_output") + "/dt={{ ds }}", "neighbours-missing-ok": True,
+                "submit-only": True,   # the operator watches the Dataflow job; the publish task publishes
                 "temp_location": raw("temp_location"), "setup_file": raw("setup_file"),
             },
             dataflow_config=DataflowConfiguration(
@@ -247,15 +244,19 @@ with DAG(
             bash_command=(f"{shlex.quote(HOME_RECS)} daily --date {{{{ ds }}}} --input {sh('input')}"
                           f" --output {sh('output')} --models {sh('models')}{optional_flag('--config', 'config')}"
                           f" --neighbours {sh('neighbours_output')}/dt={{{{ ds }}}} --neighbours-missing-ok"
-                          f" --run-id {RUN_ID}{beam_flags('daily')}"),
+                          f" --run-id {RUN_ID}{beam_flags('daily')} --no-publish && echo {RUN_ID}"),
             execution_timeout=dt.timedelta(hours=4),
         )
 
-    daily_published = BashOperator(
-        task_id="daily_published",
-        bash_command=(f"{shlex.quote(PYTHON)} -c {shlex.quote(WAIT_PUBLISHED)} {sh('output')} {{{{ ds }}}}"
-                      f" {RUN_ID} {{{{ params.publish_wait_minutes }}}}"),
-        retries=0,
+    publish = BashOperator(
+        task_id="publish",
+        # the swap, manifest and _SUCCESS of the run daily staged; idempotent, so retries are safe: a run already
+        # published is a no-op, a killed publish is completed, a run without complete staging exits 2
+        bash_command=(f"{shlex.quote(HOME_RECS)} publish --output {sh('output')} --date {{{{ ds }}}}"
+                      f" --run-id {DAILY_RUN_ID}"),
+        retries=2,
+        retry_delay=dt.timedelta(minutes=2),
+        execution_timeout=dt.timedelta(hours=1),
     )
 
     drift = BashOperator(
@@ -269,7 +270,7 @@ with DAG(
         execution_timeout=dt.timedelta(hours=2),
     )
 
-    item_neighbours >> daily >> daily_published >> drift
+    item_neighbours >> daily >> publish >> drift
 
 
 with DAG(
