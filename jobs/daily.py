@@ -62,7 +62,8 @@ def register(sub) -> None:
                     "listener's history before DATE 00:00 UTC, generates candidates, scores them and writes "
                     "OUTPUT/recommendations/dt=DATE/shelf=NAME/*.parquet plus OUTPUT/_manifests/dt=DATE/manifest.json "
                     "and _SUCCESS (last), then drift and skew alerts to OUTPUT/drift/dt=DATE/. Re-running a date "
-                    "replaces that date. Unknown flags go to Beam's PipelineOptions (e.g. --runner DataflowRunner "
+                    "replaces that date. With --no-publish or --submit-only the day stays in OUTPUT/_staging/RUN_ID/ "
+                    "for `home-recs publish`. Unknown flags go to Beam's PipelineOptions (e.g. --runner DataflowRunner "
                     "--project P --region R --temp_location gs://...; on DirectRunner, --direct_num_workers 2 "
                     "--direct_running_mode multi_processing uses both cores).")
     p.add_argument("--date", required=True, help="the day to serve, YYYY-MM-DD; as_of = its 00:00 UTC")
