@@ -269,7 +269,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     log.info("daily %s: as_of %s UTC, run %s, inputs %s", date, date, run_id,
              {t: len(f) for t, f in files.items()})
     stage = publish.staging_root(args.output, run_id)
-    if storage.exists(stage) or publish.published_run(args.output, date) == run_id:
+    # every run writes its request first (a folder is not an object on GCS: test the file)
+    if storage.exists(storage.join(stage, REQUEST_FILE)) or publish.published_run(args.output, date) == run_id:
         raise InputError(f"--run-id {run_id} was already used for {args.output} (staged or published): "
                          f"give each run its own id")
     requested, registry_fallbacks = ({}, {}) if not args.models else production_models(

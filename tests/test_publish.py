@@ -193,3 +193,7 @@ def test_daily_no_publish_then_publish_end_to_end(tmp_path, capsys):
     assert manifest["run_id"] == "r1" and manifest["listeners"]["served"] == 60
     assert sum(s["rows"] for s in manifest["shelves"].values()) == len(recs)
     assert publish.published_run(str(out), DATE) == "r1" and not (out / "_staging").exists()
+    capsys.readouterr()
+    # a run id names one staging folder: reusing it is refused before anything is read or written
+    assert main(["daily", "--date", DATE, "--input", str(data), "--output", str(out), "--run-id", "r1"]) == 2
+    assert "--run-id r1 was already used" in capsys.readouterr().err

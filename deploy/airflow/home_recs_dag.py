@@ -163,12 +163,12 @@ def beam_flags(job: str) -> str:
 
 
 # The run id of the try of daily that succeeded, for the publish task: the Bash daily echoes it last (BashOperator
-# pushes the last stdout line), the Beam operator's daily pushes it under key "run_id" (_BeamDaily).
+# pushes the last stdout line), the Beam operator's daily pushes it under key "run_id" (DailyBeamOperator).
 DAILY_RUN_ID = ("{{ ti.xcom_pull(task_ids='daily', key='run_id') }}" if USE_BEAM_OPERATOR
                 else "{{ ti.xcom_pull(task_ids='daily') }}")
 
 if USE_BEAM_OPERATOR:
-    class _BeamDaily(BeamRunPythonPipelineOperator):
+    class DailyBeamOperator(BeamRunPythonPipelineOperator):
         """The Beam operator, pushing the rendered ``--run-id`` so that the publish task names the same run."""
 
         def execute(self, context):
@@ -219,7 +219,7 @@ with DAG(
         )
 
     if USE_BEAM_OPERATOR:
-        daily = _BeamDaily(
+        daily = DailyBeamOperator(
             task_id="daily",
             trigger_rule="all_done",   # after item_neighbours, failed or not (see the module docstring)
             py_file=raw("daily_py_file"),
