@@ -20,6 +20,7 @@ COMMANDS = {
     "generate": ("jobs.generate", "write a synthetic dataset (events, items, listeners, curation) with planted structure"),
     "import": ("jobs.importers", "turn a real dataset or any interaction file into the data contract"),
     "daily": ("jobs.daily", "compute every listener's Home shelves for one date (Beam)"),
+    "publish": ("jobs.publish", "publish a day staged by `daily --no-publish` or `--submit-only` (idempotent: safe to re-run)"),
     "build-examples": ("jobs.examples", "training examples (candidates + features + labels) at past as_of dates (Beam)"),
     "train": ("jobs.train", "train a shelf's XGBoost ranker on examples from build-examples"),
     "evaluate": ("jobs.evaluate", "offline evaluation of a model against baselines (NDCG@k, Recall@k, MAP@k, HitRate@k)"),

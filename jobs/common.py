@@ -19,6 +19,7 @@ from transforms.beam_io import (ReadTable, SideValue, SumPartialsFn, count_late_
                                 progress, rejected_to_arrow, split_by_shard, split_frame_by_shard,
                                 sum_spilled_partials, tune_allocator)
 from transforms.catalog import Catalog, shelf_item_types
+from transforms.counts import CpuClock, file_counts, late_rejection_counts
 from transforms.curation import check_curation
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS
@@ -36,6 +37,7 @@ class Inputs:
     catalog: beam.PCollection     # one Catalog
     curation: beam.PCollection    # one DataFrame or None
     rejected: beam.PCollection    # rejected-rows DataFrames
+    counts: beam.PCollection      # {counter name: int} dicts of the rows read, accepted and rejected (transforms.counts)
 
 
 def check_inputs(input_dir: str) -> dict[str, list[str]]:
@@ -87,7 +89,9 @@ class BuildListenersFn(beam.DoFn):
     """One shard's event blocks and ``listeners`` rows -> one :class:`ListenerColumns` (or, with
     ``spill_dir``, the :class:`SpilledShard` handle of its file); duplicate listener rows, and
     events whose item type breaks the one-type-per-item rule (:mod:`transforms.item_types`), go
-    to the ``rejected`` output."""
+    to the ``rejected`` output; the shard's listener counts go to the ``counts`` output as a dict
+    (``listeners.with_events``, ``listeners.without_events``, ``listeners.derived_profile``,
+    ``cpu_ms.build_listeners``), so the job can write them itself (:mod:`transforms.counts`)."""
 
     def __init__(self, default_market: str, spill_dir: str | None = None):
         self.default_market, self.spill_dir = default_market, spill_dir
@@ -104,7 +108,8 @@ class BuildListenersFn(beam.DoFn):
         shard, grouped = kv
         frames = [load_block(f) for f in grouped["profiles"]]
         profiles = pd.concat(frames, ignore_index=True) if frames else None
-        with cpu_timer("build_listeners"):
+        clock = CpuClock()
+        with cpu_timer("build_listeners"), clock:
             blocks, mismatched = [], []
             for handle in grouped["events"]:   # one type per item (transforms.item_types)
                 block, rejected = split_mismatched(load_block(handle), catalog, first_seen)
@@ -125,6 +130,9 @@ class BuildListenersFn(beam.DoFn):
         self.c_with.inc(with_events)
         self.c_without.inc(cols.size - with_events)
         self.c_derived.inc(int(cols.derived.sum()))
+        yield beam.pvalue.TaggedOutput("counts", {
+            "listeners.with_events": with_events, "listeners.without_events": cols.size - with_events,
+            "listeners.derived_profile": int(cols.derived.sum()), "cpu_ms.build_listeners": clock.ms})
         progress("listener shards", cols.size, "listeners")
         if cols.size:
             yield spill(cols, self.spill_dir, shard) if self.spill_dir else cols
@@ -185,11 +193,19 @@ def read_inputs(p, files: dict, now: pd.Timestamp, config: dict, stage: str | No
               | "BuildListeners" >> beam.ParDo(BuildListenersFn(config["listeners"]["default_market"], spill_dir),
                                                catalog=beam.pvalue.AsSingleton(catalog),
                                                first_seen=beam.pvalue.AsSingleton(first_seen))
-              .with_outputs("rejected", main="listeners"))
+              .with_outputs("rejected", "counts", main="listeners"))
     rejected = ((events.rejected, listeners.rejected, items.rejected, curation.rejected, joined.rejected, item_dups,
                  cur_rejected)
                 | "AllRejected" >> beam.Flatten() | "NonEmpty" >> beam.Filter(lambda f: len(f) > 0))
-    return Inputs(joined.listeners, catalog, cur, rejected)
+    # the same numbers as the reading DoFn's counters, as data (transforms/counts.py): one small dict per frame
+    counts = [joined.counts]
+    for name, table in (("Events", events), ("Listeners", listeners), ("Items", items), ("Curation", curation)):
+        counts += [table.main | f"Count{name}Accepted" >> beam.Map(file_counts, name.lower(), "accepted", "_source_file"),
+                   table.rejected | f"Count{name}Rejected" >> beam.Map(file_counts, name.lower(), "rejected",
+                                                                        "source_file")]
+    counts += [(joined.rejected, item_dups, cur_rejected) | "LateRejected" >> beam.Flatten()
+               | "CountLateRejected" >> beam.Map(late_rejection_counts)]
+    return Inputs(joined.listeners, catalog, cur, rejected, counts | "AllInputCounts" >> beam.Flatten())
 
 
 def spill_folder(stage: str | None, config: dict, name: str) -> str | None:

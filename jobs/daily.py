@@ -20,17 +20,18 @@ from jobs.beam_runner import check_pipeline_args, make_pipeline
 from jobs.common import (PARQUET_CODEC, add_neighbours_as_of, batch_size, check_neighbours_flags, check_inputs,
                          check_output, read_inputs, side_tables, spill_folder, write_rejected)
 from jobs.drift import drift_for_day
+from jobs.manifest import BEAM_COUNTERS_FILE, JOB_FILE, REQUEST_FILE, build_request, print_summary, write_request
 from transforms.drift_report import comparison_summary
-from transforms.provenance import code_version, git_commit
 from models.home import ServingContext, day_start_ms, recommend
 from models.experiments import Variant, assign, build_variants
 from models.config_checks import check_config
 from models.serving_models import ModelChoice, ScorerSet, choose_models, production_models, recorded_baselines
-from transforms import contract, publish, storage
+from transforms import publish, storage
 from transforms.batch import ListenerBatch
 from transforms.beam_io import METRICS_NAMESPACE, counter, cpu_timer, progress, tune_allocator
 from transforms.catalog import shelf_item_types
-from transforms.config import fingerprint, load_config
+from transforms.config import load_config
+from transforms.counts import COUNTS_FILE, CpuClock, SumCounts, write_counts
 from transforms.drift import drift_config
 from transforms.errors import InputError
 from transforms.feature_spec import FEATURE_SPECS, feature_names
@@ -61,7 +62,8 @@ def register(sub) -> None:
                     "listener's history before DATE 00:00 UTC, generates candidates, scores them and writes "
                     "OUTPUT/recommendations/dt=DATE/shelf=NAME/*.parquet plus OUTPUT/_manifests/dt=DATE/manifest.json "
                     "and _SUCCESS (last), then drift and skew alerts to OUTPUT/drift/dt=DATE/. Re-running a date "
-                    "replaces that date. Unknown flags go to Beam's PipelineOptions (e.g. --runner DataflowRunner "
+                    "replaces that date. With --no-publish or --submit-only the day stays in OUTPUT/_staging/RUN_ID/ "
+                    "for `home-recs publish`. Unknown flags go to Beam's PipelineOptions (e.g. --runner DataflowRunner "
                     "--project P --region R --temp_location gs://...; on DirectRunner, --direct_num_workers 2 "
                     "--direct_running_mode multi_processing uses both cores).")
     p.add_argument("--date", required=True, help="the day to serve, YYYY-MM-DD; as_of = its 00:00 UTC")
@@ -70,7 +72,9 @@ def register(sub) -> None:
     p.add_argument("--config", help="YAML file deep-merged over the packaged defaults")
     p.add_argument("--runner", default="DirectRunner",
                    help="Beam runner (default DirectRunner; Prism needs internet, so it is never implied)")
-    p.add_argument("--run-id", help="id stamped on every row (default: UTC time + random suffix)")
+    p.add_argument("--run-id", "--run_id", dest="run_id",   # --run_id: the Flex Template's parameter name
+                   help="id stamped on every row, and of the staging folder OUTPUT/_staging/RUN_ID/ that "
+                        "`home-recs publish --run-id` publishes (default: UTC time + random suffix)")
     p.add_argument("--neighbours", help="output of `home-recs item-neighbours` (Spark): co-listening and ALS "
                    "candidate sources read it as a side input instead of counting pairs in Beam. Its as_of "
                    "(summary.json) must be at or before --date, else the job stops")
@@ -89,6 +93,15 @@ def register(sub) -> None:
                    "feature_stats/ of build-examples): serving statistics reuse their bin edges")
     p.add_argument("--log-features", action="store_true",
                    help="also write the served features to OUTPUT/served_features/dt=DATE/shelf=NAME/ (skew audits)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--no-publish", action="store_true",
+                      help="run the pipeline and wait for it, but leave the day in OUTPUT/_staging/RUN_ID/ for a "
+                           "separate `home-recs publish --output OUTPUT --date DATE --run-id RUN_ID` step (exit "
+                           "code: the pipeline's)")
+    when.add_argument("--submit-only", action="store_true",
+                      help="submit the pipeline and exit without waiting or publishing (Flex Template launcher, "
+                           "Airflow's Beam operator: they watch the job); then run `home-recs publish`. The run "
+                           "writes what publish needs into its staging folder itself")
     p.set_defaults(func=run, accepts_beam_options=True)
 
 
@@ -101,11 +114,13 @@ def parse_date(value: str) -> str:
 
 class RecommendFn(beam.DoFn):
     """One listener shard, cut into batches -> per batch, one Arrow table per shelf (scored in one
-    call per shelf), the served feature rows per shelf on the ``features`` output and the order of
-    each listener's shelves on the ``layout`` output."""
+    call per shelf), the served feature rows per shelf on the ``features`` output, the order of
+    each listener's shelves on the ``layout`` output and the batch's counts (``{counter name: int}``,
+    the same numbers as its Beam counters) on the ``counts`` output."""
 
     FEATURES = "features"
     LAYOUT = "layout"
+    COUNTS = "counts"
 
     def __init__(self, as_of_ms, config, run_id, experiment: str | None, variants: list[Variant]):
         self.as_of_ms, self.config, self.run_id = as_of_ms, config, run_id
@@ -136,37 +151,45 @@ class RecommendFn(beam.DoFn):
         shares = {v.name: {"share": v.share} for v in self.variants}
         for listeners in batches_of(shard, batch_size(self.config)):
             if self.experiment is None:
-                yield from self._batch(listeners, contexts[0], None)
+                yield from self._batch(listeners, contexts[0], None, {})
                 continue
             which = assign(listeners.listener_id, self.experiment, shares)
             registered = listeners.registered_ms < self.as_of_ms   # the listeners a page is served to
             for i, v in enumerate(self.variants):
                 mine = np.flatnonzero(which == i)
                 if len(mine):
-                    counter(f"experiment.{v.name}.listeners").inc(int(registered[mine].sum()))
-                    yield from self._batch(listeners.take(mine), contexts[i], v.name)
+                    n = {f"experiment.{v.name}.listeners": int(registered[mine].sum())}
+                    counter(f"experiment.{v.name}.listeners").inc(n[f"experiment.{v.name}.listeners"])
+                    yield from self._batch(listeners.take(mine), contexts[i], v.name, n)
 
-    def _batch(self, listeners, ctx, variant: str | None):
-        with cpu_timer("recommend"):
+    def _batch(self, listeners, ctx, variant: str | None, counts: dict):
+        def count(name, n):   # a Beam counter (live in the runner's UI) and the counts output (the manifest)
+            counter(name).inc(n)
+            counts[name] = counts.get(name, 0) + int(n)
+
+        clock = CpuClock()
+        with cpu_timer("recommend"), clock:
             result = recommend(ListenerBatch.from_columns(listeners, ctx.codebook), ctx)
+        counts["cpu_ms.recommend"] = clock.ms
         progress("serve", listeners.size, "listeners")
         for shelf, frame in result.features.items():
-            counter(f"shelf.{shelf}.candidate_rows").inc(len(frame))
-            counter(f"shelf.{shelf}.listeners_scored").inc(frame["listener_id"].nunique())
+            count(f"shelf.{shelf}.candidate_rows", len(frame))
+            count(f"shelf.{shelf}.listeners_scored", frame["listener_id"].nunique())
             frame.insert(2, "as_of", pd.Timestamp(self.as_of_ms, unit="ms", tz="UTC"))
             yield beam.pvalue.TaggedOutput(self.FEATURES, (shelf, pa.Table.from_pandas(
                 frame, schema=served_schema(shelf), preserve_index=False)))
-        counter("listeners.served").inc(listeners.size)
+        count("listeners.served", listeners.size)
         if result.layout is not None and len(result.layout):
             yield beam.pvalue.TaggedOutput(self.LAYOUT, pa.Table.from_pandas(result.layout, schema=LAYOUT_SCHEMA,
                                                                              preserve_index=False))
         for shelf, n in result.dedup_removed.items():
-            counter(f"shelf.{shelf}.dedup_removed").inc(n)
+            count(f"shelf.{shelf}.dedup_removed", n)
         rows = result.rows.assign(experiment=self.experiment, variant=variant)
         for shelf, rows in rows.groupby("shelf", sort=False):
-            counter(f"shelf.{shelf}.rows").inc(len(rows))
-            counter(f"shelf.{shelf}.listeners").inc(rows["listener_id"].nunique())
+            count(f"shelf.{shelf}.rows", len(rows))
+            count(f"shelf.{shelf}.listeners", rows["listener_id"].nunique())
             yield shelf, pa.Table.from_pandas(rows[REC_SCHEMA.names], schema=REC_SCHEMA, preserve_index=False)
+        yield beam.pvalue.TaggedOutput(self.COUNTS, counts)
 
 
 def worker_cache(fn: beam.DoFn, *side_inputs) -> dict:
@@ -246,6 +269,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     log.info("daily %s: as_of %s UTC, run %s, inputs %s", date, date, run_id,
              {t: len(f) for t, f in files.items()})
     stage = publish.staging_root(args.output, run_id)
+    # every run writes its request first (a folder is not an object on GCS: test the file)
+    if storage.exists(storage.join(stage, REQUEST_FILE)) or publish.published_run(args.output, date) == run_id:
+        raise InputError(f"--run-id {run_id} was already used for {args.output} (staged or published): "
+                         f"give each run its own id")
     requested, registry_fallbacks = ({}, {}) if not args.models else production_models(
         args.models, [s for s, c in config["shelves"].items() if s in FEATURE_SPECS and c["kind"] == "model"])
     requested.update(parse_model_flags(args.model))  # an explicit --model wins over the registry
@@ -258,6 +285,11 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     experiment, variants = build_variants(config, models, args.models)
     edges = training_edges(args.training_stats) if args.training_stats else registry_edges(models)
     k_anon = int(config["feature_stats"]["min_listeners"])
+    tables = TABLES_OUT + ["served_features", "feature_stats"]
+    request = build_request(args, date, run_id, config, files, started, models, tables, (experiment, variants),
+                            neighbours_as_of=nb_as_of, neighbours_skipped=skipped)
+    # written before the pipeline exists: whoever publishes needs nothing from this process
+    write_request(storage.join(stage, REQUEST_FILE), request)
     p = make_pipeline(args.runner, beam_args)
     inputs = read_inputs(p, files, now, config, stage)
     side = (side_tables(inputs.listeners, inputs.catalog, [as_of_ms], config, args.neighbours)
@@ -265,47 +297,76 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     out = inputs.listeners | "Recommend" >> beam.ParDo(
         RecommendFn(as_of_ms, config, run_id, experiment, variants), catalog=beam.pvalue.AsSingleton(inputs.catalog),
         side=beam.pvalue.AsSingleton(side), curation=beam.pvalue.AsSingleton(inputs.curation)
-    ).with_outputs(RecommendFn.FEATURES, RecommendFn.LAYOUT, main="recs")
-    out[RecommendFn.LAYOUT] | "WriteLayout" >> beam.io.WriteToParquetBatched(
+    ).with_outputs(RecommendFn.FEATURES, RecommendFn.LAYOUT, RecommendFn.COUNTS, main="recs")
+    written = [out[RecommendFn.LAYOUT] | "WriteLayout" >> beam.io.WriteToParquetBatched(
         storage.join(publish.partition(stage, "home_layout", date), "part"), schema=LAYOUT_SCHEMA,
-        file_name_suffix=".parquet", codec=PARQUET_CODEC)
+        file_name_suffix=".parquet", codec=PARQUET_CODEC)]
     for shelf in config["shelves"]:
-        (out.recs | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s) | f"Table_{shelf}" >> beam.Values()
-         | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
-             storage.join(publish.partition(stage, "recommendations", date), f"shelf={shelf}", "part"),
-             schema=REC_SCHEMA, file_name_suffix=".parquet", codec=PARQUET_CODEC))
+        written.append(
+            out.recs | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
+            | f"Table_{shelf}" >> beam.Values()
+            | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
+                storage.join(publish.partition(stage, "recommendations", date), f"shelf={shelf}", "part"),
+                schema=REC_SCHEMA, file_name_suffix=".parquet", codec=PARQUET_CODEC))
         if shelf not in FEATURE_SPECS:
             continue
         served = (out[RecommendFn.FEATURES] | f"Feat_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
                   | f"FeatTable_{shelf}" >> beam.Values())
         # serving statistics on the training bin edges when given, else on edges fitted today
-        (served | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, edges.get(shelf), min_listeners=k_anon,
-                                                          spill_dir=spill_folder(stage, config, "_features"))
-         | f"WriteStats_{shelf}" >> beam.Map(
-             lambda st: write_stats(publish.partition(stage, "feature_stats", date), st)))
+        written.append(
+            served | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, edges.get(shelf), min_listeners=k_anon,
+                                                             spill_dir=spill_folder(stage, config, "_features"))
+            | f"WriteStats_{shelf}" >> beam.Map(
+                lambda st: write_stats(publish.partition(stage, "feature_stats", date), st)))
         if args.log_features:
-            (served | f"WriteFeat_{shelf}" >> beam.io.WriteToParquetBatched(
-                 storage.join(publish.partition(stage, "served_features", date), f"shelf={shelf}", "part"),
-                 schema=served_schema(shelf), file_name_suffix=".parquet", codec=PARQUET_CODEC))
-    write_rejected(inputs.rejected, publish.partition(stage, "rejected", date))
+            written.append(
+                served | f"WriteFeat_{shelf}" >> beam.io.WriteToParquetBatched(
+                    storage.join(publish.partition(stage, "served_features", date), f"shelf={shelf}", "part"),
+                    schema=served_schema(shelf), file_name_suffix=".parquet", codec=PARQUET_CODEC))
+    written.append(write_rejected(inputs.rejected, publish.partition(stage, "rejected", date)))
+    # the run's counts, written by the pipeline after every other write has finished (the side input
+    # waits for them all): _counts.json in the staging folder means the staging is complete
+    ((inputs.counts, out[RecommendFn.COUNTS]) | "AllCounts" >> beam.Flatten()
+     | "SumCounts" >> beam.CombineGlobally(SumCounts())
+     | "WriteCounts" >> beam.Map(write_counts, storage.join(stage, COUNTS_FILE),
+                                 written=beam.pvalue.AsList(tuple(written) | "AllWritten" >> beam.Flatten())))
 
     result = p.run()
+    job_id = getattr(result, "job_id", lambda: None)()
+    if job_id:
+        storage.write_json(storage.join(stage, JOB_FILE), {"job_id": job_id, "runner": args.runner})
+    how = (f"home-recs publish --output {args.output} --date {date} --run-id {run_id}")
+    if args.submit_only:
+        print(f"home-recs daily {date}: submitted run {run_id}" + (f" (job {job_id})" if job_id else "")
+              + f"; when it has finished: {how}")
+        return 0
     result.wait_until_finish()
-    counts = read_counters(result)
-    manifest = build_manifest(args, date, run_id, config, files, counts, started, models, (experiment, variants),
-                              job_id=getattr(result, "job_id", lambda: None)(), neighbours_as_of=nb_as_of,
-                              neighbours_skipped=skipped)
-    published = publish.publish_day(args.output, run_id, date, TABLES_OUT + ["served_features", "feature_stats"], manifest)
+    # Beam's own counters add the stages the graph does not count itself (cpu of validate, aggregates)
+    storage.write_json(storage.join(stage, BEAM_COUNTERS_FILE), read_counters(result))
+    if args.no_publish:
+        print(f"home-recs daily {date}: run {run_id} staged in {stage}; publish it with: {how}")
+        return 0
+    from jobs.publish import publish_run
+
+    request, manifest, published = publish_run(args.output, date, run_id)
     print_summary(args.output, date, manifest, published)
-    if drift_config(config)["run_after_daily"]:
-        baseline = (dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()
-        found = drift_for_day(args.output, date, baseline, config=config, training_stats=args.training_stats,
-                              models=args.models, missing_ok=True)
-        fired = [r for r in found["records"] if r.get("alert")]
-        print(f"  drift/skew:      {len(fired)} alert(s) -> {storage.join(args.output, 'drift', f'dt={date}')}"
-              f"  (run `home-recs drift` for an exit code)")
-        print(f"                   {comparison_summary(found['records'])}")
+    after_publish(args.output, date, request)
     return 0
+
+
+def after_publish(output: str, date: str, request: dict) -> None:
+    """Drift and skew of the day just published, when the run's config asks for it
+    (``drift.run_after_daily``); prints two summary lines."""
+    config = request["config"]
+    if not drift_config(config)["run_after_daily"]:
+        return
+    baseline = (dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()
+    found = drift_for_day(output, date, baseline, config=config, training_stats=request["training_stats"],
+                          models=request["models"]["registry"], missing_ok=True)
+    fired = [r for r in found["records"] if r.get("alert")]
+    print(f"  drift/skew:      {len(fired)} alert(s) -> {storage.join(output, 'drift', f'dt={date}')}"
+          f"  (run `home-recs drift` for an exit code)")
+    print(f"                   {comparison_summary(found['records'])}")
 
 
 def read_counters(result) -> dict[str, int]:
@@ -317,119 +378,3 @@ def read_counters(result) -> dict[str, int]:
         out[c.key.metric.name] = out.get(c.key.metric.name, 0) + int(c.committed or 0)
     return out
 
-
-def file_counts(counts: dict, table: str, path: str) -> dict:
-    """read / accepted / rejected rows of one input file (0 for a file without rows), rows rejected
-    after validation (duplicates, item types) moved from accepted to rejected, and whether they
-    reconcile (read == accepted + rejected)."""
-    read, acc, rej, late = (counts.get(f"file|{table}|{k}|{path}", 0)
-                            for k in ("read", "accepted", "rejected", "late_rejected"))
-    return {"read": read, "accepted": acc - late, "rejected": rej + late, "reconciles": read == acc + rej}
-
-
-def _fingerprint(path: str) -> dict:
-    from apache_beam.io.filesystems import FileSystems
-
-    meta = FileSystems.match([path])[0].metadata_list[0]
-    return {"path": path, "size_bytes": meta.size_in_bytes, "last_updated": meta.last_updated_in_seconds}
-
-
-def build_manifest(args, date, run_id, config, files, counts, started, models: ModelChoice, experiment=(None, []),
-                   job_id: str | None = None, neighbours_as_of: str | None = None,
-                   neighbours_skipped: dict | None = None) -> dict:
-    tables = {}
-    for t in contract.TABLE_NAMES:
-        read, acc, rej = (counts.get(f"{t}.{k}", 0) for k in ("read", "accepted", "rejected"))
-        # accepted by the row checks, then rejected as duplicates, for their item type or (curation)
-        # against the catalog and the shelves
-        dups = (counts.get(f"{t}.duplicates_rejected", 0) + counts.get(f"{t}.item_type_mismatch_rejected", 0)
-                + counts.get(f"{t}.catalog_rejected", 0))
-        acc, rej = acc - dups, rej + dups
-        tables[t] = {"read": read, "accepted": acc, "rejected": rej, "reconciles": read == acc + rej,
-                     "files": [{**_fingerprint(f), **file_counts(counts, t, f)} for f in files[t]]}
-    # dedup_removed: items the shelf would have shown that an earlier shelf claimed (models.page)
-    shelves = {s: {"rows": counts.get(f"shelf.{s}.rows", 0), "listeners": counts.get(f"shelf.{s}.listeners", 0),
-                   "dedup_removed": counts.get(f"shelf.{s}.dedup_removed", 0),
-                   **({"candidate_rows": counts.get(f"shelf.{s}.candidate_rows", 0),
-                       "listeners_scored": counts.get(f"shelf.{s}.listeners_scored", 0),
-                       "features_per_row": len(feature_names(s))} if s in FEATURE_SPECS else {}),
-                   "kind": c["kind"], "model_version": models.versions.get(s),
-                   "ranking": _ranking(s, c, models),
-                   "fallback": s in models.fallbacks, "fallback_reason": models.fallbacks.get(s),
-                   "best_baseline": models.baselines.get(s)}
-               for s, c in config["shelves"].items()}
-    return {
-        "date": date, "as_of": f"{date}T00:00:00Z", "run_id": run_id, "runner": args.runner,
-        # which code ran, and where: the runner's job id (Dataflow's), when it has one
-        "code": {"version": code_version(), "git_commit": git_commit(), "runner_job_id": job_id},
-        "input": args.input, "output": args.output, "config_fingerprint": fingerprint(config),
-        "neighbours": args.neighbours, "neighbours_as_of": neighbours_as_of,
-        "neighbours_skipped": neighbours_skipped,
-        "models": {"registry": args.models, "versions": models.versions, "fallbacks": models.fallbacks},
-        "inputs": tables, "shelves": shelves, "experiment": _experiment_summary(experiment, counts),
-        "listeners": {k.split(".", 1)[1]: v for k, v in counts.items()
-                      if k.startswith("listeners.") and k != "listeners.duplicates_rejected"},
-        # cpu: CPU seconds summed over workers, per stage (Beam's own work and I/O are not in them)
-        "timings_s": {"total": round(time.time() - started, 2),
-                      "cpu": {k.split(".", 1)[1]: round(v / 1000, 2) for k, v in sorted(counts.items())
-                              if k.startswith("cpu_ms.")}},
-        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _ranking(shelf: str, cfg: dict, models: ModelChoice) -> str:
-    """What ranked the shelf: ``model``, a best baseline's name (e.g. ``baseline_actr``), ``heuristic``,
-    or the shelf's kind (rule, editorial)."""
-    if cfg["kind"] != "model":
-        return cfg["kind"]
-    if shelf in models.paths:
-        return "model"
-    return models.baselines[shelf]["baseline"] if shelf in models.baselines else "heuristic"
-
-
-def _experiment_summary(experiment, counts: dict) -> dict | None:
-    """name, and per variant its configured share, the listeners it served and its models."""
-    name, variants = experiment
-    if name is None:
-        return None
-    return {"name": name, "order": [v.name for v in variants],   # config order: the first is the control
-            "variants": {v.name: {"share": v.share, "listeners": counts.get(f"experiment.{v.name}.listeners", 0),
-                                  "models": v.model_refs, "model_versions": v.models.versions,
-                                  "shelves_changed": sorted(set(v.overrides) | set(v.model_refs))}
-                         for v in variants}}
-
-
-def print_summary(output, date, manifest, published) -> None:
-    print(f"home-recs daily {date}: run {manifest['run_id']} in {manifest['timings_s']['total']:.1f} s")
-    for t, c in manifest["inputs"].items():
-        print(f"  input {t:<10} read {c['read']:>9,}  accepted {c['accepted']:>9,}  rejected {c['rejected']:>7,}")
-    print(f"  {'shelf':<14} {'listeners':>10} {'rows':>10} {'scored':>11}  ranking")
-    for s, c in manifest["shelves"].items():
-        how = c["ranking"] + (f" {c['model_version']}" if c["model_version"] else "")
-        if c.get("best_baseline"):
-            how += f" (no usable model: best baseline of {c['best_baseline']['version']}, see manifest)"
-        elif c.get("fallback"):
-            how += " (FALLBACK: no usable model, see manifest)"
-        scored = f"{c['candidate_rows']:>11,}" if "candidate_rows" in c else f"{'-':>11}"
-        print(f"  {s:<14} {c['listeners']:>10,} {c['rows']:>10,} {scored}  {how}")
-    if manifest.get("neighbours_skipped"):
-        print(f"  neighbours:      NOT USED ({manifest['neighbours_skipped']['reason']}); Beam counted co-listening")
-    exp = manifest.get("experiment")
-    if exp:
-        total = sum(v["listeners"] for v in exp["variants"].values()) or 1
-        print(f"  experiment {exp['name']}: " + ", ".join(
-            f"{v} {c['listeners']:,} listeners ({c['listeners'] / total:.1%}, share {c['share']:g})"
-            + "".join(f", {s} model {m}" for s, m in c["model_versions"].items() if s in c["models"])
-            for v, c in ((v, exp["variants"][v]) for v in exp["order"])))
-    lost = {s: c["dedup_removed"] for s, c in manifest["shelves"].items() if c.get("dedup_removed")}
-    if lost:
-        print("  one item per page: items given up to an earlier shelf: "
-              + ", ".join(f"{s} {n:,}" for s, n in lost.items()))
-    cpu = manifest["timings_s"].get("cpu") or {}
-    if cpu:
-        print("  cpu by stage:    " + ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items()))
-    print(f"  recommendations: {published.get('recommendations', '(none)')}")
-    print(f"  shelf order:     {published.get('home_layout', '(none)')}")
-    print(f"  rejected rows:   {published.get('rejected', '(none)')}")
-    print(f"  feature stats:   {published.get('feature_stats', '(none)')}")
-    print(f"  manifest:        {storage.join(output, publish.MANIFESTS, f'dt={date}', 'manifest.json')}")

@@ -49,15 +49,15 @@ def test_daily_main_forwards_to_the_cli(capsys):
     assert "usage: home-recs daily" in capsys.readouterr().out
 
 
-def test_daily_main_defaults_to_dataflow_and_keeps_beam_flags(monkeypatch):
+def test_daily_main_defaults_to_dataflow_submit_only_and_keeps_beam_flags(monkeypatch):
     daily_main = load_module(DEPLOY / "dataflow" / "daily_main.py")
     seen = []
     monkeypatch.setattr(jobs.cli, "main", lambda argv: seen.append(argv) or 0)
     assert daily_main.main(["--date=2026-11-28", "--input=gs://b/in", "--output=gs://b/out"]) == 0
     assert seen[-1] == ["daily", "--runner=DataflowRunner", "--date=2026-11-28", "--input=gs://b/in",
-                        "--output=gs://b/out"]
-    assert daily_main.main(["--runner", "DirectRunner", "--date=2026-11-28"]) == 0
-    assert seen[-1] == ["daily", "--runner", "DirectRunner", "--date=2026-11-28"]
+                        "--output=gs://b/out", "--submit-only"]
+    assert daily_main.main(["--runner", "DirectRunner", "--date=2026-11-28", "--no-publish"]) == 0
+    assert seen[-1] == ["daily", "--runner", "DirectRunner", "--date=2026-11-28", "--no-publish"]
 
 
 def test_beam_operator_argv_parses_as_daily_plus_beam_options():
@@ -70,33 +70,54 @@ def test_beam_operator_argv_parses_as_daily_plus_beam_options():
         "--job_name", "--project", "--region", "--labels", "--setup_file", "--temp_location"]
 
 
-def test_flex_template_metadata_names_daily_options():
-    meta = json.loads((DEPLOY / "dataflow" / "metadata.json").read_text())
-    names = [p["name"] for p in meta["parameters"]]
-    assert names == ["date", "input", "output", "models", "config"]
+def _daily_parser() -> argparse.ArgumentParser:
     parser = jobs.cli.build_parser()
-    daily = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["daily"]
-    options = {o for action in daily._actions for o in action.option_strings}
-    assert {f"--{name}" for name in names} <= options  # the launcher passes each as --name=value
-    optional = {p["name"] for p in meta["parameters"] if p.get("isOptional")}
-    assert optional == {"models", "config"}
-    for p in meta["parameters"]:
-        for rx in p.get("regexes", []):
-            re.compile(rx)
-    date_rx = meta["parameters"][0]["regexes"][0]
-    assert re.fullmatch(date_rx, "2026-11-28") and not re.fullmatch(date_rx, "28/11/2026")
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["daily"]
 
 
-def test_dockerfile_copies_what_the_env_vars_name():
+def test_flex_template_parameters_are_daily_flags_and_required_ones_are_marked():
+    meta = json.loads((DEPLOY / "dataflow" / "metadata.json").read_text())
+    params = {p["name"]: p for p in meta["parameters"]}
+    daily = _daily_parser()
+    by_flag = {o: action for action in daily._actions for o in action.option_strings}
+    # the launcher passes each parameter as --name=value: each must be a daily flag, not a Beam option
+    assert all(f"--{name}" in by_flag for name in params), sorted(n for n in params if f"--{n}" not in by_flag)
+    required = {a.option_strings[0][2:] for a in daily._actions if a.required}
+    assert required == {"date", "input", "output"}
+    assert {n for n, p in params.items() if not p.get("isOptional")} == required | {"run_id"}   # publish needs it
+    samples = {"date": "2026-11-28", "input": "gs://b/in", "output": "gs://b/out", "run_id": "daily-2026-11-28-1",
+               "models": "gs://b/registry", "config": "gs://b/config/production.yaml"}
+    assert set(samples) == set(params)
+    for name, value in samples.items():   # every sample passes the parameter's own validation
+        for rx in params[name].get("regexes", []):
+            assert re.fullmatch(rx, value), (name, rx)
+    args, rest = jobs.cli.build_parser().parse_known_args(["daily"] + [f"--{n}={v}" for n, v in samples.items()])
+    assert rest == [] and args.run_id == "daily-2026-11-28-1" and args.config == samples["config"]
+    date_rx = params["date"]["regexes"][0]
+    assert not re.fullmatch(date_rx, "28/11/2026")
+
+
+def test_dataflow_image_matches_installed_beam_and_python():
+    import sys
+
+    import apache_beam
+
     text = (DEPLOY / "dataflow" / "Dockerfile").read_text()
-    assert re.search(r"^FROM gcr\.io/dataflow-templates-base/python311-template-launcher-base\b", text, re.M)
+    py = f"{sys.version_info.major}{sys.version_info.minor}"
+    froms = re.findall(r"^FROM (\S+)", text, re.M)
+    # the SDK harness the workers run must be the SDK (and Python) that pickled the graph
+    assert froms[-1] == f"apache/beam_python{sys.version_info.major}.{sys.version_info.minor}_sdk:{apache_beam.__version__}"
+    assert froms[0] == f"gcr.io/dataflow-templates-base/python{py}-template-launcher-base"
+    assert re.search(r"^COPY --from=launcher /opt/google/dataflow/python_template_launcher ", text, re.M)
+    assert f"apache_beam.__version__ == '{apache_beam.__version__}'" in text
     env = dict(re.findall(r'^ENV (FLEX_TEMPLATE_PYTHON_\w+)="\$\{WORKDIR\}/([^"]+)"', text, re.M))
-    assert env == {"FLEX_TEMPLATE_PYTHON_PY_FILE": "daily_main.py", "FLEX_TEMPLATE_PYTHON_SETUP_FILE": "setup.py"}
+    # no SETUP_FILE / REQUIREMENTS_FILE: they make every worker pip-install at start-up
+    assert env == {"FLEX_TEMPLATE_PYTHON_PY_FILE": "daily_main.py"}
     copies = dict((dst.split("/")[-1], src) for src, dst in re.findall(r"^COPY (\S+) \$\{WORKDIR\}/(\S+)", text, re.M))
-    for target in env.values():
-        assert (ROOT / copies[target]).is_file()
+    assert (ROOT / copies["daily_main.py"]).is_file()
     for package in ("jobs", "transforms", "models"):  # setup.py's find_packages
         assert (ROOT / copies[package] / "__init__.py").is_file()
+    assert re.search(r'^ENTRYPOINT \["/opt/apache/beam/boot"\]', text, re.M)
 
 
 def _leaves(d: dict, prefix=()):
@@ -144,14 +165,18 @@ def test_dags_parse_with_airflow_dagbag():
     assert report["import_errors"] == {}
     assert report["dag_ids"] == ["home_recs_daily", "home_recs_retrain"]
     daily, retrain = report["dags"]["home_recs_daily"], report["dags"]["home_recs_retrain"]
-    assert set(daily["tasks"]) == {"wait_for_input", "item_neighbours", "daily", "daily_published", "drift"}
+    assert set(daily["tasks"]) == {"wait_for_input", "item_neighbours", "daily", "publish", "drift"}
     # the shelf list is the config's, not a copy: the guard against the two drifting apart
     assert report["model_shelves"] == model_shelves(default_config()) == ["playlists", "podcasts", "shortcuts"]
     assert set(retrain["tasks"]) == {"retrain_shortcuts", "retrain_podcasts", "retrain_playlists"}
     assert daily["catchup"] is False and retrain["catchup"] is False
-    assert daily["tasks"]["drift"]["upstream"] == ["daily_published"]
-    assert daily["tasks"]["daily_published"]["upstream"] == ["daily"]
-    assert daily["tasks"]["daily_published"]["outlets"] == ["home_recs_daily_published"]
+    assert daily["tasks"]["drift"]["upstream"] == ["publish"]
+    assert daily["tasks"]["publish"]["upstream"] == ["daily"]
+    assert daily["tasks"]["publish"]["outlets"] == ["home_recs_daily_published"]
+    # publish names the run daily staged (pushed by daily, one id per try), and daily does not publish itself
+    assert daily["tasks"]["publish"]["rendered"]["bash_command"].endswith(
+        " publish --output gs://CHANGE-ME-home-recs/home --date 2026-11-28"
+        " --run-id airflow-scheduled-2026-11-28t03-00-00-00-00-t1")
     assert daily["tasks"]["item_neighbours"]["upstream"] == ["wait_for_input"]
     assert daily["tasks"]["daily"]["upstream"] == ["item_neighbours", "wait_for_input"]
     assert daily["tasks"]["daily"]["trigger_rule"] == "all_done_min_one_success"
@@ -164,6 +189,8 @@ def test_dags_parse_with_airflow_dagbag():
     served = daily["tasks"]["daily"]["rendered"]
     served = served.get("bash_command") or json.dumps(served.get("pipeline_options"))
     assert "/dt=2026-11-28 --neighbours-missing-ok" in served or '"neighbours-missing-ok": true' in served
+    assert served.endswith("--no-publish && echo airflow-scheduled-2026-11-28t03-00-00-00-00-t1") or (
+        '"submit-only": true' in served)
     for task in retrain["tasks"].values():
         assert task["operator"] == "BashOperator" and task["skip_on_exit_code"] == [3]
     rendered = daily["tasks"]["drift"]["rendered"]["bash_command"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Parse the Airflow DAGs (deploy/airflow/home_recs_dag.py) with DagBag in their own virtualenv and check them:
-# no import errors, the expected DAG and task ids, wait_for_input >> item_neighbours >> daily >> daily_published >>
-# drift, the sensor's mode, --neighbours of daily and retrain, the Asset, callbacks, deadline, retrain skips on exit 3.
+# no import errors, the expected DAG and task ids, wait_for_input >> item_neighbours >> daily >> publish >> drift,
+# the sensor's mode, --neighbours of daily and retrain, the Asset, callbacks, deadline, retrain skips on exit 3.
 # Creates the virtualenv if it is missing (Airflow is kept out of the project's .venv: see ../shared/STACK.md).
 #
 #   bash deploy/airflow/check_dag.sh                 # airflow + apache-beam provider (BashOperator paths)

@@ -7,13 +7,14 @@ Run with the Airflow virtualenv's Python (Airflow is not installed in the projec
 Prints one JSON report on stdout: import errors, DAG ids, task ids with their operator and upstream tasks,
 and, with --render, each task's templated fields rendered for ds=2026-11-28 with the DAG params (defaults,
 or PARAM=VALUE) and no Variables set -- this catches Jinja errors that parsing alone does not. Exit 0 when the checks pass:
-no import errors, the expected DAGs and tasks, wait_for_input >> item_neighbours >> daily >> daily_published
->> drift, the input sensor in reschedule or deferrable mode (the PythonSensor's check called on a file that
-exists and one that does not), daily and retrain_* reading item_neighbours' table with --neighbours-missing-ok,
-the published-day Asset as an outlet, a failure callback on every task, the daily DAG's DeadlineAlert, one
-retrain task per model shelf (``model_shelves`` in the report; tests/test_deploy.py compares them with the
-project's config), retrain tasks skip on exit code 3; exit 1 otherwise (the failures are listed under
-"failures"). Never calls get_dag(), which needs the metadata database in Airflow 3.
+no import errors, the expected DAGs and tasks, wait_for_input >> item_neighbours >> daily >> publish >> drift
+(daily not publishing, publish naming daily's run), the input sensor in reschedule or deferrable mode (the
+PythonSensor's check called on a file that exists and one that does not), daily and retrain_* reading
+item_neighbours' table with --neighbours-missing-ok, the published-day Asset as an outlet of publish, a failure
+callback on every task, the daily DAG's DeadlineAlert, one retrain task per model shelf (``model_shelves`` in the
+report; tests/test_deploy.py compares them with the project's config), retrain tasks skip on exit code 3; exit 1
+otherwise (the failures are listed under "failures"). Never calls get_dag(), which needs the metadata database in
+Airflow 3.
 """
 from __future__ import annotations
 
@@ -29,12 +30,13 @@ import time
 from pathlib import Path
 
 DAG_FILE = Path(__file__).resolve().parent / "home_recs_dag.py"
-EXPECTED = {"home_recs_daily": {"wait_for_input", "item_neighbours", "daily", "daily_published", "drift"}}
+EXPECTED = {"home_recs_daily": {"wait_for_input", "item_neighbours", "daily", "publish", "drift"}}
 EDGES = [("home_recs_daily", "wait_for_input", "item_neighbours"), ("home_recs_daily", "wait_for_input", "daily"),
-         ("home_recs_daily", "item_neighbours", "daily"), ("home_recs_daily", "daily", "daily_published"),
-         ("home_recs_daily", "daily_published", "drift")]
+         ("home_recs_daily", "item_neighbours", "daily"), ("home_recs_daily", "daily", "publish"),
+         ("home_recs_daily", "publish", "drift")]
 PUBLISHED_ASSET = "home_recs_daily_published"
-PUBLISHERS = ("daily_published", "publish")   # the task that publishes the day carries the Asset
+PUBLISHERS = ("publish",)   # the task that publishes the day carries the Asset
+RENDERED_DAILY_RUN_ID = "airflow-scheduled-2026-11-28t03-00-00-00-00-t1"
 
 
 class _Variables:
@@ -46,6 +48,10 @@ class _Variables:
 
 class _TI:
     try_number = 1
+
+    def xcom_pull(self, task_ids=None, key="return_value"):
+        """daily's run id, as the daily task pushes it (the publish task reads it)."""
+        return RENDERED_DAILY_RUN_ID if task_ids == "daily" else None
 
 
 def render(dag, task, overrides: dict[str, str]) -> dict:
@@ -163,6 +169,12 @@ def check(argv: list[str]) -> dict:
     if daily and daily["trigger_rule"] != "all_done_min_one_success":
         failures.append("home_recs_daily.daily: trigger rule must be all_done_min_one_success (a failed Spark job "
                         "must not hold back the Home page; an input that never came must)")
+    if daily and not ("--no-publish" in daily["template"] or "submit-only" in daily["template"]):
+        failures.append("home_recs_daily.daily: must leave publishing to the publish task (--no-publish or "
+                        "--submit-only)")
+    publish = report["dags"].get("home_recs_daily", {}).get("tasks", {}).get("publish")
+    if publish and not (" publish --output " in publish["template"] and "xcom_pull(task_ids='daily'" in publish["template"]):
+        failures.append("home_recs_daily.publish: must run `home-recs publish` with the run id daily pushed")
     drift = report["dags"].get("home_recs_daily", {}).get("tasks", {}).get("drift")
     if drift and 1 in drift.get("skip_on_exit_code", []):
         failures.append("home_recs_daily.drift: exit code 1 (alert) must fail the task")

@@ -2,14 +2,15 @@
 
 home_recs_daily (03:00 UTC every day; ``{{ ds }}`` = the run's date D, as_of = D 00:00 UTC)
 
-    wait_for_input >> item_neighbours >> daily >> daily_published >> drift;  wait_for_input >> daily
+    wait_for_input >> item_neighbours >> daily >> publish >> drift;  wait_for_input >> daily
         wait_for_input: a sensor in reschedule mode (no worker slot held between pokes) for the marker that says
         the input holds every play before D 00:00 UTC: ``input_ready``, default INPUT/_ready/dt=D/_SUCCESS,
         written by whatever exports the input (the input folder itself has no day partitions). Times out after
         INPUT_WAIT hours: failed, the day is not served, the failure callback says so.
         item_neighbours: Spark, item-item neighbours before D (Dataproc, or local Spark) -> NEIGHBOURS_OUTPUT/dt=D
         daily: Beam on Dataflow, the Home shelves of D, with ``--neighbours NEIGHBOURS_OUTPUT/dt=D
-        --neighbours-missing-ok``; daily_published: D was published by this run; drift: skew/drift of D
+        --neighbours-missing-ok``, run without publishing (``--no-publish``, or ``--submit-only`` under the Beam
+        operator); publish: ``home-recs publish`` of that run (idempotent); drift: skew/drift of D
         (exit 1 = an alert = a red task)
 
     daily runs when item_neighbours is done, whether it succeeded or not, provided the input is ready (trigger
@@ -20,7 +21,7 @@ home_recs_daily (03:00 UTC every day; ``{{ ds }}`` = the run's date D, as_of = D
     counts co-listening; the manifest's ``neighbours_skipped`` says why), so Spark never holds back the Home
     page. A table built after D is still refused (exit 2).
 
-    The published day is the Asset ``home_recs_daily_published`` (outlet of daily_published): a DAG with
+    The published day is the Asset ``home_recs_daily_published`` (outlet of publish): a DAG with
     ``schedule=[Asset("home_recs_daily_published")]`` runs after each published day. Every task has
     ``on_failure_callback`` (one ERROR line with dag, task, run, try and log URL, then the optional
     HOME_RECS_ALERT_HOOK); the DAG has a DeadlineAlert: not succeeded DEADLINE hours after it was queued.
@@ -238,7 +239,8 @@ def _gcs(uri: str, part: int) -> str:
 JINJA = {"user_defined_filters": {"sh": lambda v: shlex.quote(str(v)), "slug": _slug,
                                   "gcs_bucket": lambda v: _gcs(v, 1), "gcs_object": lambda v: _gcs(v, 2)}}
 
-# Stamped on every row of the day and written into its _SUCCESS: daily_published checks it.
+# Stamped on every row of the day and written into its _SUCCESS; one per try of daily, so a retry never writes
+# into the staging folder of an earlier try (whose Dataflow job may still be running).
 RUN_ID = "airflow-{{ run_id | slug }}-t{{ ti.try_number }}"
 
 
@@ -319,23 +321,19 @@ FAILURE_CALLBACKS = [on_failure]   # append e.g. a SlackNotifier (Airflow notifi
 # the published day: a DAG scheduled on it runs after each one (see deploy/README.md)
 PUBLISHED_DAY = Asset("home_recs_daily_published")
 
-# Polls for OUT/_manifests/dt=D/_SUCCESS holding this run's id: the daily job writes it last, after the
-# Dataflow job, from the process that launched it. Exit 1 with the reason when it does not appear in time.
-WAIT_PUBLISHED = r"""
-import sys, time
-from transforms import publish, storage
-out, date, run_id, minutes = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-marker, deadline, seen = publish.success_path(out, date), time.time() + 60 * minutes, None
-while True:
-    seen = storage.read_bytes(marker).decode().strip() if storage.exists(marker) else None
-    if seen == run_id:
-        print(f"{date} published by {run_id}: {marker}")
-        sys.exit(0)
-    if time.time() > deadline:
-        print(f"{marker}: expected run {run_id}, found {seen or 'no _SUCCESS'} after {minutes:g} min", file=sys.stderr)
-        sys.exit(1)
-    time.sleep(20)
-"""
+# The run id of the try of daily that succeeded, for the publish task: the Bash daily echoes it last (BashOperator
+# pushes the last stdout line), the Beam operator's daily pushes it under key "run_id" (DailyBeamOperator).
+DAILY_RUN_ID = ("{{ ti.xcom_pull(task_ids='daily', key='run_id') }}" if USE_BEAM_OPERATOR
+                else "{{ ti.xcom_pull(task_ids='daily') }}")
+
+if USE_BEAM_OPERATOR:
+    class DailyBeamOperator(BeamRunPythonPipelineOperator):
+        """The Beam operator, pushing the rendered ``--run-id`` so that the publish task names the same run."""
+
+        def execute(self, context):
+            context["ti"].xcom_push(key="run_id", value=self.pipeline_options["run-id"])
+            return super().execute(context)
+
 
 DAILY_DOC = __doc__
 
@@ -360,8 +358,6 @@ with DAG(
         **setting_params("input", "output", "models", "config", "neighbours_output", "input_ready", "runner",
                          "project", "region", "temp_location", "setup_file", "daily_py_file", "dataproc_cluster",
                          "neighbours_main_uri"),
-        "publish_wait_minutes": Param(30, type="integer", minimum=1,
-                                      description="how long daily_published waits for the day's _SUCCESS"),
     },
     **JINJA,
 ) as daily_dag:
@@ -398,7 +394,7 @@ with DAG(
         )
 
     if USE_BEAM_OPERATOR:
-        daily = BeamRunPythonPipelineOperator(
+        daily = DailyBeamOperator(
             task_id="daily",
             trigger_rule="all_done_min_one_success",   # item_neighbours failed or not; input ready (docstring)
             py_file=raw("daily_py_file"),
@@ -408,6 +404,7 @@ with DAG(
                 "date": "{{ ds }}", "input": raw("input"), "output": raw("output"), "models": raw("models"),
                 "config": raw("config"), "run-id": RUN_ID,
                 "neighbours": raw("neighbours_output") + "/dt={{ ds }}", "neighbours-missing-ok": True,
+                "submit-only": True,   # the operator watches the Dataflow job; the publish task publishes
                 "temp_location": raw("temp_location"), "setup_file": raw("setup_file"),
             },
             dataflow_config=DataflowConfiguration(
@@ -422,16 +419,20 @@ with DAG(
             bash_command=(f"{shlex.quote(HOME_RECS)} daily --date {{{{ ds }}}} --input {sh('input')}"
                           f" --output {sh('output')} --models {sh('models')}{optional_flag('--config', 'config')}"
                           f" --neighbours {sh('neighbours_output')}/dt={{{{ ds }}}} --neighbours-missing-ok"
-                          f" --run-id {RUN_ID}{beam_flags('daily')}"),
+                          f" --run-id {RUN_ID}{beam_flags('daily')} --no-publish && echo {RUN_ID}"),
             execution_timeout=dt.timedelta(hours=4),
         )
 
-    daily_published = BashOperator(
-        task_id="daily_published",
-        bash_command=(f"{shlex.quote(PYTHON)} -c {shlex.quote(WAIT_PUBLISHED)} {sh('output')} {{{{ ds }}}}"
-                      f" {RUN_ID} {{{{ params.publish_wait_minutes }}}}"),
-        retries=0,
-        outlets=[PUBLISHED_DAY],   # the lead moves it to the publish task when it replaces this one
+    publish = BashOperator(
+        task_id="publish",
+        # the swap, manifest and _SUCCESS of the run daily staged; idempotent, so retries are safe: a run already
+        # published is a no-op, a killed publish is completed, a run without complete staging exits 2
+        bash_command=(f"{shlex.quote(HOME_RECS)} publish --output {sh('output')} --date {{{{ ds }}}}"
+                      f" --run-id {DAILY_RUN_ID}"),
+        retries=2,
+        retry_delay=dt.timedelta(minutes=2),
+        execution_timeout=dt.timedelta(hours=1),
+        outlets=[PUBLISHED_DAY],   # the published day: downstream DAGs schedule on it
     )
 
     drift = BashOperator(
@@ -445,7 +446,7 @@ with DAG(
         execution_timeout=dt.timedelta(hours=2),
     )
 
-    wait_for_input >> item_neighbours >> daily >> daily_published >> drift
+    wait_for_input >> item_neighbours >> daily >> publish >> drift
     wait_for_input >> daily
 
 
