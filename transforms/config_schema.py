@@ -184,7 +184,7 @@ DEFAULT_SHELVES: dict[str, dict] = {
         title="Try something else", kind="model", audience="new_listeners", item_types=["playlist"],
         fallback_item_types=["track"], size=10, exclude_played=True, max_per_creator=3, max_per_parent=2,
         sources={"popular": 150, "onboarding": 100, "colisten": 50},
-        heuristic_weights={"pop_market_log": 1.0, "genre_match": 2.0, "trend": 0.5, "colisten_score": 2.0}),
+        heuristic_weights={"pop_market_log": 1.0, "genre_match": 2.0, "trend": 0.5, "colisten_score": 8.0}),
     "new_episodes": dict(
         title="New episodes of your shows", kind="rule", rule="new_episodes", item_types=["episode"], size=10,
         max_age_days=7.0, max_per_parent=2),
