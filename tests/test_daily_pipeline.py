@@ -31,7 +31,8 @@ MODEL_SHELVES = [s for s, c in SHELVES.items() if c["kind"] == "model"]
 
 
 def test_synthetic_manifest_reconciles_every_input_row(synthetic_data, synthetic_daily):
-    frames, manifest, out, day = synthetic_data.frames, synthetic_daily.manifest, synthetic_daily.out, synthetic_data.as_of
+    frames, day = synthetic_data.frames, synthetic_data.as_of
+    manifest, out = synthetic_daily.manifest, synthetic_daily.out
     n_events = len(frames["events"])
     per_file = {(t, Path(f["path"]).name): (f["read"], f["accepted"], f["rejected"], f["reconciles"])
                 for t, c in manifest["inputs"].items() for f in c["files"]}
@@ -44,8 +45,8 @@ def test_synthetic_manifest_reconciles_every_input_row(synthetic_data, synthetic
     ev = manifest["inputs"]["events"]
     assert (ev["read"], ev["accepted"], ev["rejected"], ev["reconciles"]) == (n_events + 5, n_events + 1, 4, True)
     rejected = pd.read_parquet(out / "rejected" / f"dt={day}")
-    assert sorted(zip(rejected["source_file"].map(lambda f: Path(f).name), rejected["row_number"],
-                      rejected["reason"])) == [("part-00001.csv", row, why) for row, why in EXTRA_EVENTS_REASONS.items()]
+    got = sorted(zip(rejected["source_file"].map(lambda f: Path(f).name), rejected["row_number"], rejected["reason"]))
+    assert got == [("part-00001.csv", row, why) for row, why in EXTRA_EVENTS_REASONS.items()]
     recs = synthetic_daily.recs
     assert {s: c["rows"] for s, c in manifest["shelves"].items()} == recs["shelf"].value_counts().to_dict()
     for shelf in MODEL_SHELVES:
