@@ -1,5 +1,7 @@
-"""The daily Beam job end to end: the real 30Music sample, a file of broken rows, and a
-TestPipeline check of the reading transform. Kept few: each pipeline costs seconds."""
+"""The daily Beam job end to end: the synthetic dataset of conftest.py (always; its one daily run
+is shared with tests/test_skew.py), the real 30Music sample (an extra: skips without
+../shared/data), a file of broken rows, and a TestPipeline check of the reading transform. Kept
+few: each pipeline costs seconds."""
 from __future__ import annotations
 
 import json
@@ -12,10 +14,100 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from jobs.cli import main
+from tests.conftest import EXTRA_EVENTS_REASONS
 from transforms import contract
 from transforms.beam_io import ReadTable
+from transforms.config import load_config
+from transforms.feature_spec import feature_names
 
 DATE = "2015-01-01"
+CONFIG = load_config()
+SHELVES = CONFIG["shelves"]
+MODEL_SHELVES = [s for s, c in SHELVES.items() if c["kind"] == "model"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the synthetic dataset (conftest.py): runs in CI whether or not ../shared/data exists
+
+
+def test_synthetic_manifest_reconciles_every_input_row(synthetic_data, synthetic_daily):
+    frames, day = synthetic_data.frames, synthetic_data.as_of
+    manifest, out = synthetic_daily.manifest, synthetic_daily.out
+    n_events = len(frames["events"])
+    per_file = {(t, Path(f["path"]).name): (f["read"], f["accepted"], f["rejected"], f["reconciles"])
+                for t, c in manifest["inputs"].items() for f in c["files"]}
+    # the generated tables are clean; the extra CSV holds 1 good and 4 bad rows (conftest.py)
+    assert per_file == {("events", "part-00000.parquet"): (n_events, n_events, 0, True),
+                        ("events", "part-00001.csv"): (5, 1, 4, True),
+                        ("items", "items.parquet"): (len(frames["items"]), len(frames["items"]), 0, True),
+                        ("listeners", "listeners.parquet"): (200, 200, 0, True),
+                        ("curation", "curation.parquet"): (len(frames["curation"]), len(frames["curation"]), 0, True)}
+    ev = manifest["inputs"]["events"]
+    assert (ev["read"], ev["accepted"], ev["rejected"], ev["reconciles"]) == (n_events + 5, n_events + 1, 4, True)
+    rejected = pd.read_parquet(out / "rejected" / f"dt={day}")
+    got = sorted(zip(rejected["source_file"].map(lambda f: Path(f).name), rejected["row_number"], rejected["reason"]))
+    assert got == [("part-00001.csv", row, why) for row, why in EXTRA_EVENTS_REASONS.items()]
+    recs = synthetic_daily.recs
+    assert {s: c["rows"] for s, c in manifest["shelves"].items()} == recs["shelf"].value_counts().to_dict()
+    for shelf in MODEL_SHELVES:
+        served = pd.read_parquet(out / "served_features" / f"dt={day}" / f"shelf={shelf}")
+        counts = manifest["shelves"][shelf]
+        assert counts["candidate_rows"] == len(served) > counts["rows"]
+        assert counts["listeners_scored"] == served["listener_id"].nunique()
+        assert counts["features_per_row"] == len(feature_names(shelf))
+    assert (out / "_manifests" / f"dt={day}" / "_SUCCESS").read_text() == manifest["run_id"]
+    assert set(recs["run_id"]) == {manifest["run_id"]} and not (out / "_staging").exists()
+
+
+def test_synthetic_each_model_shelf_reaches_its_audience(synthetic_data, synthetic_daily):
+    frames, recs = synthetic_data.frames, synthetic_daily.recs
+    as_of = pd.Timestamp(synthetic_data.as_of, tz="UTC")
+    listeners = frames["listeners"]
+    registered = listeners[listeners["registered_at"] < as_of]
+    tenure = as_of - registered["registered_at"]
+    new = set(registered.loc[tenure < pd.Timedelta(days=CONFIG["listeners"]["new_listener_days"]), "listener_id"])
+    ev = frames["events"]
+    window = pd.Timedelta(days=SHELVES["shortcuts"]["active_within_days"])
+    # + the extra CSV's one accepted play, two days before as_of
+    active = set(ev.loc[(ev["ts"] < as_of) & (ev["ts"] >= as_of - window), "listener_id"]) | {
+        synthetic_data.extra_listener}
+    expected = {"shortcuts": active & set(registered["listener_id"]), "podcasts": set(registered["listener_id"]),
+                "playlists": new}
+    assert set(expected) == set(MODEL_SHELVES)   # a new model shelf needs its audience here
+    for shelf in MODEL_SHELVES:
+        rows = recs[recs["shelf"] == shelf]
+        assert set(rows["listener_id"]) == expected[shelf], shelf
+        assert set(rows["item_type"]) <= set(SHELVES[shelf]["item_types"]), shelf
+        # positions 1..n per listener, n at most the shelf's size
+        n = rows.groupby("listener_id")["position"].agg(["min", "max", "count"])
+        assert (n["min"] == 1).all() and (n["max"] == n["count"]).all() and n["count"].max() <= SHELVES[shelf]["size"]
+        # no --models: the heuristic ranks (curation rows keep their slots on discovery shelves)
+        assert set(rows["source"]) == ({"heuristic"} if SHELVES[shelf].get("familiar") else {"heuristic", "editorial"})
+        assert rows["model_version"].isna().all()
+    # the audiences really differ: 200 listeners, some registered after as_of, a few new, some lapsed
+    assert 0 < len(new) < len(active) < len(registered) < len(listeners)
+
+
+def test_synthetic_shortcuts_are_familiar_and_discovery_shelves_skip_what_was_played(synthetic_data, synthetic_daily):
+    frames, recs = synthetic_data.frames, synthetic_daily.recs
+    as_of = pd.Timestamp(synthetic_data.as_of, tz="UTC")
+    ev = frames["events"]
+    before = ev[ev["ts"] < as_of].merge(frames["items"][["item_id", "parent_id", "creator_id"]], on="item_id",
+                                        how="left")
+    # every entity level of a play: the item, the context it was played from, its parent, its creator
+    levels = pd.concat([before[["listener_id", c]].set_axis(["listener_id", "entity"], axis=1)
+                        for c in ("item_id", "context_id", "parent_id", "creator_id")]).dropna()
+    played = set(zip(levels["listener_id"], levels["entity"]))
+    ranked = recs[recs["source"] == "heuristic"]   # curated rows keep their slots whatever was played
+    shelf_pairs = {s: set(zip(r["listener_id"], r["item_id"])) for s, r in ranked.groupby("shelf", observed=True)}
+    assert shelf_pairs["shortcuts"] <= played and len(shelf_pairs["shortcuts"]) > 500
+    # a show heard through an episode, a playlist played from: not "something else" or "you might like"
+    assert len(shelf_pairs["podcasts"]) > 500 and not shelf_pairs["podcasts"] & played
+    assert len(shelf_pairs["playlists"]) > 50 and not shelf_pairs["playlists"] & played
+
+
+# ---------------------------------------------------------------------------------------------
+# extra: the real 30Music sample (skips without ../shared/data)
 
 
 @pytest.fixture(scope="module")

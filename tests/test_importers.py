@@ -15,11 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import importers as import_job
+from tests.conftest import SHARED_DATA
 from transforms import contract
 from transforms.errors import InputError
 from transforms.importers import apple_podcasts, generic, hetrec, thirtymusic
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = SHARED_DATA   # ../shared/data, or HOME_RECS_SHARED_DATA (tests/conftest.py)
 MUSIC30 = DATA / "30music-sessions-sample"
 HETREC = DATA / "hetrec2011-lastfm-2k"
 APPLE = DATA / "apple-podcasts-popular-2019"

@@ -321,3 +321,64 @@ def test_min_score_config():
         neighbour_params({"neighbours": {"min_score": {"als": 1.5}}})
     with pytest.raises(InputError, match=r"neighbours\.min_score must be a mapping"):
         neighbour_params({"neighbours": {"min_score": 0.1}})
+
+
+# a catalog with every case of the mapping: a context that is not the parent, a context of another type,
+# a context and an item missing from the catalog, an item without parent or creator, a played album
+GUARD_ITEMS = pd.DataFrame({
+    "item_id": ["t1", "t2", "t3", "alX", "alY", "alZ", "pl1", "e1", "sh1", "sh2"],
+    "item_type": ["track", "track", "track", "album", "album", "album", "playlist", "episode", "show", "show"],
+    "parent_id": ["alX", "alX", None, None, None, None, None, "sh1", None, None],
+    "creator_id": ["ar1", "ar1", None, "ar1", "ar2", "ar3", "ed", "host", "host", "host2"]})
+# (listener, item, item type, day of January 2024, context)
+GUARD_PLAYS = [("L1", "t1", "track", 1, "pl1"), ("L1", "t2", "track", 2, "alY"), ("L1", "t1", "track", 3, None),
+               ("L2", "t3", "track", 1, "ghost"), ("L2", "t3", "track", 2, ""), ("L2", "e1", "episode", 3, "sh1"),
+               ("L3", "e2", "episode", 1, "sh2"), ("L3", "alZ", "album", 2, None), ("L3", "e1", "episode", 4, None),
+               ("L3", "t2", "track", 12, "pl1")]   # day 12: after as_of, counts nowhere
+
+
+def test_spark_play_to_entity_mapping_equals_resolve_entities(spark):
+    """Guard (issue 13.4): the Spark neighbours job, transforms.catalog.resolve_entities (daily side
+    tables) and the batch code path (candidates, features, labels) map plays to the same entities."""
+    from models.neighbours import entity_plays, neighbour_params
+    from tests.conftest import ms, one_batch
+    from transforms.aggregates import SideTables
+    from transforms.catalog import Catalog, resolve_entities
+    from transforms.history import ListenerState, Profile, event_block
+
+    frame = pd.DataFrame([(r[0], r[1], r[2], pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=r[3]), 60_000,
+                           r[4]) for r in GUARD_PLAYS],
+                         columns=["listener_id", "item_id", "item_type", "ts", "ms_played", "context_id"])
+    ev = spark.createDataFrame(frame, "listener_id string, item_id string, item_type string, ts timestamp, "
+                                      "ms_played long, context_id string")
+    got = entity_plays(ev, AS_OF, {}, spark.createDataFrame(GUARD_ITEMS)).toPandas()
+    spark_pairs = {(r.listener_id, r.entity_type, r.item_id): r.plays for r in got.itertuples()}
+
+    catalog = Catalog.from_items(GUARD_ITEMS)
+    before = frame[frame["ts"] < pd.Timestamp(AS_OF, tz="UTC")].reset_index(drop=True)
+    types = neighbour_params({}).item_types
+    assert sorted(types) == sorted(["track", "album", "artist", "playlist", "show", "episode"])
+    expected: dict = {}
+    for t in types:
+        ent, _ = resolve_entities(before["item_id"], before["item_type"], before["context_id"], catalog, {t})
+        for lid, e in zip(before["listener_id"], ent):
+            if e is not None:
+                expected[(lid, t, e)] = expected.get((lid, t, e), 0) + 1
+    assert spark_pairs == expected
+    # by hand, a few that matter: the context album wins over the parent, a missing context falls back
+    assert expected[("L1", "album", "alY")] == 1 and expected[("L1", "album", "alX")] == 2  # t1 twice
+    assert ("L2", "album", "ghost") not in expected and expected[("L2", "track", "t3")] == 2
+    assert expected[("L3", "show", "sh2")] == 1 and ("L3", "artist", "e2") not in expected
+    assert expected[("L2", "artist", "host")] == 1 and expected[("L3", "artist", "ar3")] == 1
+
+    # the batch code path of the daily job and build-examples: one entity per play, the same priority
+    states = [ListenerState(lid, Profile(registered_ms=ms("2023-01-01"), market="SE"),
+                            event_block(before[before["listener_id"] == lid].reset_index(drop=True)))
+              for lid in ("L1", "L2", "L3")]
+    hist = one_batch(states, catalog, SideTables(ms(AS_OF), {}, {}, {}, {})).before(ms(AS_OF))
+    batch_pairs: dict = {}
+    for t in types:
+        play, code = hist.entity_pairs([t])
+        for lid, e in zip(hist.batch.listener_id[hist.who[play]], hist.batch.ids(code)):
+            batch_pairs[(lid, t, e)] = batch_pairs.get((lid, t, e), 0) + 1
+    assert batch_pairs == expected
