@@ -202,6 +202,7 @@ def test_dags_parse_with_airflow_dagbag():
     assert first == dt.date(2026, 10, 23)
     assert (" --neighbours gs://CHANGE-ME-home-recs/neighbours/dt=2026-10-23 --neighbours-missing-ok --work "
             in as_of)
+    assert " --setup_file " in as_of and "--sdk_container_image" not in as_of   # no worker image set
     assert report["failures"] == [], report["failures"]
 
 
@@ -209,12 +210,16 @@ def test_dags_parse_with_airflow_dagbag():
 def test_dag_shelves_and_train_days_follow_the_config_override(tmp_path):
     override = tmp_path / "prod.yaml"
     override.write_text("shelves: {playlists: null}\nretrain: {train_days: 21}\n")
+    image = "europe-docker.pkg.dev/p/r/home-recs:1"
     report = dagbag_report("--render", "input=/data/in", env={"HOME_RECS_CONFIG": str(override),
-                                                               "HOME_RECS_INPUT_SENSOR": "python"})
+                                                               "HOME_RECS_INPUT_SENSOR": "python",
+                                                               "HOME_RECS_WORKER_IMAGE": image})
     assert report["model_shelves"] == model_shelves(load_config(str(override))) == ["podcasts", "shortcuts"]
     command = report["dags"]["home_recs_retrain"]["tasks"]["retrain_shortcuts"]["rendered"]["bash_command"]
     assert "--as-of 2026-11-20 --input /data/in " in command
     assert " --neighbours gs://CHANGE-ME-home-recs/neighbours/dt=2026-10-30 --neighbours-missing-ok " in command
+    # with a worker image, Dataflow workers start from it instead of pip-installing setup.py
+    assert f" --sdk_container_image {image} " in command and "--setup_file" not in command
     sensor = report["dags"]["home_recs_daily"]["tasks"]["wait_for_input"]
     assert (sensor["operator"], sensor["rendered"]) == (
         "PythonSensor", {"op_args": ["/data/in/_ready/dt=2026-11-28/_SUCCESS"]})

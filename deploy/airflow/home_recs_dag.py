@@ -64,6 +64,10 @@ Environment of the DAG processor and workers (read at parse time):
                             DataflowConfiguration.project_id is not templated); default: the project of the
                             ``google_cloud_default`` connection.
   HOME_RECS_DAILY_LAUNCHER  ``beam`` (default when the providers are importable) or ``bash``.
+  HOME_RECS_WORKER_IMAGE    Dataflow worker image built from deploy/dataflow/Dockerfile (e.g.
+                            REGION-docker.pkg.dev/PROJECT/REPO/home-recs:TAG): every Dataflow job gets
+                            ``--sdk_container_image`` instead of ``--setup_file``, so workers do not pip-install
+                            at start-up. Empty (default): ``--setup_file``.
   HOME_RECS_INPUT_SENSOR    ``gcs`` (GCSObjectExistenceSensor; default when the google provider is importable) or
                             ``python`` (PythonSensor: a local path, or gs:// through home-recs' transforms.storage).
   HOME_RECS_CONFIG          local copy of the ``config`` YAML, for the shelf list and retrain.train_days (optional).
@@ -128,6 +132,9 @@ HOME_RECS = os.path.join(VENV, "bin", "home-recs") if VENV else "home-recs"
 PYTHON = os.path.join(VENV, "bin", "python") if VENV else "python3"
 REPO = Path(os.environ.get("HOME_RECS_REPO") or Path(__file__).resolve().parents[2])
 GCP_PROJECT = os.environ.get("HOME_RECS_GCP_PROJECT") or None
+# the Dataflow worker image (deploy/dataflow/Dockerfile): workers start with home-recs installed instead of
+# pip-installing setup.py's requirements at every start; empty: --setup_file, as before
+WORKER_IMAGE = os.environ.get("HOME_RECS_WORKER_IMAGE", "")
 LAUNCHER = os.environ.get("HOME_RECS_DAILY_LAUNCHER", "beam" if (HAVE_BEAM and HAVE_GOOGLE) else "bash")
 USE_BEAM_OPERATOR = LAUNCHER == "beam" and HAVE_BEAM and HAVE_GOOGLE
 USE_GCS_SENSOR = os.environ.get("HOME_RECS_INPUT_SENSOR", "gcs" if HAVE_GOOGLE else "python") == "gcs" and HAVE_GOOGLE
@@ -249,12 +256,18 @@ def optional_flag(flag: str, name: str) -> str:
     return ("{% if " + expr(name) + " %} " + flag + " " + sh(name) + "{% endif %}")
 
 
+def worker_flag() -> str:
+    """How Dataflow workers get home-recs: `` --sdk_container_image IMAGE`` with HOME_RECS_WORKER_IMAGE, else
+    `` --setup_file SETUP`` (workers pip-install it at every start)."""
+    return (" --sdk_container_image " + shlex.quote(WORKER_IMAGE)) if WORKER_IMAGE else (" --setup_file " + sh("setup_file"))
+
+
 def beam_flags(job: str) -> str:
     """``--runner R`` plus, for DataflowRunner, the Dataflow options (the CLI passes unknown flags to Beam)."""
     return (" --runner " + sh("runner")
             + "{% if " + expr("runner") + " == 'DataflowRunner' %}"
             + " --project " + sh("project") + " --region " + sh("region")
-            + " --temp_location " + sh("temp_location") + " --setup_file " + sh("setup_file")
+            + " --temp_location " + sh("temp_location") + worker_flag()
             + " --job_name home-recs-" + job + "-{{ ds_nodash }}-t{{ ti.try_number }}"
             + "{% endif %}")
 
@@ -405,7 +418,8 @@ with DAG(
                 "config": raw("config"), "run-id": RUN_ID,
                 "neighbours": raw("neighbours_output") + "/dt={{ ds }}", "neighbours-missing-ok": True,
                 "submit-only": True,   # the operator watches the Dataflow job; the publish task publishes
-                "temp_location": raw("temp_location"), "setup_file": raw("setup_file"),
+                "temp_location": raw("temp_location"),
+                **({"sdk_container_image": WORKER_IMAGE} if WORKER_IMAGE else {"setup_file": raw("setup_file")}),
             },
             dataflow_config=DataflowConfiguration(
                 job_name="home-recs-daily", append_job_name=True, project_id=GCP_PROJECT, location=raw("region"),
