@@ -42,11 +42,26 @@ COMMAND_MODULES = tuple(module for module, _ in COMMANDS.values())
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted, not the
+    stream of the moment it was made: ``main`` runs inside other programs (tests, notebooks) that
+    swap and close stderr, and a handler bound to a closed stream fails every later log line."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:   # StreamHandler.__init__ assigns it; sys.stderr is read at emit
+        pass
+
+
 def configure_logging(library_level: str, verbose: bool = False) -> None:
     """Log to stderr: ``home_recs.*`` at INFO (DEBUG with ``verbose``), every other logger (Beam's
     screens of per-stage lines, py4j, urllib3) at ``library_level``."""
-    logging.basicConfig(level=getattr(logging, library_level),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    handler = _CurrentStderr()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, library_level), handlers=[handler], force=True)
     logging.getLogger("home_recs").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 

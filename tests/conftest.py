@@ -7,7 +7,6 @@ hides the data, as CI without ``../shared/data`` sees it (those tests then skip,
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,21 +37,6 @@ def utc(s: str) -> pd.Timestamp:
 
 def ms(s: str) -> int:
     return int(utc(s).value // 1_000_000)
-
-
-@pytest.fixture(autouse=True)
-def _no_log_handler_on_a_closed_stream():
-    """Drop root log handlers whose stream is closed before each test.
-
-    ``jobs.cli.main`` points the root handler at the ``sys.stderr`` of the moment; inside a test with
-    ``capsys`` that stream is closed when the test ends, and the next test that logs before calling
-    ``main`` itself (tests/test_ranker.py after tests/test_neighbours_pit.py) got "--- Logging error
-    ---" and a traceback in its captured stderr."""
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
-            root.removeHandler(handler)
-    yield
 
 
 @pytest.fixture(scope="session")
