@@ -13,8 +13,9 @@ import time
 
 import pandas as pd
 
-from jobs import examples as examples_job
 from jobs.common import add_neighbours_as_of, check_neighbours_flags
+from jobs.pipelines.examples import ExamplesRequest, build_examples, print_examples
+from jobs.plumbing import parse_date
 from models.eval_report import write_report
 from models.evaluation import check_evaluable
 from models.gate import gate_config
@@ -89,10 +90,7 @@ def usable_neighbours(args: argparse.Namespace) -> tuple[str | None, str | None,
 
 def windows(as_of: str, train_days: int, eval_days: int) -> tuple[list[str], list[str]]:
     """(training as_of dates, evaluation as_of dates) as YYYY-MM-DD lists. Raises InputError."""
-    try:
-        d = dt.date.fromisoformat(as_of)
-    except ValueError as err:
-        raise InputError(f"--as-of must be YYYY-MM-DD, got {as_of!r}") from err
+    d = dt.date.fromisoformat(parse_date(as_of, "--as-of"))
     train = [(d - dt.timedelta(days=i)).isoformat() for i in range(train_days, 0, -1)]
     ev = [(d + dt.timedelta(days=i)).isoformat() for i in range(eval_days)]
     return train, ev
@@ -111,11 +109,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.examples:  # examples built earlier (same feature spec is checked when they are read)
         ex_dir = args.examples
     else:
-        examples_job.run(argparse.Namespace(as_of=",".join(train_dates + eval_dates), horizon=rc["horizon"],
-                                            input=args.input, output=ex_dir, config=args.config, runner=args.runner,
-                                            neighbours=neighbours, shelf=[args.shelf],
-                                            neighbours_as_of=neighbours_as_of),
-                         beam_args)
+        print_examples(build_examples(ExamplesRequest(
+            as_of=",".join(train_dates + eval_dates), horizon=rc["horizon"], input=args.input, output=ex_dir,
+            config=args.config, runner=args.runner, neighbours=neighbours, neighbours_as_of=neighbours_as_of,
+            shelf=(args.shelf,)), beam_args), ex_dir)
     examples = read_examples(ex_dir, args.shelf, train_dates[0], eval_dates[-1])
     cut = pd.Timestamp(args.as_of, tz="UTC")
     train_ex, eval_ex = examples[examples["as_of"] < cut], examples[examples["as_of"] >= cut]

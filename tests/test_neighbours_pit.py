@@ -188,11 +188,11 @@ def test_retrain_neighbours_missing_ok_trains_without_an_absent_table_only(tmp_p
     import jobs.retrain
     seen = []
 
-    def stop(args, beam_args):
-        seen.append((args.neighbours, args.neighbours_as_of))
+    def stop(request, beam_args):
+        seen.append((request.neighbours, request.neighbours_as_of))
         raise InputError("stub: examples not built")
 
-    monkeypatch.setattr(jobs.retrain.examples_job, "run", stop)
+    monkeypatch.setattr(jobs.retrain, "build_examples", stop)
     base = ["retrain", "--shelf", "shortcuts", "--as-of", "2025-01-11", "--input", str(tmp_path / "in"),
             "--models", str(tmp_path / "reg"), "--work", str(tmp_path / "work")]
     absent = tmp_path / "nb" / "dt=2024-12-14"   # the Spark job of that day failed: no folder at all
