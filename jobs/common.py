@@ -304,6 +304,7 @@ class BuildSideTables(beam.PTransform):
 
 
 def heuristic_scorers(config: dict) -> dict:
+    """shelf -> :class:`models.heuristic.HeuristicScorer` with its configured weights, per model shelf."""
     return {s: HeuristicScorer(s, c.get("heuristic_weights", {}))
             for s, c in config["shelves"].items() if s in FEATURE_SPECS}
 
@@ -319,3 +320,9 @@ def write_rejected(rejected, folder: str):
     return (rejected | "RejectedArrow" >> beam.Map(rejected_to_arrow)
             | "WriteRejected" >> beam.io.WriteToParquetBatched(
                 storage.join(folder, "part"), schema=schema, file_name_suffix=".parquet", codec=PARQUET_CODEC))
+
+
+def of_shelf(tagged, shelf: str, label: str, values: str):
+    """The tables of ``shelf`` in a PCollection of (shelf, table) pairs."""
+    return (tagged | f"{label}_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
+            | f"{values}_{shelf}" >> beam.Values())

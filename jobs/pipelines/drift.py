@@ -157,6 +157,7 @@ def drift_for_day(output: str, date: str, baseline_date: str, *, config: dict | 
 # ------------------------------------------------------------------------------------- inputs
 
 def serving_dir(output: str, date: str) -> str:
+    """``OUTPUT/feature_stats/dt=DATE``: where the daily job publishes a day's serving statistics."""
     return publish.partition(output, "feature_stats", date)
 
 
@@ -232,6 +233,8 @@ def registry_training_stats(registry: str, shelf: str) -> tuple[dict | None, str
 
 
 def print_summary(result: dict, date: str, baseline: str) -> None:
+    """What ``home-recs drift`` prints: counts of records and alerts, each alert, the dates computed
+    and the paths of the anomalies and the report."""
     recs = result["records"]
     fired = alerts(recs)
     print(f"home-recs drift {date} (baseline {baseline}): {len(recs)} records, {len(fired)} alert(s)")

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from jobs.beam_runner import check_pipeline_args, make_pipeline, read_counters
 from jobs.common import (PARQUET_CODEC, BuildSideTables, ReadInputs, batch_size, check_inputs, check_neighbours_flags,
-                         check_output, heuristic_scorers, item_neighbours, spill_folder, write_rejected)
+                         check_output, heuristic_scorers, item_neighbours, of_shelf, spill_folder, write_rejected)
 from jobs.plumbing import finish_staging, move_in, parse_dates, staging
 from models.config_checks import check_config
 from models.examples import examples_for_batch, merge_recall
@@ -67,12 +67,17 @@ def stats_sample_rate(config: dict) -> float:
 
 
 def example_schema(shelf: str) -> pa.Schema:
+    """listener_id, as_of (UTC ms), item_id, candidate_source, the shelf's spec columns (float32), label (int8)."""
     return pa.schema([("listener_id", pa.string()), ("as_of", pa.timestamp("ms", tz="UTC")),
                       ("item_id", pa.string()), ("candidate_source", pa.string())]
                      + [(n, pa.float32()) for n in feature_names(shelf)] + [("label", pa.int8())])
 
 
 class ExamplesFn(beam.DoFn):
+    """One listener shard, cut into batches -> per batch and as_of date, ``(shelf, Arrow table of
+    example_schema)`` on the main output, the batch's candidate recall counts ``(as_of_ms, {shelf:
+    counts})`` on ``recall`` and the training-statistics sample ``(shelf, frame)`` on ``stats``."""
+
     RECALL = "recall"
     STATS = "stats"   # (shelf, features of the training-statistics sample): models.examples.examples_for_batch
 
@@ -91,11 +96,11 @@ class ExamplesFn(beam.DoFn):
         model_shelves = [s for s in self.config["shelves"] if s in FEATURE_SPECS]
         scorers = heuristic_scorers(self.config)   # once per batch, not once per as_of
         for as_of_ms, wrapped in sides.items():
-            side = wrapped.value   # jobs.common.side_tables wraps it for Beam's cache
+            side = wrapped.value   # jobs.common.BuildSideTables wraps it for Beam's cache
             held = caches[3].get(as_of_ms)
             if held is None or held[0] is not side:
                 # the neighbour table joins each date's tables here, on the worker, so every date
-                # shares one copy of it (see jobs.common.side_tables)
+                # shares one copy of it (see jobs.common.BuildSideTables)
                 held = caches[3][as_of_ms] = (side, side.with_item_neighbours(neighbours, model_shelves), {})
             ctx = ServingContext(as_of_ms, catalog, held[1], curation, self.config, entity_types,
                                  scorers, "examples", cache=held[2])
@@ -138,29 +143,10 @@ def build_examples(request: ExamplesRequest, beam_args: list[str]) -> dict:
     inputs = p | "ReadInputs" >> ReadInputs(files, pd.Timestamp.now(tz="UTC"), config, stage)
     sides = (inputs.listeners, inputs.catalog) | "BuildSideTables" >> BuildSideTables(
         as_ofs, config, neighbours_path, spill_folder(stage, config, "_partials"), attach_neighbours=False)
-    out = inputs.listeners | "Examples" >> beam.ParDo(
-        ExamplesFn(config, horizon_ms), catalog=beam.pvalue.AsSingleton(inputs.catalog),
-        sides=beam.pvalue.AsDict(sides), curation=beam.pvalue.AsSingleton(inputs.curation),
-        neighbours=beam.pvalue.AsSingleton(item_neighbours(p, neighbours_path, "ExampleNeighbours"))
-    ).with_outputs(ExamplesFn.RECALL, ExamplesFn.STATS, main="examples")
-    k_anon = int(config["feature_stats"]["min_listeners"])
-    for shelf in [s for s in config["shelves"] if s in FEATURE_SPECS]:
-        tables = (out.examples | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
-                  | f"Table_{shelf}" >> beam.Values())
-        tables | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
-            storage.join(stage, f"shelf={shelf}", "part"), schema=example_schema(shelf), file_name_suffix=".parquet",
-            codec=PARQUET_CODEC)
-        # training statistics, stored for serving and skew checks: bin edges fitted on a sample of the
-        # served population (feature_stats.training_sample_rate), else on these examples
-        sampled = (out[ExamplesFn.STATS] | f"OnlySample_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
-                   | f"Sample_{shelf}" >> beam.Values())
-        ((sampled if stats_sample_rate(config) > 0 else tables) | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, None, min_listeners=k_anon,
-                                                          spill_dir=spill_folder(stage, config, "_features"))
-         | f"WriteStats_{shelf}" >> beam.Map(lambda st: write_stats(storage.join(stage, "feature_stats"), st)))
-    (out[ExamplesFn.RECALL] | "CandidateRecall" >> CandidateRecall()
-     | "WriteRecall" >> beam.Map(lambda report: storage.write_json(
-         storage.join(stage, "candidate_recall.json"), report)))
-    write_rejected(inputs.rejected, storage.join(stage, "rejected"))
+    neighbours = item_neighbours(p, neighbours_path, "ExampleNeighbours")
+    out = inputs.listeners | "BuildExamples" >> BuildExamples(
+        ExamplesFn(config, horizon_ms), inputs.catalog, sides, inputs.curation, neighbours)
+    {**out, "rejected": inputs.rejected} | "WriteExamples" >> WriteExamples(stage, config)
     result = p.run()
     result.wait_until_finish()
     # spilled shards, event blocks, features and partial counts (transforms.spill)
@@ -208,6 +194,54 @@ def only_shelves(config: dict, shelves: list[str]) -> dict:
         raise InputError(f"--shelf {unknown}: not a model shelf of the config "
                          f"({[s for s, c in config['shelves'].items() if c.get('kind') == 'model']})")
     return {**config, "shelves": {s: c for s, c in config["shelves"].items() if s in shelves}}
+
+
+class BuildExamples(beam.PTransform):
+    """Listener shards -> ``{"examples": (shelf, table), "recall": (as_of_ms, counts), "stats":
+    (shelf, frame)}`` (the outputs of :class:`ExamplesFn`); ``catalog``, ``sides`` (as_of_ms ->
+    SideTables), ``curation`` and ``neighbours`` are PCollections read as side inputs."""
+
+    def __init__(self, fn: ExamplesFn, catalog, sides, curation, neighbours):
+        super().__init__()
+        self.fn, self.catalog, self.sides, self.curation, self.neighbours = fn, catalog, sides, curation, neighbours
+
+    def expand(self, shards):
+        out = shards | "Examples" >> beam.ParDo(
+            self.fn, catalog=beam.pvalue.AsSingleton(self.catalog), sides=beam.pvalue.AsDict(self.sides),
+            curation=beam.pvalue.AsSingleton(self.curation), neighbours=beam.pvalue.AsSingleton(self.neighbours)
+        ).with_outputs(ExamplesFn.RECALL, ExamplesFn.STATS, main="examples")
+        return {"examples": out.examples, "recall": out[ExamplesFn.RECALL], "stats": out[ExamplesFn.STATS]}
+
+
+class WriteExamples(beam.PTransform):
+    """Write :class:`BuildExamples`' outputs plus ``rejected`` (frames) into the run's staging folder
+    ``stage``: ``shelf=NAME/`` examples per model shelf, ``feature_stats/<shelf>.json`` (training
+    statistics: bin edges fitted on a sample of the served population when
+    ``feature_stats.training_sample_rate`` > 0, else on the examples), ``candidate_recall.json`` and
+    ``rejected/``."""
+
+    def __init__(self, stage: str, config: dict):
+        super().__init__()
+        self.stage, self.config = stage, config
+
+    def expand(self, out):
+        stage, config = self.stage, self.config
+        k_anon = int(config["feature_stats"]["min_listeners"])
+        stats_dir = storage.join(stage, "feature_stats")
+        for shelf in [s for s in config["shelves"] if s in FEATURE_SPECS]:
+            tables = of_shelf(out["examples"], shelf, "Only", "Table")
+            tables | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
+                storage.join(stage, f"shelf={shelf}", "part"), schema=example_schema(shelf),
+                file_name_suffix=".parquet", codec=PARQUET_CODEC)
+            sampled = of_shelf(out["stats"], shelf, "OnlySample", "Sample")
+            ((sampled if stats_sample_rate(config) > 0 else tables)
+             | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, None, min_listeners=k_anon,
+                                                       spill_dir=spill_folder(stage, config, "_features"))
+             | f"WriteStats_{shelf}" >> beam.Map(lambda st, folder: write_stats(folder, st), stats_dir))
+        recall_path = storage.join(stage, "candidate_recall.json")
+        (out["recall"] | "CandidateRecall" >> CandidateRecall()
+         | "WriteRecall" >> beam.Map(lambda report, path: storage.write_json(path, report), recall_path))
+        return write_rejected(out["rejected"], storage.join(stage, "rejected"))
 
 
 class CandidateRecall(beam.PTransform):

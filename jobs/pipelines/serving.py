@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 from apache_beam.utils.shared import Shared
 
-from jobs.common import PARQUET_CODEC, batch_size, spill_folder, write_rejected
+from jobs.common import PARQUET_CODEC, batch_size, of_shelf, spill_folder, write_rejected
 from models.experiments import Variant, assign
 from models.home import ServingContext, recommend
 from models.serving_models import ScorerSet
@@ -153,12 +153,6 @@ class RecommendShelves(beam.PTransform):
 def write_stats_to(stats: dict, folder: str) -> str:
     """:func:`transforms.feature_stats.write_stats` with the folder second (``beam.Map``'s order)."""
     return write_stats(folder, stats)
-
-
-def of_shelf(tagged, shelf: str, label: str, values: str):
-    """The tables of ``shelf`` in a PCollection of (shelf, table) pairs."""
-    return (tagged | f"{label}_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
-            | f"{values}_{shelf}" >> beam.Values())
 
 
 class WriteOutputs(beam.PTransform):
