@@ -12,7 +12,7 @@ import logging
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.beam_io import tune_allocator, use_batch_aware_coder
+from transforms.beam_io import METRICS_NAMESPACE, tune_allocator, use_batch_aware_coder
 from transforms.errors import InputError
 
 log = logging.getLogger("home_recs.runner")
@@ -62,3 +62,14 @@ def refuse_unknown_flags(beam_args: list[str]) -> None:
     if unknown:
         raise InputError(f"unknown argument(s) {' '.join(unknown)}: neither a flag of this command (see --help) "
                          f"nor a Beam pipeline option")
+
+
+def read_counters(result) -> dict[str, int]:
+    """Committed Beam counter values in the project's namespace, by name."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    out: dict[str, int] = {}
+    for c in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
+        out[c.key.metric.name] = out.get(c.key.metric.name, 0) + int(c.committed or 0)
+    return out
+

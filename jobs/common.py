@@ -1,18 +1,19 @@
 """Beam wiring shared by the daily job and the training-example job: read and validate the four
-inputs, join events with listener rows into per-listener states, and build the population side
-tables for one or more ``as_of`` instants. Same wiring, same histories, same features."""
+inputs and join events with listener rows into per-listener states (:class:`ReadInputs`), and
+build the population side tables for one or more ``as_of`` instants (:class:`BuildSideTables`).
+Same wiring, same histories, same features. Plumbing, not a job."""
 from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
 import pandas as pd
 
 from models.heuristic import HeuristicScorer
-from transforms import contract, publish, storage
+from transforms import contract, storage
 from transforms.aggregates import (beam_colisten_shelves, build_side_tables, partial_aggregates_multi,
                                    split_item_neighbours)
 from transforms.beam_io import (ReadTable, SideValue, SumPartialsFn, count_late_rejections, counter, cpu_timer,
@@ -31,8 +32,8 @@ from transforms.spill import batches_of, load_block, spill, spill_block
 from transforms.validate import reject_duplicate_keys, rejected_frame, validate_frame
 
 
-@dataclass
-class Inputs:
+class Inputs(NamedTuple):
+    """What :class:`ReadInputs` returns (a named tuple: Beam accepts it as a composite's output)."""
     listeners: beam.PCollection   # one per listener shard: ListenerColumns, or a SpilledShard handle
     catalog: beam.PCollection     # one Catalog
     curation: beam.PCollection    # one DataFrame or None
@@ -159,53 +160,62 @@ def checked_curation(frames: list[pd.DataFrame], catalog, shelves: dict):
     return kept, rejected
 
 
-def read_inputs(p, files: dict, now: pd.Timestamp, config: dict, stage: str | None = None) -> Inputs:
-    """Read and validate the four tables and join each listener shard. With ``stage`` (the run's
-    staging folder) and ``run.spill_listeners``, event blocks and ``listeners`` rows are written
-    under ``stage/_events`` and ``stage/_profiles``, shards under ``stage/_listeners``, and all
-    travel as handles (see :mod:`transforms.spill`)."""
-    chunk_rows = int(config["run"]["event_chunk_rows"])
-    events = p | "Events" >> ReadTable(contract.EVENTS, files["events"], now, chunk_rows,
-                                       emit_rows=int(config["run"]["events_per_block"]))
-    listeners = p | "Listeners" >> ReadTable(contract.LISTENERS, files["listeners"], now, chunk_rows)
-    items = p | "Items" >> ReadTable(contract.ITEMS, files["items"], now, chunk_rows)
-    curation = p | "Curation" >> ReadTable(contract.CURATION, files["curation"], now, chunk_rows)
+class ReadInputs(beam.PTransform):
+    """Read and validate the four tables and join each listener shard (applied to the pipeline).
+    With ``stage`` (the run's staging folder) and ``run.spill_listeners``, event blocks and
+    ``listeners`` rows are written under ``stage/_events`` and ``stage/_profiles``, shards under
+    ``stage/_listeners``, and all travel as handles (see :mod:`transforms.spill`). Returns
+    :class:`Inputs`."""
 
-    catalog_and_rej = items.main | "AllItems" >> beam.combiners.ToList() | "Catalog" >> beam.Map(build_catalog)
-    catalog = catalog_and_rej | "CatalogOnly" >> beam.Map(lambda cr: cr[0])
-    item_dups = catalog_and_rej | "ItemDups" >> beam.Map(lambda cr: cr[1])
-    checked = (curation.main | "AllCuration" >> beam.combiners.ToList()
-               | "CheckCuration" >> beam.Map(checked_curation, catalog=beam.pvalue.AsSingleton(catalog),
-                                             shelves=config["shelves"]))
-    cur = checked | "CurationKept" >> beam.Map(lambda kr: kr[0])
-    cur_rejected = checked | "CurationRejected" >> beam.Map(lambda kr: kr[1])
-    shards = shard_count(files, config)
-    spill_dir = spill_folder(stage, config, "_listeners")
-    blocks = events.main | "EventsByShard" >> beam.FlatMap(split_by_shard, n_shards=shards)
-    profiles = listeners.main | "ProfilesByShard" >> beam.FlatMap(split_frame_by_shard, n_shards=shards)
-    if spill_dir:  # only handles go through the grouping (see transforms/spill.py)
-        events_dir, profiles_dir = storage.join(stage, "_events"), storage.join(stage, "_profiles")
-        blocks = blocks | "SpillEvents" >> beam.MapTuple(lambda s, b: (s, spill_block(b, events_dir, s)))
-        profiles = profiles | "SpillProfiles" >> beam.MapTuple(lambda s, f: (s, spill_block(f, profiles_dir, s)))
-    first_seen = (events.main | "FirstTypes" >> beam.Map(first_types, catalog=beam.pvalue.AsSingleton(catalog))
-                  | "TypeConflicts" >> beam.CombineGlobally(FirstTypesCombineFn()))
-    joined = ({"events": blocks, "profiles": profiles} | "Join" >> beam.CoGroupByKey()
-              | "BuildListeners" >> beam.ParDo(BuildListenersFn(config["listeners"]["default_market"], spill_dir),
-                                               catalog=beam.pvalue.AsSingleton(catalog),
-                                               first_seen=beam.pvalue.AsSingleton(first_seen))
-              .with_outputs("rejected", "counts", main="listeners"))
-    rejected = ((events.rejected, listeners.rejected, items.rejected, curation.rejected, joined.rejected, item_dups,
-                 cur_rejected)
-                | "AllRejected" >> beam.Flatten() | "NonEmpty" >> beam.Filter(lambda f: len(f) > 0))
-    # the same numbers as the reading DoFn's counters, as data (transforms/counts.py): one small dict per frame
-    counts = [joined.counts]
-    for name, table in (("Events", events), ("Listeners", listeners), ("Items", items), ("Curation", curation)):
-        counts += [table.main | f"Count{name}Accepted" >> beam.Map(file_counts, name.lower(), "accepted", "_source_file"),
-                   table.rejected | f"Count{name}Rejected" >> beam.Map(file_counts, name.lower(), "rejected",
-                                                                        "source_file")]
-    counts += [(joined.rejected, item_dups, cur_rejected) | "LateRejected" >> beam.Flatten()
-               | "CountLateRejected" >> beam.Map(late_rejection_counts)]
-    return Inputs(joined.listeners, catalog, cur, rejected, counts | "AllInputCounts" >> beam.Flatten())
+    def __init__(self, files: dict, now: pd.Timestamp, config: dict, stage: str | None = None):
+        super().__init__()
+        self.files, self.now, self.config, self.stage = files, now, config, stage
+
+    def expand(self, p) -> Inputs:
+        files, now, config, stage = self.files, self.now, self.config, self.stage
+        chunk_rows = int(config["run"]["event_chunk_rows"])
+        events = p | "Events" >> ReadTable(contract.EVENTS, files["events"], now, chunk_rows,
+                                           emit_rows=int(config["run"]["events_per_block"]))
+        listeners = p | "Listeners" >> ReadTable(contract.LISTENERS, files["listeners"], now, chunk_rows)
+        items = p | "Items" >> ReadTable(contract.ITEMS, files["items"], now, chunk_rows)
+        curation = p | "Curation" >> ReadTable(contract.CURATION, files["curation"], now, chunk_rows)
+
+        catalog_and_rej = items.main | "AllItems" >> beam.combiners.ToList() | "Catalog" >> beam.Map(build_catalog)
+        catalog = catalog_and_rej | "CatalogOnly" >> beam.Map(lambda cr: cr[0])
+        item_dups = catalog_and_rej | "ItemDups" >> beam.Map(lambda cr: cr[1])
+        checked = (curation.main | "AllCuration" >> beam.combiners.ToList()
+                   | "CheckCuration" >> beam.Map(checked_curation, catalog=beam.pvalue.AsSingleton(catalog),
+                                                 shelves=config["shelves"]))
+        cur = checked | "CurationKept" >> beam.Map(lambda kr: kr[0])
+        cur_rejected = checked | "CurationRejected" >> beam.Map(lambda kr: kr[1])
+        shards = shard_count(files, config)
+        spill_dir = spill_folder(stage, config, "_listeners")
+        blocks = events.main | "EventsByShard" >> beam.FlatMap(split_by_shard, n_shards=shards)
+        profiles = listeners.main | "ProfilesByShard" >> beam.FlatMap(split_frame_by_shard, n_shards=shards)
+        if spill_dir:  # only handles go through the grouping (see transforms/spill.py)
+            events_dir, profiles_dir = storage.join(stage, "_events"), storage.join(stage, "_profiles")
+            blocks = blocks | "SpillEvents" >> beam.MapTuple(lambda s, b: (s, spill_block(b, events_dir, s)))
+            profiles = profiles | "SpillProfiles" >> beam.MapTuple(lambda s, f: (s, spill_block(f, profiles_dir, s)))
+        first_seen = (events.main | "FirstTypes" >> beam.Map(first_types, catalog=beam.pvalue.AsSingleton(catalog))
+                      | "TypeConflicts" >> beam.CombineGlobally(FirstTypesCombineFn()))
+        joined = ({"events": blocks, "profiles": profiles} | "Join" >> beam.CoGroupByKey()
+                  | "BuildListeners" >> beam.ParDo(BuildListenersFn(config["listeners"]["default_market"], spill_dir),
+                                                   catalog=beam.pvalue.AsSingleton(catalog),
+                                                   first_seen=beam.pvalue.AsSingleton(first_seen))
+                  .with_outputs("rejected", "counts", main="listeners"))
+        rejected = ((events.rejected, listeners.rejected, items.rejected, curation.rejected, joined.rejected, item_dups,
+                     cur_rejected)
+                    | "AllRejected" >> beam.Flatten() | "NonEmpty" >> beam.Filter(lambda f: len(f) > 0))
+        # the same numbers as the reading DoFn's counters, as data (transforms/counts.py): one small dict per frame
+        counts = [joined.counts]
+        for name, table in (("Events", events), ("Listeners", listeners), ("Items", items), ("Curation", curation)):
+            counts += [table.main | f"Count{name}Accepted" >> beam.Map(file_counts, name.lower(), "accepted",
+                                                                        "_source_file"),
+                       table.rejected | f"Count{name}Rejected" >> beam.Map(file_counts, name.lower(), "rejected",
+                                                                            "source_file")]
+        counts += [(joined.rejected, item_dups, cur_rejected) | "LateRejected" >> beam.Flatten()
+                   | "CountLateRejected" >> beam.Map(late_rejection_counts)]
+        return Inputs(joined.listeners, catalog, cur, rejected, counts | "AllInputCounts" >> beam.Flatten())
 
 
 def spill_folder(stage: str | None, config: dict, name: str) -> str | None:
@@ -242,9 +252,8 @@ def item_neighbours(pipeline, path: str | None, label: str = "Neighbours"):
             | f"Load{label}" >> beam.Map(lambda p: split_item_neighbours(load_neighbours(p)) if p else None))
 
 
-def side_tables(shards, catalog, as_ofs: list[int], config: dict, neighbours_path: str | None = None,
-                spill_dir: str | None = None, attach_neighbours: bool = True):
-    """``{as_of_ms: SideTables}`` as a PCollection of (as_of_ms, SideValue(SideTables)), one per as_of
+class BuildSideTables(beam.PTransform):
+    """``(listener shards, catalog)`` -> ``(as_of_ms, SideValue(SideTables))``, one per as_of
     (:class:`transforms.beam_io.SideValue`: consumers read ``.value``).
 
     With ``neighbours_path`` (the Spark item-neighbours output), co-listening comes from that table,
@@ -255,35 +264,47 @@ def side_tables(shards, catalog, as_ofs: list[int], config: dict, neighbours_pat
     With ``spill_dir`` and several as_of dates, each batch's counts are written there and only
     handles are grouped by date (see :func:`transforms.beam_io.sum_spilled_partials`).
     """
-    shelves = config["shelves"]
-    beam_colisten = beam_colisten_shelves(config, bool(neighbours_path))
-    # one date: the combine keeps one running total per bundle. Many dates (build-examples): it kept
-    # every date's totals and the local runner shuffled them all at once (8.7 GB at 50 dates of 30Music)
-    spill = spill_dir if len(as_ofs) > 1 else None
 
-    def partials(shard, cat):
-        types = {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS}
-        for batch in batches_of(shard, batch_size(config)):
-            with cpu_timer("aggregates"):
-                parts = partial_aggregates_multi(batch, as_ofs, types, beam_colisten, cat, config)
-            progress("side tables", batch.size, "listeners")
-            for i, (as_of_ms, part) in enumerate(parts.items()):
-                yield as_of_ms, (spill_block(part, spill, i) if spill else part)
+    def __init__(self, as_ofs: list[int], config: dict, neighbours_path: str | None = None,
+                 spill_dir: str | None = None, attach_neighbours: bool = True):
+        super().__init__()
+        self.as_ofs, self.config, self.neighbours_path = as_ofs, config, neighbours_path
+        self.spill_dir, self.attach_neighbours = spill_dir, attach_neighbours
 
-    nb = item_neighbours(shards.pipeline, neighbours_path if attach_neighbours else None)
-    parts = shards | "Partials" >> beam.FlatMap(partials, cat=beam.pvalue.AsSingleton(catalog))
-    if spill:
-        totals = (parts | "GroupPartials" >> beam.GroupByKey()
-                  | "SumPartials" >> beam.MapTuple(lambda as_of_ms, handles: (as_of_ms, sum_spilled_partials(handles))))
-    else:
-        totals = parts | "SumPartials" >> beam.CombinePerKey(SumPartialsFn())
-    return totals | "SideTables" >> beam.Map(
-        lambda kv, table: (kv[0], SideValue(build_side_tables(kv[1], kv[0], config).with_item_neighbours(
-            table, [s for s in shelves if s in FEATURE_SPECS]))),
-        table=beam.pvalue.AsSingleton(nb))
+    def expand(self, shards_and_catalog):
+        shards, catalog = shards_and_catalog
+        as_ofs, config, neighbours_path = self.as_ofs, self.config, self.neighbours_path
+        shelves = config["shelves"]
+        beam_colisten = beam_colisten_shelves(config, bool(neighbours_path))
+        # one date: the combine keeps one running total per bundle. Many dates (build-examples): it kept
+        # every date's totals and the local runner shuffled them all at once (8.7 GB at 50 dates of 30Music)
+        spill = self.spill_dir if len(as_ofs) > 1 else None
+
+        def partials(shard, cat):
+            types = {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS}
+            for batch in batches_of(shard, batch_size(config)):
+                with cpu_timer("aggregates"):
+                    parts = partial_aggregates_multi(batch, as_ofs, types, beam_colisten, cat, config)
+                progress("side tables", batch.size, "listeners")
+                for i, (as_of_ms, part) in enumerate(parts.items()):
+                    yield as_of_ms, (spill_block(part, spill, i) if spill else part)
+
+        nb = item_neighbours(shards.pipeline, neighbours_path if self.attach_neighbours else None)
+        parts = shards | "Partials" >> beam.FlatMap(partials, cat=beam.pvalue.AsSingleton(catalog))
+        if spill:
+            totals = (parts | "GroupPartials" >> beam.GroupByKey()
+                      | "SumPartials" >> beam.MapTuple(lambda as_of_ms, handles: (as_of_ms,
+                                                                                  sum_spilled_partials(handles))))
+        else:
+            totals = parts | "SumPartials" >> beam.CombinePerKey(SumPartialsFn())
+        return totals | "SideTables" >> beam.Map(
+            lambda kv, table: (kv[0], SideValue(build_side_tables(kv[1], kv[0], config).with_item_neighbours(
+                table, [s for s in shelves if s in FEATURE_SPECS]))),
+            table=beam.pvalue.AsSingleton(nb))
 
 
 def heuristic_scorers(config: dict) -> dict:
+    """shelf -> :class:`models.heuristic.HeuristicScorer` with its configured weights, per model shelf."""
     return {s: HeuristicScorer(s, c.get("heuristic_weights", {}))
             for s, c in config["shelves"].items() if s in FEATURE_SPECS}
 
@@ -299,3 +320,9 @@ def write_rejected(rejected, folder: str):
     return (rejected | "RejectedArrow" >> beam.Map(rejected_to_arrow)
             | "WriteRejected" >> beam.io.WriteToParquetBatched(
                 storage.join(folder, "part"), schema=schema, file_name_suffix=".parquet", codec=PARQUET_CODEC))
+
+
+def of_shelf(tagged, shelf: str, label: str, values: str):
+    """The tables of ``shelf`` in a PCollection of (shelf, table) pairs."""
+    return (tagged | f"{label}_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
+            | f"{values}_{shelf}" >> beam.Values())

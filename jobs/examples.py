@@ -1,40 +1,16 @@
 """``home-recs build-examples``: training examples at past as_of dates (Beam).
 
-Same inputs, same histories, same candidates and the same feature function as the daily job
-(see ``jobs.common`` and ``models.examples``), plus labels from ``[as_of, as_of + horizon)``.
+Wiring only: the flags become an :class:`~jobs.pipelines.examples.ExamplesRequest` for
+:func:`~jobs.pipelines.examples.build_examples`, whose summary is printed.
 """
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import logging
-import re
-import time
-import uuid
 
-import apache_beam as beam
-import pandas as pd
-import pyarrow as pa
-
-from jobs.beam_runner import check_pipeline_args, make_pipeline
-from models.config_checks import check_config
-from jobs.common import (PARQUET_CODEC, add_neighbours_as_of, batch_size, check_neighbours_flags, check_inputs,
-                         check_output, heuristic_scorers, item_neighbours, read_inputs, side_tables, spill_folder,
-                         write_rejected)
-from jobs.daily import read_counters
-from models.examples import examples_for_batch, merge_recall
-from models.home import ServingContext, day_start_ms
-from transforms import storage
-from transforms.beam_io import counter, progress
-from transforms.catalog import shelf_item_types
-from transforms.config import fingerprint, load_config
-from transforms.errors import InputError
-from transforms.feature_spec import FEATURE_SPECS, feature_names, spec_fingerprint
-from transforms.feature_stats import ComputeFeatureStats, write_stats
-from transforms.neighbours_table import check_point_in_time
-from transforms.spill import batches_of
-
-log = logging.getLogger("home_recs.examples")
+from jobs.common import add_neighbours_as_of
+from jobs.pipelines.examples import ExamplesRequest, build_examples, print_examples
+from jobs.plumbing import request_from
+from transforms.feature_spec import FEATURE_SPECS
 
 
 def register(sub) -> None:
@@ -61,173 +37,7 @@ def register(sub) -> None:
     p.set_defaults(func=run, accepts_beam_options=True)
 
 
-def parse_horizon(text: str) -> int:
-    """``7d`` / ``12h`` to milliseconds. Raises InputError otherwise."""
-    m = re.fullmatch(r"(\d+)([dh])", text.strip())
-    if not m or int(m.group(1)) == 0:
-        raise InputError(f"--horizon must look like 1d, 7d or 12h, got {text!r}")
-    return int(m.group(1)) * (86_400_000 if m.group(2) == "d" else 3_600_000)
-
-
-def parse_dates(text: str) -> list[str]:
-    try:
-        dates = sorted({dt.date.fromisoformat(d.strip()).isoformat() for d in text.split(",") if d.strip()})
-    except ValueError as err:
-        raise InputError(f"--as-of must be comma-separated YYYY-MM-DD dates, got {text!r}") from err
-    if not dates:
-        raise InputError("--as-of needs at least one date")
-    return dates
-
-
-def stats_sample_rate(config: dict) -> float:
-    """``feature_stats.training_sample_rate`` (in [0, 1], checked by the config schema): the share of
-    served listeners whose features make the training statistics (0 = the examples themselves)."""
-    return float(config["feature_stats"]["training_sample_rate"])
-
-
-def example_schema(shelf: str) -> pa.Schema:
-    return pa.schema([("listener_id", pa.string()), ("as_of", pa.timestamp("ms", tz="UTC")),
-                      ("item_id", pa.string()), ("candidate_source", pa.string())]
-                     + [(n, pa.float32()) for n in feature_names(shelf)] + [("label", pa.int8())])
-
-
-class ExamplesFn(beam.DoFn):
-    RECALL = "recall"
-    STATS = "stats"   # (shelf, features of the training-statistics sample): models.examples.examples_for_batch
-
-    def __init__(self, config, horizon_ms):
-        self.config, self.horizon_ms = config, horizon_ms
-
-    def process(self, shard, catalog, sides, curation, neighbours):
-        for batch in batches_of(shard, batch_size(self.config)):
-            yield from self._batch(batch, catalog, sides, curation, neighbours)
-
-    def _batch(self, batch, catalog, sides, curation, neighbours):
-        entity_types = {s: shelf_item_types(c, catalog) for s, c in self.config["shelves"].items()}
-        caches = getattr(self, "_caches", None)
-        if caches is None or caches[0] is not catalog or caches[1] is not curation or caches[2] is not neighbours:
-            caches = self._caches = (catalog, curation, neighbours, {})
-        model_shelves = [s for s in self.config["shelves"] if s in FEATURE_SPECS]
-        scorers = heuristic_scorers(self.config)   # once per batch, not once per as_of
-        for as_of_ms, wrapped in sides.items():
-            side = wrapped.value   # jobs.common.side_tables wraps it for Beam's cache
-            held = caches[3].get(as_of_ms)
-            if held is None or held[0] is not side:
-                # the neighbour table joins each date's tables here, on the worker, so every date
-                # shares one copy of it (see jobs.common.side_tables)
-                held = caches[3][as_of_ms] = (side, side.with_item_neighbours(neighbours, model_shelves), {})
-            ctx = ServingContext(as_of_ms, catalog, held[1], curation, self.config, entity_types,
-                                 scorers, "examples", cache=held[2])
-            frames, recall, stats = examples_for_batch(batch, ctx, self.horizon_ms, stats_sample_rate(self.config))
-            progress("examples", batch.size, "listener-dates")
-            yield beam.pvalue.TaggedOutput(self.RECALL, (as_of_ms, recall))
-            for shelf, frame in stats.items():
-                yield beam.pvalue.TaggedOutput(self.STATS, (shelf, frame))
-            for shelf, frame in frames.items():
-                counter(f"examples.{shelf}").inc(len(frame))
-                counter(f"positives.{shelf}").inc(int(frame["label"].sum()))
-                yield shelf, pa.Table.from_pandas(frame, schema=example_schema(shelf), preserve_index=False)
-
-
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    started = time.time()
-    dates = parse_dates(args.as_of)
-    horizon_ms = parse_horizon(args.horizon)
-    config = only_shelves(load_config(args.config), getattr(args, "shelf", None) or [])
-    check_config(config)
-    check_neighbours_flags(args)
-    check_pipeline_args(args.runner, beam_args)
-    as_ofs = [day_start_ms(d) for d in dates]
-    neighbours_path = getattr(args, "neighbours", None)
-    # one table serves every date, so it must predate the first: checked before any input is read
-    nb_as_of = (check_point_in_time(neighbours_path, dates[0], "examples", getattr(args, "neighbours_as_of", None))
-                if neighbours_path else None)
-    check_output(args.output)
-    files = check_inputs(args.input)
-    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-    stage = storage.join(args.output, "_staging", run_id)
-    log.info("build-examples: as_of %s, horizon %s, run %s", dates, args.horizon, run_id)
-
-    p = make_pipeline(args.runner, beam_args)
-    # labels need events up to the last as_of + horizon; "now" only guards against future timestamps
-    inputs = read_inputs(p, files, pd.Timestamp.now(tz="UTC"), config, stage)
-    sides = side_tables(inputs.listeners, inputs.catalog, as_ofs, config, neighbours_path,
-                        spill_folder(stage, config, "_partials"), attach_neighbours=False)
-    out = inputs.listeners | "Examples" >> beam.ParDo(
-        ExamplesFn(config, horizon_ms), catalog=beam.pvalue.AsSingleton(inputs.catalog),
-        sides=beam.pvalue.AsDict(sides), curation=beam.pvalue.AsSingleton(inputs.curation),
-        neighbours=beam.pvalue.AsSingleton(item_neighbours(p, neighbours_path, "ExampleNeighbours"))
-    ).with_outputs(ExamplesFn.RECALL, ExamplesFn.STATS, main="examples")
-    k_anon = int(config["feature_stats"]["min_listeners"])
-    for shelf in [s for s in config["shelves"] if s in FEATURE_SPECS]:
-        tables = (out.examples | f"Only_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
-                  | f"Table_{shelf}" >> beam.Values())
-        tables | f"Write_{shelf}" >> beam.io.WriteToParquetBatched(
-            storage.join(stage, f"shelf={shelf}", "part"), schema=example_schema(shelf), file_name_suffix=".parquet",
-            codec=PARQUET_CODEC)
-        # training statistics, stored for serving and skew checks: bin edges fitted on a sample of the
-        # served population (feature_stats.training_sample_rate), else on these examples
-        sampled = (out[ExamplesFn.STATS] | f"OnlySample_{shelf}" >> beam.Filter(lambda kv, s=shelf: kv[0] == s)
-                   | f"Sample_{shelf}" >> beam.Values())
-        ((sampled if stats_sample_rate(config) > 0 else tables) | f"Stats_{shelf}" >> ComputeFeatureStats(shelf, None, min_listeners=k_anon,
-                                                          spill_dir=spill_folder(stage, config, "_features"))
-         | f"WriteStats_{shelf}" >> beam.Map(lambda st: write_stats(storage.join(stage, "feature_stats"), st)))
-    (out[ExamplesFn.RECALL] | "RecallByDate" >> beam.GroupByKey()
-     | "SumRecall" >> beam.MapTuple(lambda a, parts: (a, merge_recall(parts)))
-     | "AllRecall" >> beam.combiners.ToList()
-     | "WriteRecall" >> beam.Map(lambda rows: storage.write_json(
-         storage.join(stage, "candidate_recall.json"), recall_report(rows))))
-    write_rejected(inputs.rejected, storage.join(stage, "rejected"))
-    result = p.run()
-    result.wait_until_finish()
-    # spilled shards, event blocks, features and partial counts (transforms.spill)
-    for spilled in ("_listeners", "_events", "_profiles", "_features", "_partials"):
-        storage.delete_tree(storage.join(stage, spilled))
-    counts = read_counters(result)
-    recall = storage.read_json(storage.join(stage, "candidate_recall.json"))
-    summary = {"as_of": dates, "horizon": args.horizon, "run_id": run_id, "input": args.input,
-               "neighbours": {"path": neighbours_path, "as_of": nb_as_of} if neighbours_path else None,
-               "config_fingerprint": fingerprint(config), "wall_time_s": round(time.time() - started, 1),
-               "inputs": {t: {k: counts.get(f"{t}.{k}", 0) for k in ("read", "accepted", "rejected")}
-                          for t in ("events", "items", "listeners", "curation")},
-               "shelves": {}}
-    for shelf in [s for s in config["shelves"] if s in FEATURE_SPECS]:
-        n, pos = counts.get(f"examples.{shelf}", 0), counts.get(f"positives.{shelf}", 0)
-        summary["shelves"][shelf] = {"examples": n, "positives": pos, "positive_rate": pos / n if n else None,
-                                     "candidate_recall": recall["overall"].get(shelf, {}).get("recall"),
-                                     "feature_spec_fingerprint": spec_fingerprint(shelf)}
-    storage.write_json(storage.join(stage, "summary.json"), summary)
-    for old in storage.glob(storage.join(args.output, "shelf=*")) + storage.glob(storage.join(args.output, "*.json")):
-        storage.delete_tree(old)
-    storage.delete_tree(storage.join(args.output, "rejected"))
-    storage.delete_tree(storage.join(args.output, "feature_stats"))
-    for path in storage.list_files(stage):
-        storage.move_tree(path, storage.join(args.output, path[len(stage) + 1:]))
-    storage.delete_tree(stage)
-    storage.remove_empty_dir(storage.join(args.output, "_staging"))
-    print(f"home-recs build-examples: {len(dates)} as_of date(s), horizon {args.horizon}, "
-          f"{summary['wall_time_s']:.1f} s -> {args.output}")
-    print(f"  {'shelf':<10} {'examples':>10} {'positives':>10} {'pos.rate':>9} {'cand.recall':>12}")
-    for shelf, c in summary["shelves"].items():
-        rate = f"{c['positive_rate']:.4f}" if c["positive_rate"] is not None else "-"
-        rec = f"{c['candidate_recall']:.4f}" if c["candidate_recall"] is not None else "-"
-        print(f"  {shelf:<10} {c['examples']:>10,} {c['positives']:>10,} {rate:>9} {rec:>12}")
+    request = request_from(ExamplesRequest, args)
+    print_examples(build_examples(request, beam_args), request.output)
     return 0
-
-
-def only_shelves(config: dict, shelves: list[str]) -> dict:
-    """``config`` with only the model shelves ``shelves`` (all of them when empty). Raises InputError
-    for a shelf the config does not declare as a model shelf."""
-    if not shelves:
-        return config
-    unknown = [s for s in shelves if s not in config["shelves"] or config["shelves"][s].get("kind") != "model"]
-    if unknown:
-        raise InputError(f"--shelf {unknown}: not a model shelf of the config "
-                         f"({[s for s, c in config['shelves'].items() if c.get('kind') == 'model']})")
-    return {**config, "shelves": {s: c for s, c in config["shelves"].items() if s in shelves}}
-
-
-def recall_report(rows) -> dict:
-    """Per as_of and overall candidate recall per shelf (found / positives)."""
-    by_date = {pd.Timestamp(a, unit="ms", tz="UTC").date().isoformat(): r for a, r in sorted(rows)}
-    return {"by_as_of": by_date, "overall": merge_recall(list(by_date.values()))}

@@ -8,6 +8,7 @@ import math
 
 import pandas as pd
 
+from jobs.plumbing import parse_date
 from models.experiment_eval import compare_variants, served_labels
 from transforms import publish, storage
 from transforms.errors import InputError
@@ -38,15 +39,9 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _date(text: str, flag: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as err:
-        raise InputError(f"{flag} must be YYYY-MM-DD, got {text!r}") from err
-
-
 def run(args: argparse.Namespace, _unknown: list[str]) -> int:
-    first, last = _date(args.start, "--from"), _date(args.end, "--to")
+    first, last = (dt.date.fromisoformat(parse_date(args.start, "--from")),
+                   dt.date.fromisoformat(parse_date(args.end, "--to")))
     if args.k is not None and args.k < 1:
         raise InputError(f"--k must be at least 1, got {args.k}")
     if last < first or args.horizon_days < 1:

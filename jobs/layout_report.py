@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 
 import pandas as pd
 
+from jobs.plumbing import parse_date
 from models.layout_eval import compare_orders, shelf_relevance
 from transforms import storage
 from transforms.config import load_config
@@ -40,10 +39,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace, _unknown: list[str]) -> int:
-    try:
-        start = pd.Timestamp(dt.date.fromisoformat(args.date).isoformat(), tz="UTC")
-    except ValueError as err:
-        raise InputError(f"--date must be YYYY-MM-DD, got {args.date!r}") from err
+    start = pd.Timestamp(parse_date(args.date), tz="UTC")
     if args.horizon_days < 1:
         raise InputError(f"--horizon-days must be at least 1, got {args.horizon_days}")
     config = load_config(args.config)

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
 import time
 
+from jobs.plumbing import parse_date
 from transforms.config import load_config
-from transforms.errors import InputError
 from transforms.lookup import read_home, read_layout
 
 
@@ -30,10 +29,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace, _unknown: list[str]) -> int:
-    try:
-        date = dt.date.fromisoformat(args.date).isoformat()
-    except ValueError as err:
-        raise InputError(f"--date must be YYYY-MM-DD, got {args.date!r}") from err
+    date = parse_date(args.date)
     shelves_cfg = load_config(args.config)["shelves"]
     started = time.perf_counter()
     home = read_home(args.output, date, args.listener, args.shelf or None)

@@ -10,14 +10,13 @@ Also runnable as ``python -m jobs.neighbours --as-of D --input DIR --output DIR`
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import os
 import sys
 import time
-import uuid
 
+from jobs.plumbing import finish_staging, parse_date, staging, swap_in
 from transforms import contract, storage
 from transforms.errors import InputError
 
@@ -58,13 +57,6 @@ def register(sub) -> None:
     p.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
                    help="extra Spark setting, repeatable (e.g. spark.sql.shuffle.partitions=64)")
     p.set_defaults(func=run)
-
-
-def parse_as_of(text: str) -> str:
-    try:
-        return dt.date.fromisoformat(text.strip()).isoformat()
-    except ValueError as err:
-        raise InputError(f"--as-of must be a date YYYY-MM-DD, got {text!r}") from err
 
 
 def _local_cores(master: str) -> int:
@@ -263,11 +255,10 @@ def run(args: argparse.Namespace, _beam_args: list[str] | None = None) -> int:
     from transforms.config import fingerprint, load_config
 
     started = time.time()
-    as_of = parse_as_of(args.as_of)
+    as_of = parse_date(args.as_of.strip(), "--as-of")
     config = load_config(args.config)
     params = neighbour_params(config)
-    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-    stage = storage.join(args.output, "_staging", run_id)
+    run_id, stage = staging(args.output)
     timings: dict[str, float] = {}
     event_files, item_files = input_files(args.input)
     spark, created = spark_session(args.master, args.driver_memory, args.spark_conf)
@@ -299,10 +290,8 @@ def run(args: argparse.Namespace, _beam_args: list[str] | None = None) -> int:
                                                              F.countDistinct("item_id").alias("items")).collect()}
         n_factors = spark.read.parquet(storage.join(stage, "item_factors")).count()
         for table in ("neighbours", "item_factors"):
-            storage.delete_tree(storage.join(args.output, table))
-            storage.move_tree(storage.join(stage, table), storage.join(args.output, table))
-        storage.delete_tree(storage.join(args.output, "_staging", run_id))
-        storage.remove_empty_dir(storage.join(args.output, "_staging"))
+            swap_in(storage.join(stage, table), storage.join(args.output, table))
+        finish_staging(args.output, run_id)
     finally:
         if created:
             spark.stop()

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.manifest import BEAM_COUNTERS_FILE, JOB_FILE, REQUEST_FILE, build_manifest, print_summary
-from transforms import publish, storage
-from transforms.counts import COUNTS_FILE
-from transforms.errors import InputError
+from jobs.pipelines.publish import PublishRequest, print_and_check_drift, publish_staged
+from jobs.plumbing import request_from
+from transforms import publish
 
 HELP = "publish a day staged by `daily --no-publish` or `--submit-only` (idempotent: safe to re-run)"
 
@@ -35,45 +34,10 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace, _beam_args: list[str]) -> int:
-    from jobs.daily import after_publish, parse_date
-
-    date = parse_date(args.date)
-    if publish.published_run(args.output, date) == args.run_id:
-        publish.discard_staging(args.output, args.run_id)   # a publish killed after _SUCCESS left it behind
-        print(f"home-recs publish {date}: already published by run {args.run_id} "
-              f"({publish.success_path(args.output, date)}); nothing to do")
+    published = publish_staged(request_from(PublishRequest, args))
+    if published.already:
+        print(f"home-recs publish {published.date}: already published by run {published.run_id} "
+              f"({publish.success_path(args.output, published.date)}); nothing to do")
         return 0
-    request, manifest, published = publish_run(args.output, date, args.run_id)
-    print_summary(args.output, date, manifest, published, command="publish")
-    after_publish(args.output, date, request)
+    print_and_check_drift(args.output, published, command="publish")
     return 0
-
-
-def publish_run(output: str, date: str, run_id: str) -> tuple[dict, dict, dict[str, str]]:
-    """Publish ``run_id``'s staged day ``date`` under ``output``: returns (the run's request,
-    manifest, table -> published path).
-
-    Raises InputError (one line) when the staging is not complete: no ``_request.json`` (no such
-    run, or it was already published and cleaned up by another run), a request for another date, or
-    no ``_counts.json`` (the pipeline has not finished, or failed)."""
-    stage = publish.staging_root(output, run_id)
-    request_path, counts_path = storage.join(stage, REQUEST_FILE), storage.join(stage, COUNTS_FILE)
-    current = publish.published_run(output, date)
-    now = f"; the day is published by run {current}" if current else "; the day is not published"
-    if not storage.exists(request_path):
-        raise InputError(f"run {run_id}: nothing staged at {stage} (no {REQUEST_FILE}){now}")
-    request = storage.read_json(request_path)
-    if request["date"] != date:
-        raise InputError(f"run {run_id} staged {request['date']}, not --date {date}")
-    if not storage.exists(counts_path):
-        raise InputError(f"run {run_id}: staging at {stage} is not complete (no {COUNTS_FILE}: the pipeline has "
-                         f"not finished, or failed){now}; nothing published")
-    written = storage.read_json(counts_path)
-    counts = dict(written["counts"])
-    beam_path = storage.join(stage, BEAM_COUNTERS_FILE)
-    if storage.exists(beam_path):   # stages the graph does not count itself (cpu of validate, aggregates)
-        counts = {**storage.read_json(beam_path), **counts}
-    job_path = storage.join(stage, JOB_FILE)
-    job_id = storage.read_json(job_path).get("job_id") if storage.exists(job_path) else None
-    manifest = build_manifest(request, counts, written["finished_at"], job_id=job_id)
-    return request, manifest, publish.publish_day(output, run_id, date, request["tables"], manifest)

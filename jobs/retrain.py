@@ -6,30 +6,13 @@ error, 1 any other error.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import logging
-import tempfile
-import time
 
-import pandas as pd
-
-from jobs import examples as examples_job
-from jobs.common import add_neighbours_as_of, check_neighbours_flags
-from models.eval_report import write_report
-from models.evaluation import check_evaluable
-from models.gate import gate_config
-from models.lifecycle import gate_register_promote
-from models.ranker import save_model, train
-from models.registry import Registry
-from transforms import storage
-from transforms.config import load_config
-from transforms.errors import InputError
-from transforms.examples_table import read_examples
+from jobs.common import add_neighbours_as_of
+from jobs.pipelines.examples import print_examples
+from jobs.pipelines.retrain import RetrainRequest, run_retrain
+from jobs.plumbing import request_from
 from transforms.feature_spec import FEATURE_SPECS
-from transforms.feature_stats import accumulate, finalize
-from transforms.neighbours_table import missing_reason
 
-log = logging.getLogger("home_recs.retrain")
 EXIT_PROMOTED, EXIT_NOT_PROMOTED = 0, 3
 
 
@@ -68,75 +51,10 @@ def register(sub) -> None:
     p.set_defaults(func=run, accepts_beam_options=True)
 
 
-def usable_neighbours(args: argparse.Namespace) -> tuple[str | None, str | None, dict | None]:
-    """(--neighbours path, --neighbours-as-of, skipped) for the examples of this retrain.
-
-    With ``--neighbours-missing-ok`` and a table that is absent or incomplete
-    (:func:`transforms.neighbours_table.missing_reason`), the path and declared as_of are dropped and
-    ``skipped`` = ``{"path": ..., "reason": ...}``; otherwise they are returned unchanged and
-    ``skipped`` is None (a table that exists is then checked point in time by build-examples).
-    Raises InputError for --neighbours-as-of or --neighbours-missing-ok without --neighbours.
-    """
-    check_neighbours_flags(args)
-    path, declared = getattr(args, "neighbours", None), getattr(args, "neighbours_as_of", None)
-    reason = missing_reason(path) if path and getattr(args, "neighbours_missing_ok", False) else None
-    if reason is None:
-        return path, declared, None
-    # the weekly retrain must not fail because one day's Spark job did: the examples fall back to Beam
-    log.warning("training without the neighbours table (--neighbours-missing-ok): %s", reason)
-    return None, None, {"path": path, "reason": reason}
-
-
-def windows(as_of: str, train_days: int, eval_days: int) -> tuple[list[str], list[str]]:
-    """(training as_of dates, evaluation as_of dates) as YYYY-MM-DD lists. Raises InputError."""
-    try:
-        d = dt.date.fromisoformat(as_of)
-    except ValueError as err:
-        raise InputError(f"--as-of must be YYYY-MM-DD, got {as_of!r}") from err
-    train = [(d - dt.timedelta(days=i)).isoformat() for i in range(train_days, 0, -1)]
-    ev = [(d + dt.timedelta(days=i)).isoformat() for i in range(eval_days)]
-    return train, ev
-
-
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    started = time.time()
-    config = load_config(args.config)
-    rc = config["retrain"]
-    train_dates, eval_dates = windows(args.as_of, int(rc["train_days"]), int(rc["eval_days"]))
-    neighbours, neighbours_as_of, skipped = usable_neighbours(args)
-    work = args.work or tempfile.mkdtemp(prefix="home-recs-retrain-")
-    ex_dir, model_dir = storage.join(work, "examples"), storage.join(work, "candidate")
-    log.info("retrain %s: training %s..%s, evaluation %s..%s, work %s", args.shelf, train_dates[0], train_dates[-1],
-             eval_dates[0], eval_dates[-1], work)
-    if args.examples:  # examples built earlier (same feature spec is checked when they are read)
-        ex_dir = args.examples
-    else:
-        examples_job.run(argparse.Namespace(as_of=",".join(train_dates + eval_dates), horizon=rc["horizon"],
-                                            input=args.input, output=ex_dir, config=args.config, runner=args.runner,
-                                            neighbours=neighbours, shelf=[args.shelf],
-                                            neighbours_as_of=neighbours_as_of),
-                         beam_args)
-    examples = read_examples(ex_dir, args.shelf, train_dates[0], eval_dates[-1])
-    cut = pd.Timestamp(args.as_of, tz="UTC")
-    train_ex, eval_ex = examples[examples["as_of"] < cut], examples[examples["as_of"] >= cut]
-    if eval_ex.empty:
-        raise InputError(f"no evaluation examples at {eval_dates[0]}..{eval_dates[-1]}: does the input reach that far?")
-    # before training: a window too small to measure must not promote anything (exit 2)
-    check_evaluable(eval_ex, args.shelf, gate_config(config, args.shelf)["min_queries"],
-                    f"the evaluation window {eval_dates[0]}..{eval_dates[-1]}")
-
-    booster, meta = train(train_ex, args.shelf, config)
-    stats = finalize(accumulate(train_ex, args.shelf), args.shelf,
-                     min_listeners=int(config["feature_stats"]["min_listeners"]))
-    save_model(booster, meta, model_dir, training_stats=stats)
-    reg = Registry(args.models)
-    report = gate_register_promote(reg, args.shelf, model_dir, eval_ex, config, target=getattr(args, "to", "production"))
-    version, gcfg = report["version"], gate_config(config, args.shelf)
-    report["wall_time_s"] = round(time.time() - started, 1)
-    report["neighbours_skipped"] = skipped
-    storage.write_json(storage.join(reg.version_dir(args.shelf, version), "retrain_report.json"), report)
-    write_report(report, storage.join(work, "report"))
-    print_decision(args.shelf, version, report, gcfg)
+    request = request_from(RetrainRequest, args)
+    report, gcfg = run_retrain(request, beam_args, on_examples=print_examples)
+    print_decision(request.shelf, report["version"], report, gcfg)
     return EXIT_PROMOTED if report["promoted"] else EXIT_NOT_PROMOTED
 
 

@@ -56,30 +56,6 @@ def choose_models(requested: dict[str, tuple[str, str | None]]) -> ModelChoice:
     return choice
 
 
-def production_models(registry_root: str, shelves) -> tuple[dict, dict]:
-    """Resolve each shelf's ``production`` alias in the registry and verify the version's checksums.
-
-    Returns ``(requested, fallbacks)``: shelf -> (version folder, version) for verified versions,
-    and shelf -> reason for shelves without a usable production model (no alias, or corrupt).
-    """
-    from models.registry import Registry
-
-    reg = Registry(registry_root)
-    requested, fallbacks = {}, {}
-    for shelf in shelves:
-        version = reg.alias(shelf, "production")
-        if not version:
-            fallbacks[shelf] = f"no production model for shelf {shelf!r} in {registry_root}"
-            log.warning("shelf %s: %s; serving the heuristic fallback", shelf, fallbacks[shelf])
-            continue
-        try:
-            requested[shelf] = (reg.verify(shelf, version), version)
-        except InputError as err:
-            fallbacks[shelf] = str(err)
-            log.warning("shelf %s: production %s unusable, serving the heuristic fallback: %s", shelf, version, err)
-    return requested, fallbacks
-
-
 def recorded_baselines(registry_root: str, shelves) -> dict:
     """shelf -> best-baseline record (:meth:`models.registry.Registry.best_baseline`) for each of
     ``shelves`` that has one whose baseline can rank it today (a record naming a baseline the shelf's

@@ -470,16 +470,16 @@ def test_job_without_training_stats_reports_skew_not_compared(days, tmp_path):
 
 
 def test_after_the_daily_job_a_missing_baseline_is_reported_not_raised(days):
-    from jobs import drift as job
+    from jobs.pipelines.drift import drift_for_day
 
-    out = job.drift_for_day(str(days / "out"), "2025-01-08", "2025-01-07", training_stats=str(days / "train"),
+    out = drift_for_day(str(days / "out"), "2025-01-08", "2025-01-07", training_stats=str(days / "train"),
                             missing_ok=True)
     sc = [r for r in out["records"] if r["shelf"] == "shortcuts"]
     assert {r["reason"] for r in sc if r["comparison"] == "drift"} == {"missing_on_one_side"}
     assert all(r["value"] is None for r in sc if r["comparison"] == "drift")
     assert any(r["status"] == "compared" for r in sc if r["comparison"] == "skew")
     with pytest.raises(InputError):
-        job.drift_for_day(str(days / "out"), "2025-01-08", "2025-01-07", training_stats=str(days / "train"))
+        drift_for_day(str(days / "out"), "2025-01-08", "2025-01-07", training_stats=str(days / "train"))
 
 
 def test_job_input_errors_exit_2(days, tmp_path, monkeypatch):

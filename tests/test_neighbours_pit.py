@@ -185,14 +185,14 @@ def test_the_fixture_leaks_when_a_false_as_of_is_declared(colisten_data, tmp_pat
 
 def test_retrain_neighbours_missing_ok_trains_without_an_absent_table_only(tmp_path, monkeypatch, capsys):
     # what retrain hands to build-examples, without running Beam: the stub stops the job right there
-    import jobs.retrain
+    import jobs.pipelines.retrain
     seen = []
 
-    def stop(args, beam_args):
-        seen.append((args.neighbours, args.neighbours_as_of))
+    def stop(request, beam_args):
+        seen.append((request.neighbours, request.neighbours_as_of))
         raise InputError("stub: examples not built")
 
-    monkeypatch.setattr(jobs.retrain.examples_job, "run", stop)
+    monkeypatch.setattr(jobs.pipelines.retrain, "build_examples", stop)
     base = ["retrain", "--shelf", "shortcuts", "--as-of", "2025-01-11", "--input", str(tmp_path / "in"),
             "--models", str(tmp_path / "reg"), "--work", str(tmp_path / "work")]
     absent = tmp_path / "nb" / "dt=2024-12-14"   # the Spark job of that day failed: no folder at all

@@ -99,21 +99,21 @@ def test_publish_after_a_killed_publish_completes_the_day(tmp_path, monkeypatch)
                            "rejected": ["o.parquet"]})
     assert publish_cli(out, "old") == 0
     stage_run(out, "new", {"recommendations": ["n1.parquet", "n2.parquet"], "home_layout": ["n.parquet"]})
-    real_move = publish._move_remaining
+    real_move = publish.move_files
 
     def killed_at_home_layout(staged, final):
         if "home_layout" in staged:
             raise KeyboardInterrupt("killed")
         real_move(staged, final)
 
-    monkeypatch.setattr(publish, "_move_remaining", killed_at_home_layout)
+    monkeypatch.setattr(publish, "move_files", killed_at_home_layout)
     with pytest.raises(KeyboardInterrupt):
         publish_cli(out, "new")
     # half-way: recommendations swapped, home_layout emptied, rejected still old's, and no _SUCCESS
     assert publish.published_run(str(out), DATE) is None
     assert set(day_files(out)) == {f"recommendations/dt={DATE}/n1.parquet", f"recommendations/dt={DATE}/n2.parquet",
                                    f"rejected/dt={DATE}/o.parquet"}
-    monkeypatch.setattr(publish, "_move_remaining", real_move)
+    monkeypatch.setattr(publish, "move_files", real_move)
     assert publish_cli(out, "new") == 0
     assert day_files(out) == {f"recommendations/dt={DATE}/n1.parquet": "new:n1.parquet",
                               f"recommendations/dt={DATE}/n2.parquet": "new:n2.parquet",

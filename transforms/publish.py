@@ -67,7 +67,7 @@ def publish_day(output: str, run_id: str, date: str, tables: list[str], manifest
             journal["cleared"].append(table)
             storage.write_json(journal_path, journal)
         if table in journal["staged"]:
-            _move_remaining(staged, final)
+            move_files(staged, final)
         journal["done"].append(table)
         storage.write_json(journal_path, journal)
     storage.write_json(storage.join(output, MANIFESTS, f"dt={date}", "manifest.json"), manifest)
@@ -82,9 +82,9 @@ def discard_staging(output: str, run_id: str) -> None:
     storage.remove_empty_dir(storage.join(output, "_staging"))
 
 
-def _move_remaining(staged: str, final: str) -> None:
+def move_files(staged: str, final: str) -> None:
     """Move the files left under ``staged`` to the same relative paths under ``final`` (which may
-    already hold the files an interrupted move got to)."""
+    already hold other files: those an interrupted move got to, or outputs that stay)."""
     files = storage.list_files(staged)
     if not files:
         return
