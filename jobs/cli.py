@@ -6,6 +6,7 @@ receives the parsed namespace plus the list of flags the parser did not know (Be
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -100,6 +101,14 @@ def _command_in(argv: list[str]) -> str | None:
     return None
 
 
+def _interrupted(command: str) -> int:
+    """One line for Ctrl-C (exit 130, the shell's code for SIGINT): nothing was published; what a
+    run staged stays under OUTPUT/_staging/<run id>/ and a re-run starts afresh."""
+    print(f"home-recs {command}: interrupted; nothing was published (a run's staged files stay under "
+          f"OUTPUT/_staging/)", file=sys.stderr)
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_command_in(argv), lazy=True)
@@ -112,6 +121,18 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"home-recs {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return _interrupted(args.command)
+    except (RuntimeError, OSError) as err:
+        # Beam re-raises a worker's exception as RuntimeError("<type>: <message> [while running 'Stage']")
+        text = str(err)
+        if "KeyboardInterrupt" in text:
+            return _interrupted(args.command)
+        if getattr(err, "errno", None) == errno.ENOSPC or "[Errno 28]" in text:
+            print(f"home-recs {args.command}: error: no space left on device ({text.splitlines()[0][:300]}); "
+                  f"free space under the output or the temp folder and run again", file=sys.stderr)
+            return 1
+        raise
     except BrokenPipeError:
         # the reader went away (`| head`): not an error of ours; keep Python from printing one at exit
         import os

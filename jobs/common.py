@@ -81,6 +81,17 @@ def check_output(output: str) -> None:
         raise InputError(f"--output {output}: cannot write there ({err.strerror or err})") from err
 
 
+def check_registry(models: str | None) -> None:
+    """Check ``--models`` before any input is read: a model registry is a folder (or a gs:// prefix),
+    so an existing local file, or a gs:// object at that exact path, is refused. A path that does
+    not exist yet is fine (a first retrain creates it). Raises InputError naming the path."""
+    if not models:
+        return
+    is_file = storage.exists(models) if models.startswith("gs://") else os.path.isfile(models)
+    if is_file:
+        raise InputError(f"--models {models}: is a file; a model registry is a folder (e.g. gs://BUCKET/registry)")
+
+
 def shard_count(files: dict, config: dict) -> int:
     """Listener shards for a run: about ``run.events_per_shard`` events each (at least one)."""
     return max(1, -(-estimate_rows(files["events"]) // int(config["run"]["events_per_shard"])))

@@ -133,6 +133,20 @@ def _ranking(shelf: str, cfg: dict, models: dict) -> str:
     return baseline["baseline"] if baseline else "heuristic"
 
 
+def unusable_day(manifest: dict) -> str | None:
+    """Why a staged day must not replace the published one, or None. A day without one accepted
+    event (an empty table, or every row rejected: a wrong column type, unparseable timestamps), or in
+    which no shelf has a single row (a --date outside the input's dates) would publish "success" and
+    serve nobody a personal Home."""
+    events = manifest["inputs"].get("events", {})
+    if events.get("accepted", 0) == 0:
+        return (f"events: 0 of {events.get('read', 0):,} rows accepted (every row rejected, or the table is empty; "
+                f"the reasons are in the staged rejected table)")
+    if sum(c.get("rows", 0) for c in manifest["shelves"].values()) == 0:
+        return f"no shelf has a single row for {manifest['date']} (is --date inside the input's dates?)"
+    return None
+
+
 def print_summary(output, date, manifest, published, command: str = "daily") -> None:
     """The run's summary on stdout: inputs, shelves, experiment, cpu and the published paths."""
     print(f"home-recs {command} {date}: run {manifest['run_id']} in {manifest['timings_s']['total']:.1f} s")

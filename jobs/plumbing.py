@@ -121,7 +121,10 @@ def production_model(registry_root: str, shelf: str) -> ProductionModel:
     from models.registry import Registry
 
     reg = Registry(registry_root)
-    version = reg.alias(shelf, "production")
+    try:
+        version = reg.alias(shelf, "production")
+    except (InputError, KeyError) as err:   # a corrupt alias file: the shelf falls back, the day is served
+        return ProductionModel(shelf, None, None, f"production alias of shelf {shelf!r} unreadable: {err}")
     if not version:
         return ProductionModel(shelf, None, None, f"no production model for shelf {shelf!r} in {registry_root}")
     try:
@@ -141,9 +144,9 @@ def production_models(registry_root: str, shelves) -> tuple[dict, dict]:
             requested[shelf] = (found.folder, found.version)
         elif found.version is None:
             fallbacks[shelf] = found.problem
-            log.warning("shelf %s: %s; serving the heuristic fallback", shelf, found.problem)
+            log.warning("shelf %s: %s; no model serves it", shelf, found.problem)
         else:
             fallbacks[shelf] = found.problem
-            log.warning("shelf %s: production %s unusable, serving the heuristic fallback: %s", shelf,
+            log.warning("shelf %s: production %s unusable, no model serves it: %s", shelf,
                         found.version, found.problem)
     return requested, fallbacks

@@ -23,8 +23,11 @@ def register(sub) -> None:
                     "[AS_OF, AS_OF + eval_days) (a later window; labels need events up to the last date + horizon). "
                     "The candidate is always registered; it becomes production only if the gate passes: the metric "
                     "is at or above the shelf's threshold AND does not regress against production on the same "
-                    "window (skipped when nothing is in production). Exit codes: 0 promoted, 3 not promoted, "
-                    "2 input error, 1 other error.")
+                    "window (skipped when nothing is in production) AND beats the best baseline on the same "
+                    "candidates: the paired bootstrap interval of (model - best baseline) lies above "
+                    "gate.baseline_margin. An evaluation window with fewer than gate.min_queries queries with a "
+                    "positive stops the run (exit 2). Exit codes: 0 promoted, 3 not promoted, 2 input error, "
+                    "1 other error.")
     p.add_argument("--shelf", required=True, choices=sorted(FEATURE_SPECS))
     p.add_argument("--as-of", required=True, help="YYYY-MM-DD: boundary between training and evaluation windows")
     p.add_argument("--input", required=True, help="dataset folder")

@@ -86,5 +86,5 @@ def check_evaluable(examples: pd.DataFrame, shelf: str, min_queries: int, where:
                          f"is the window inside the input's dates?")
     if n < min_queries:
         raise InputError(f"{shelf}: {n} queries with a positive in {where}, fewer than gate.min_queries "
-                         f"{min_queries}: too few to measure, so no model is promoted on them")
+                         f"{min_queries}: too few to measure a model on, or to promote one")
     return n

@@ -64,13 +64,13 @@ def recorded_baselines(registry_root: str, shelves) -> dict:
 
     reg, found = Registry(registry_root), {}
     for shelf in shelves:
-        record = reg.best_baseline(shelf)
-        if not record:
-            continue
         try:
+            record = reg.best_baseline(shelf)
+            if not record:
+                continue
             if record["baseline"] != "baseline_heuristic":
                 BaselineScorer(shelf, record["baseline"])
-        except InputError as err:
+        except (InputError, KeyError, TypeError) as err:   # a corrupt record must not stop the day
             log.warning("shelf %s: recorded best baseline unusable, serving the heuristic: %s", shelf, err)
             continue
         log.warning("shelf %s: no production model; serving its best baseline %s (%s %s, measured with version %s)",

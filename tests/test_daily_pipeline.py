@@ -322,3 +322,22 @@ def test_a_missing_neighbours_table_stops_the_day_unless_missing_is_ok(broken, t
     assert main(["daily", "--date", "2025-01-01", "--input", str(broken), "--output", str(tmp_path / "o3"),
                  "--neighbours-as-of", "2025-01-01"]) == 2
     assert "--neighbours-as-of is given without --neighbours" in capsys.readouterr().err
+
+
+def test_an_unusable_day_is_not_published_and_the_good_one_stays(broken, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["daily", "--date", "2025-01-01", "--input", str(broken), "--output", str(out), "--run-id", "good"]) == 0
+    success = out / "_manifests" / "dt=2025-01-01" / "_SUCCESS"
+    # a date before every play: no shelf has a row
+    capsys.readouterr()
+    assert main(["daily", "--date", "1990-01-01", "--input", str(broken), "--output", str(out)]) == 2
+    assert "no shelf has a single row for 1990-01-01" in capsys.readouterr().err
+    assert not (out / "_manifests" / "dt=1990-01-01").exists()
+    # every event's timestamp unparseable: 2 rows read, 0 accepted
+    (broken / "events.csv").write_text("listener_id,item_id,item_type,ts,ms_played\n"
+                                       "a,t1,track,yesterday,1000\nb,t2,track,soon,2000\n")
+    capsys.readouterr()
+    assert main(["daily", "--date", "2025-01-01", "--input", str(broken), "--output", str(out), "--run-id", "bad"]) == 2
+    err = capsys.readouterr().err
+    assert "events: 0 of 2 rows accepted" in err and "not published; the day is published by run good" in err
+    assert success.read_text() == "good" and "Traceback" not in err

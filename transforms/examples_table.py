@@ -31,8 +31,12 @@ def read_examples(examples_dir: str, shelf: str, date_from: str | None = None, d
                          f"(and its models') is {spec_fingerprint(shelf)}: rebuild them with `home-recs build-examples`")
     frames = []
     for path in files:
-        with storage.open_raw(path) as f:
-            table = pq.read_table(f)
+        try:
+            with storage.open_raw(path) as f:
+                table = pq.read_table(f)
+        except (OSError, ValueError) as err:   # pyarrow's ArrowInvalid is a ValueError
+            raise InputError(f"{path}: cannot be read as Parquet ({err}); rebuild the examples with "
+                             f"`home-recs build-examples`") from err
         for col in ["listener_id", "as_of", "item_id", "label", *feature_names(shelf)]:
             if col not in table.column_names:
                 raise InputError(f"{path}: column {col!r} missing (examples from another feature spec?)")

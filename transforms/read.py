@@ -49,7 +49,8 @@ def find_table_files(input_dir: str, table: str) -> list[str]:
     """Files of ``table`` under ``input_dir``: ``<table>.<ext>`` or ``<table>/*.<ext>``.
 
     Returns [] for a missing optional table (curation). Raises InputError naming the expected
-    paths when a required table has no file, and when it has both (its rows would count twice).
+    paths when a required table has no file, and when it is given twice, as two top-level files
+    (``events.parquet`` and ``events.csv``) or as a file and a folder (its rows would count twice).
     """
     spec = contract.TABLES[table]
     files: list[str] = []
@@ -58,6 +59,9 @@ def find_table_files(input_dir: str, table: str) -> list[str]:
         files += storage.glob(storage.join(input_dir, f"{table}{ext}"))
         parts += [p for p in storage.glob(storage.join(input_dir, table, f"*{ext}"))
                   if not p.rsplit("/", 1)[-1].startswith(("_", "."))]
+    if len(set(files)) > 1:   # events.parquet beside events.csv: two exports of one table, rows counted twice
+        raise InputError(f"{input_dir}: table {table!r} is given twice, as {' and '.join(sorted(set(files)))}; "
+                         f"keep one of them")
     if files and parts:  # the same rows twice is the likely story (an export left beside its parts)
         raise InputError(f"{input_dir}: table {table!r} is given twice, as {', '.join(sorted(set(files)))} and as "
                          f"{len(set(parts))} file(s) under {storage.join(input_dir, table)}/; keep one of them")

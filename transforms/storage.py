@@ -14,6 +14,8 @@ from typing import Any, Iterator
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.errors import InputError
+
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 
 
@@ -102,7 +104,13 @@ def write_json(path: str, obj: Any) -> None:
 
 
 def read_json(path: str) -> Any:
-    return json.loads(read_bytes(path).decode("utf-8"))
+    """The JSON document at ``path`` (local or gs://). Raises InputError naming the file when it is
+    not valid UTF-8 JSON (a truncated or hand-edited registry or manifest file)."""
+    data = read_bytes(path)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: not valid JSON ({err}); the file is corrupt or truncated") from err
 
 
 def write_parquet(path: str, table) -> None:

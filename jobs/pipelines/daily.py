@@ -15,7 +15,8 @@ import apache_beam as beam
 import pandas as pd
 
 from jobs.beam_runner import check_pipeline_args, make_pipeline, read_counters
-from jobs.common import BuildSideTables, ReadInputs, check_inputs, check_neighbours_flags, check_output
+from jobs.common import (BuildSideTables, ReadInputs, check_inputs, check_neighbours_flags, check_output,
+                         check_registry)
 from jobs.manifest import BEAM_COUNTERS_FILE, JOB_FILE, REQUEST_FILE, build_request, write_request
 from jobs.pipelines.publish import Published, print_and_check_drift, publish_run
 from jobs.pipelines.serving import TABLES_OUT, RecommendFn, RecommendShelves, WriteOutputs
@@ -98,6 +99,7 @@ def run_daily(request: DailyRequest, beam_args: list[str]) -> DailyResult:
     nb_as_of = (check_point_in_time(args.neighbours, date, "serving", getattr(args, "neighbours_as_of", None))
                 if args.neighbours else None)
     check_output(args.output)
+    check_registry(args.models)
     files = check_inputs(args.input)
     log.info("daily %s: as_of %s UTC, run %s, inputs %s", date, date, run_id,
              {t: len(f) for t, f in files.items()})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobs.manifest import BEAM_COUNTERS_FILE, JOB_FILE, REQUEST_FILE, build_manifest, print_summary
+from jobs.manifest import BEAM_COUNTERS_FILE, JOB_FILE, REQUEST_FILE, build_manifest, print_summary, unusable_day
 from jobs.pipelines.drift import after_publish, print_after_publish
 from jobs.plumbing import parse_date
 from transforms import publish, storage
@@ -65,7 +65,9 @@ def publish_run(output: str, date: str, run_id: str) -> tuple[dict, dict, dict[s
 
     Raises InputError (one line) when the staging is not complete: no ``_request.json`` (no such
     run, or it was already published and cleaned up by another run), a request for another date, or
-    no ``_counts.json`` (the pipeline has not finished, or failed)."""
+    no ``_counts.json`` (the pipeline has not finished, or failed); and when the day is unusable
+    (:func:`jobs.manifest.unusable_day`: no accepted event, or no shelf row), which keeps the day
+    published before."""
     stage = publish.staging_root(output, run_id)
     request_path, counts_path = storage.join(stage, REQUEST_FILE), storage.join(stage, COUNTS_FILE)
     current = publish.published_run(output, date)
@@ -86,4 +88,7 @@ def publish_run(output: str, date: str, run_id: str) -> tuple[dict, dict, dict[s
     job_path = storage.join(stage, JOB_FILE)
     job_id = storage.read_json(job_path).get("job_id") if storage.exists(job_path) else None
     manifest = build_manifest(request, counts, written["finished_at"], job_id=job_id)
+    unusable = unusable_day(manifest)
+    if unusable:
+        raise InputError(f"{date}: {unusable}; not published{now}; the run's files stay under {stage}")
     return request, manifest, publish.publish_day(output, run_id, date, request["tables"], manifest)

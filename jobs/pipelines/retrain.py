@@ -11,7 +11,7 @@ from typing import Callable
 
 import pandas as pd
 
-from jobs.common import check_neighbours_flags
+from jobs.common import check_neighbours_flags, check_registry
 from jobs.pipelines.examples import ExamplesRequest, build_examples
 from jobs.plumbing import parse_date
 from models.eval_report import write_report
@@ -89,6 +89,7 @@ def run_retrain(request: RetrainRequest, beam_args: list[str],
     args = request
     started = time.time()
     config = load_config(args.config)
+    check_registry(args.models)
     rc = config["retrain"]
     train_dates, eval_dates = windows(args.as_of, int(rc["train_days"]), int(rc["eval_days"]))
     neighbours, neighbours_as_of, skipped = usable_neighbours(args)
