@@ -43,7 +43,10 @@ def stage_run(out: Path, run_id: str, files: dict[str, list[str]], counts: dict 
     stage.mkdir(parents=True, exist_ok=True)
     write_request(str(stage / REQUEST_FILE), request)
     if complete:
-        (stage / COUNTS_FILE).write_text(json.dumps({"counts": counts or {}, "files_written": 1,
+        # a usable day by default (jobs.manifest.unusable_day): events accepted and a shelf with rows
+        usable = {"events.read": 3, "events.accepted": 3, "shelf.mixes.rows": 2}
+        (stage / COUNTS_FILE).write_text(json.dumps({"counts": usable if counts is None else counts,
+                                                     "files_written": 1,
                                                      "finished_at": "2026-11-28T03:10:00+00:00"}))
     return stage
 
@@ -107,8 +110,7 @@ def test_publish_after_a_killed_publish_completes_the_day(tmp_path, monkeypatch)
         real_move(staged, final)
 
     monkeypatch.setattr(publish, "move_files", killed_at_home_layout)
-    with pytest.raises(KeyboardInterrupt):
-        publish_cli(out, "new")
+    assert publish_cli(out, "new") == 130   # Ctrl-C: one line, exit 130
     # half-way: recommendations swapped, home_layout emptied, rejected still old's, and no _SUCCESS
     assert publish.published_run(str(out), DATE) is None
     assert set(day_files(out)) == {f"recommendations/dt={DATE}/n1.parquet", f"recommendations/dt={DATE}/n2.parquet",
