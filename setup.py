@@ -20,7 +20,7 @@ setup(
         "pyarrow>=18.0.0,<26",
         "google-cloud-storage>=2.18.2,<4",
         "PyYAML>=6,<7",
-        "pydantic>=2.7,<3",             # the typed config (transforms/config_schema.py); Beam installs it too
+        "pydantic>=2.7,<3",             # the typed config (transforms/config/config_schema.py); Beam installs it too
         "matplotlib>=3.8,<4",           # PNG charts in the evaluation and drift reports
     ],
     extras_require={

@@ -23,17 +23,17 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.candidates import SOURCES, SourceInput, generate_candidates  # noqa: E402
-from models.examples import label_history  # noqa: E402
-from models.home import ServingContext, audience_mask  # noqa: E402
-from transforms.batch import ListenerBatch  # noqa: E402
-from transforms.aggregates import beam_colisten_shelves, build_side_tables, partial_aggregates_multi  # noqa: E402
-from transforms.catalog import Catalog, shelf_item_types  # noqa: E402
-from transforms.config import load_config  # noqa: E402
-from transforms.history import MS_PER_DAY, build_state, event_block  # noqa: E402
-from transforms.labels import positive_keys  # noqa: E402
+from models.candidates.candidates import SOURCES, SourceInput, generate_candidates  # noqa: E402
+from models.ranking.examples import label_history  # noqa: E402
+from models.serving.home import ServingContext, audience_mask  # noqa: E402
+from transforms.listeners.batch import ListenerBatch  # noqa: E402
+from transforms.listeners.aggregates import beam_colisten_shelves, build_side_tables, partial_aggregates_multi  # noqa: E402
+from transforms.listeners.catalog import Catalog, shelf_item_types  # noqa: E402
+from transforms.config.config import load_config  # noqa: E402
+from transforms.listeners.history import MS_PER_DAY, build_state, event_block  # noqa: E402
+from transforms.listeners.labels import positive_keys  # noqa: E402
 from transforms.errors import InputError  # noqa: E402
-from transforms.neighbours_table import check_point_in_time, load_neighbours  # noqa: E402
+from transforms.io.neighbours_table import check_point_in_time, load_neighbours  # noqa: E402
 
 
 def load_states(input_dir: str, config: dict):
@@ -78,7 +78,7 @@ def main() -> int:
     colisten = [s for s in beam_colisten_shelves(config, bool(args.neighbours)) if s in shelves]
     parts = [partial_aggregates_multi(states[i:i + 512], [as_of], types, colisten,
                                       cat, config)[as_of] for i in range(0, len(states), 512)]
-    from transforms.aggregates import merge_partials
+    from transforms.listeners.aggregates import merge_partials
     side = build_side_tables(merge_partials(parts), as_of, config)
     side = side.with_item_neighbours(load_neighbours(args.neighbours) if args.neighbours else None, shelves)
     ctx = ServingContext(as_of, cat, side, None, config, types, {}, "bench")

@@ -9,7 +9,7 @@ What one run does, in order (every child command's output goes to DATA_ROOT/logs
 2. **Models, once, on the small set.** ``home-recs build-examples --as-of DATE-7..DATE-1 --horizon 1d``,
    then ``home-recs train --shelf S`` for shortcuts, podcasts and playlists (the latest as_of validates,
    as the config's ``ranker.validation_days`` says), then each model folder is registered and promoted to
-   ``production`` in DATA_ROOT/train/registry with ``models.registry.Registry`` (the same calls that
+   ``production`` in DATA_ROOT/train/registry with ``models.lifecycle.registry.Registry`` (the same calls that
    ``home-recs retrain`` makes once its gate passes; the bench skips the gate because it measures speed,
    not quality). Reused when the registry's production versions are the ones the bench recorded and
    their feature spec fingerprints still match the code (``--retrain`` forces a rebuild).
@@ -49,7 +49,7 @@ What one run does, in order (every child command's output goes to DATA_ROOT/logs
    figure. Exit code 0 when every step ran and every model shelf was served by a model, 1 otherwise,
    2 for a usage or set-up error (e.g. no ``home-recs``).
 
-The bench needs numpy and xgboost (the floor) and the repository's ``models.registry`` (registration).
+The bench needs numpy and xgboost (the floor) and the repository's ``models.lifecycle.registry`` (registration).
 When started with an interpreter that lacks them, it re-runs itself with the Python next to the
 ``home-recs`` it uses (normally .venv/bin/python; `make install` creates it).
 
@@ -516,7 +516,7 @@ def spec_fingerprints() -> dict[str, str] | None:
     """Current feature spec fingerprints per model shelf, or None when the repository cannot be imported."""
     sys.path.insert(0, str(REPO))
     try:
-        from transforms.feature_spec import spec_fingerprint
+        from transforms.features.feature_spec import spec_fingerprint
         return {s: spec_fingerprint(s) for s in MODEL_SHELVES}
     except Exception:  # a half-edited tree must not stop the bench: it then retrains
         return None
@@ -531,9 +531,9 @@ def ensure_models(args, cli, root: Path, train_data: Path) -> dict:
     fingerprints = spec_fingerprints()
     sys.path.insert(0, str(REPO))
     try:
-        from models.registry import Registry
+        from models.lifecycle.registry import Registry
     except Exception as err:
-        raise BenchError(f"cannot import models.registry from {REPO} to register the models: {err!r}") from err
+        raise BenchError(f"cannot import models.lifecycle.registry from {REPO} to register the models: {err!r}") from err
     reg = Registry(str(registry))
     if record_path.exists() and not args.retrain:
         rec = json.loads(record_path.read_text())
@@ -690,7 +690,7 @@ def load_config(path: str | None) -> dict:
     """The effective config (the repository's loader; before the typed config, the packaged YAML + FILE)."""
     sys.path.insert(0, str(REPO))
     try:
-        from transforms.config import load_config as repo_load
+        from transforms.config.config import load_config as repo_load
         return repo_load(path)
     except Exception:
         import yaml

@@ -2,13 +2,13 @@
 
 Given examples from ``home-recs build-examples`` (one shelf, as_of dates before and after ``--split``):
 
-1. trains the shelf's ranker (``models.ranker.train``, the production code and config) on the dates before
+1. trains the shelf's ranker (``models.ranking.ranker.train``, the production code and config) on the dates before
    ``--split`` with every feature of the spec, and scores the dates on and after it (the later window);
 2. for each group of ``--groups``, trains again with that group's columns set to NaN in both windows (a tree
    ensemble then never splits on them: the group is removed without changing the spec or the code), and scores
    the same queries;
 3. reports per group NDCG@k of the full model, of the model without the group, and the paired bootstrap
-   interval (1,000 resamples, 95%, over queries; :func:`models.gate.paired_bootstrap`) of full minus without.
+   interval (1,000 resamples, 95%, over queries; :func:`models.lifecycle.gate.paired_bootstrap`) of full minus without.
    A group **helps** when that difference is above 0 on the later window.
 
 Prints a table and writes ``--output`` (JSON). Figures go to bench/README.md.
@@ -27,12 +27,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.gate import paired_bootstrap  # noqa: E402
-from models.metrics import per_query_ndcg  # noqa: E402
-from models.ranker import XGBoostScorer, save_model, train  # noqa: E402
-from transforms.config import load_config  # noqa: E402
-from transforms.examples_table import read_examples  # noqa: E402
-from transforms.feature_spec import feature_names  # noqa: E402
+from models.lifecycle.gate import paired_bootstrap  # noqa: E402
+from models.evaluation.metrics import per_query_ndcg  # noqa: E402
+from models.ranking.ranker import XGBoostScorer, save_model, train  # noqa: E402
+from transforms.config.config import load_config  # noqa: E402
+from transforms.io.examples_table import read_examples  # noqa: E402
+from transforms.features.feature_spec import feature_names  # noqa: E402
 
 DEFAULT_GROUPS = ("actr_activation", "tod_affinity+dow_affinity", "genre_match+trend+pop_market_log",
                   "frecency_7d+last_play_days")

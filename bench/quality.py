@@ -8,7 +8,7 @@ What one run does:
    ``WORK/out`` (published tables, as a user would read them).
 3. **Score the published tables.** For each day D, a listener-day is a query when the listener was served
    shortcuts on D, had plays before D, and played on D something they had played before D (relevant items:
-   the entities of those plays at the levels the shelf serves, :func:`models.layout_eval.touched`, that were
+   the entities of those plays at the levels the shelf serves, :func:`models.evaluation.layout_eval.touched`, that were
    also played before D). The served list is ranked by ``position``. Against it, on the same queries, three
    baselines rank the listener's whole history before D (the entities of every past play at the served
    levels): recency (last play), frequency (plays) and ACT-R (sum of age_days^-0.5, Reiter-Haas et al.,
@@ -34,9 +34,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.gate import paired_bootstrap  # noqa: E402
-from models.layout_eval import touched  # noqa: E402
-from transforms.read import read_plays  # noqa: E402
+from models.lifecycle.gate import paired_bootstrap  # noqa: E402
+from models.evaluation.layout_eval import touched  # noqa: E402
+from transforms.io.read import read_plays  # noqa: E402
 
 KS = (6, 10)
 
@@ -135,7 +135,7 @@ def score_playlists(work: Path, events: pd.DataFrame, items: pd.DataFrame, days:
     shelf played on D and had not played before D (discovery); baselines: popularity (distinct listeners in
     [D - 28 d, D), all markets) and, with ``neighbours``, co-listening (sum of the cooccurrence scores of the
     listener's past items), both without what the listener played. NDCG@10 and HitRate@10."""
-    from transforms.neighbours_table import load_neighbours
+    from transforms.io.neighbours_table import load_neighbours
 
     nb = load_neighbours(neighbours, "cooccurrence") if neighbours else None
     rows: dict[str, list] = {"served": [], "popularity": [], "colisten": []}

@@ -12,7 +12,7 @@ import logging
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.beam_io import METRICS_NAMESPACE, tune_allocator, use_batch_aware_coder
+from transforms.io.beam_io import METRICS_NAMESPACE, tune_allocator, use_batch_aware_coder
 from transforms.errors import InputError
 
 log = logging.getLogger("home_recs.runner")

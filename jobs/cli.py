@@ -12,7 +12,7 @@ import logging
 import sys
 
 from transforms.errors import InputError
-from transforms.provenance import code_version
+from transforms.io.provenance import code_version
 
 # Sub-commands in the order --help lists them: name -> (module, one-line help). The help is repeated
 # here so that `home-recs --help` lists every command without importing one (Beam, Spark and

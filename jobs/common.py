@@ -12,24 +12,24 @@ import apache_beam as beam
 import numpy as np
 import pandas as pd
 
-from models.heuristic import HeuristicScorer
-from transforms import contract, storage
-from transforms.aggregates import (beam_colisten_shelves, build_side_tables, partial_aggregates_multi,
+from models.serving.heuristic import HeuristicScorer
+from transforms.io import contract, storage
+from transforms.listeners.aggregates import (beam_colisten_shelves, build_side_tables, partial_aggregates_multi,
                                    split_item_neighbours)
-from transforms.beam_io import (ReadTable, SideValue, SumPartialsFn, count_late_rejections, counter, cpu_timer,
+from transforms.io.beam_io import (ReadTable, SideValue, SumPartialsFn, count_late_rejections, counter, cpu_timer,
                                 progress, rejected_to_arrow, split_by_shard, split_frame_by_shard,
                                 sum_spilled_partials, tune_allocator)
-from transforms.catalog import Catalog, shelf_item_types
-from transforms.counts import CpuClock, file_counts, late_rejection_counts
-from transforms.curation import check_curation
+from transforms.listeners.catalog import Catalog, shelf_item_types
+from transforms.io.counts import CpuClock, file_counts, late_rejection_counts
+from transforms.listeners.curation import check_curation
 from transforms.errors import InputError
-from transforms.feature_spec import FEATURE_SPECS
-from transforms.history import build_listeners
-from transforms.item_types import FirstTypesCombineFn, first_types, split_mismatched
-from transforms.neighbours_table import load_neighbours
-from transforms.read import estimate_rows, find_table_files, read_chunks
-from transforms.spill import batches_of, load_block, spill, spill_block
-from transforms.validate import reject_duplicate_keys, rejected_frame, validate_frame
+from transforms.features.feature_spec import FEATURE_SPECS
+from transforms.listeners.history import build_listeners
+from transforms.listeners.item_types import FirstTypesCombineFn, first_types, split_mismatched
+from transforms.io.neighbours_table import load_neighbours
+from transforms.io.read import estimate_rows, find_table_files, read_chunks
+from transforms.io.spill import batches_of, load_block, spill, spill_block
+from transforms.io.validate import reject_duplicate_keys, rejected_frame, validate_frame
 
 
 class Inputs(NamedTuple):
@@ -38,7 +38,7 @@ class Inputs(NamedTuple):
     catalog: beam.PCollection     # one Catalog
     curation: beam.PCollection    # one DataFrame or None
     rejected: beam.PCollection    # rejected-rows DataFrames
-    counts: beam.PCollection      # {counter name: int} dicts of the rows read, accepted and rejected (transforms.counts)
+    counts: beam.PCollection      # {counter name: int} dicts of the rows read, accepted and rejected (transforms.io.counts)
 
 
 def check_inputs(input_dir: str) -> dict[str, list[str]]:
@@ -100,10 +100,10 @@ def shard_count(files: dict, config: dict) -> int:
 class BuildListenersFn(beam.DoFn):
     """One shard's event blocks and ``listeners`` rows -> one :class:`ListenerColumns` (or, with
     ``spill_dir``, the :class:`SpilledShard` handle of its file); duplicate listener rows, and
-    events whose item type breaks the one-type-per-item rule (:mod:`transforms.item_types`), go
+    events whose item type breaks the one-type-per-item rule (:mod:`transforms.listeners.item_types`), go
     to the ``rejected`` output; the shard's listener counts go to the ``counts`` output as a dict
     (``listeners.with_events``, ``listeners.without_events``, ``listeners.derived_profile``,
-    ``cpu_ms.build_listeners``), so the job can write them itself (:mod:`transforms.counts`)."""
+    ``cpu_ms.build_listeners``), so the job can write them itself (:mod:`transforms.io.counts`)."""
 
     def __init__(self, default_market: str, spill_dir: str | None = None):
         self.default_market, self.spill_dir = default_market, spill_dir
@@ -123,7 +123,7 @@ class BuildListenersFn(beam.DoFn):
         clock = CpuClock()
         with cpu_timer("build_listeners"), clock:
             blocks, mismatched = [], []
-            for handle in grouped["events"]:   # one type per item (transforms.item_types)
+            for handle in grouped["events"]:   # one type per item (transforms.listeners.item_types)
                 block, rejected = split_mismatched(load_block(handle), catalog, first_seen)
                 blocks.append(block)
                 if len(rejected):
@@ -163,7 +163,7 @@ def build_catalog(frames: list[pd.DataFrame]):
 
 def checked_curation(frames: list[pd.DataFrame], catalog, shelves: dict):
     """Accepted curation chunks -> (one frame or None, rejected rows) after the checks against the
-    catalog and the shelves (:mod:`transforms.curation`); the rows refused are counted as
+    catalog and the shelves (:mod:`transforms.listeners.curation`); the rows refused are counted as
     ``curation.catalog_rejected`` and on their files."""
     kept, rejected = check_curation(pd.concat(frames, ignore_index=True) if frames else None, catalog, shelves)
     counter("curation.catalog_rejected").inc(len(rejected))
@@ -175,7 +175,7 @@ class ReadInputs(beam.PTransform):
     """Read and validate the four tables and join each listener shard (applied to the pipeline).
     With ``stage`` (the run's staging folder) and ``run.spill_listeners``, event blocks and
     ``listeners`` rows are written under ``stage/_events`` and ``stage/_profiles``, shards under
-    ``stage/_listeners``, and all travel as handles (see :mod:`transforms.spill`). Returns
+    ``stage/_listeners``, and all travel as handles (see :mod:`transforms.io.spill`). Returns
     :class:`Inputs`."""
 
     def __init__(self, files: dict, now: pd.Timestamp, config: dict, stage: str | None = None):
@@ -203,7 +203,7 @@ class ReadInputs(beam.PTransform):
         spill_dir = spill_folder(stage, config, "_listeners")
         blocks = events.main | "EventsByShard" >> beam.FlatMap(split_by_shard, n_shards=shards)
         profiles = listeners.main | "ProfilesByShard" >> beam.FlatMap(split_frame_by_shard, n_shards=shards)
-        if spill_dir:  # only handles go through the grouping (see transforms/spill.py)
+        if spill_dir:  # only handles go through the grouping (see transforms/io/spill.py)
             events_dir, profiles_dir = storage.join(stage, "_events"), storage.join(stage, "_profiles")
             blocks = blocks | "SpillEvents" >> beam.MapTuple(lambda s, b: (s, spill_block(b, events_dir, s)))
             profiles = profiles | "SpillProfiles" >> beam.MapTuple(lambda s, f: (s, spill_block(f, profiles_dir, s)))
@@ -217,7 +217,7 @@ class ReadInputs(beam.PTransform):
         rejected = ((events.rejected, listeners.rejected, items.rejected, curation.rejected, joined.rejected, item_dups,
                      cur_rejected)
                     | "AllRejected" >> beam.Flatten() | "NonEmpty" >> beam.Filter(lambda f: len(f) > 0))
-        # the same numbers as the reading DoFn's counters, as data (transforms/counts.py): one small dict per frame
+        # the same numbers as the reading DoFn's counters, as data (transforms/io/counts.py): one small dict per frame
         counts = [joined.counts]
         for name, table in (("Events", events), ("Listeners", listeners), ("Items", items), ("Curation", curation)):
             counts += [table.main | f"Count{name}Accepted" >> beam.Map(file_counts, name.lower(), "accepted",
@@ -236,7 +236,7 @@ def spill_folder(stage: str | None, config: dict, name: str) -> str | None:
 
 def batch_size(config: dict) -> int:
     """Listeners per batch (``run.listener_batch_size``): consumers cut each shard with
-    :func:`transforms.spill.batches_of`."""
+    :func:`transforms.io.spill.batches_of`."""
     return int(config["run"]["listener_batch_size"])
 
 
@@ -258,14 +258,14 @@ def check_neighbours_flags(args) -> None:
 
 def item_neighbours(pipeline, path: str | None, label: str = "Neighbours"):
     """The Spark item-neighbours table at ``path``, split by method once (see
-    :func:`transforms.aggregates.split_item_neighbours`), as a singleton PCollection; None without a path."""
+    :func:`transforms.listeners.aggregates.split_item_neighbours`), as a singleton PCollection; None without a path."""
     return (pipeline | f"{label}Path" >> beam.Create([path])
             | f"Load{label}" >> beam.Map(lambda p: split_item_neighbours(load_neighbours(p)) if p else None))
 
 
 class BuildSideTables(beam.PTransform):
     """``(listener shards, catalog)`` -> ``(as_of_ms, SideValue(SideTables))``, one per as_of
-    (:class:`transforms.beam_io.SideValue`: consumers read ``.value``).
+    (:class:`transforms.io.beam_io.SideValue`: consumers read ``.value``).
 
     With ``neighbours_path`` (the Spark item-neighbours output), co-listening comes from that table,
     read on a worker as a side input, and the in-Beam pair counting is skipped. With
@@ -273,7 +273,7 @@ class BuildSideTables(beam.PTransform):
     :func:`item_neighbours` itself (build-examples: attached here, each as_of's tables carried their
     own copy of it through the side input, 7.4 GB at 50 dates of 30Music).
     With ``spill_dir`` and several as_of dates, each batch's counts are written there and only
-    handles are grouped by date (see :func:`transforms.beam_io.sum_spilled_partials`).
+    handles are grouped by date (see :func:`transforms.io.beam_io.sum_spilled_partials`).
     """
 
     def __init__(self, as_ofs: list[int], config: dict, neighbours_path: str | None = None,
@@ -315,7 +315,7 @@ class BuildSideTables(beam.PTransform):
 
 
 def heuristic_scorers(config: dict) -> dict:
-    """shelf -> :class:`models.heuristic.HeuristicScorer` with its configured weights, per model shelf."""
+    """shelf -> :class:`models.serving.heuristic.HeuristicScorer` with its configured weights, per model shelf."""
     return {s: HeuristicScorer(s, c.get("heuristic_weights", {}))
             for s, c in config["shelves"].items() if s in FEATURE_SPECS}
 

@@ -7,12 +7,12 @@ import json
 
 import yaml
 
-from transforms.config import fingerprint, load_config
+from transforms.config.config import fingerprint, load_config
 
 
 def register(sub) -> None:
     p = sub.add_parser("config", help="print the effective config (defaults merged with --config), after the checks",
-                       description="Loads the defaults of the schema (transforms/config_schema.py, docs/CONFIG.md), "
+                       description="Loads the defaults of the schema (transforms/config/config_schema.py, docs/CONFIG.md), "
                                    "deep-merges --config over them, runs every load-time check (unknown keys, value "
                                    "types, shelves, page, experiments) and prints the result. Exit 2 with one line when a check fails, so it "
                                    "also validates a config before a run.")
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
 
 
 def run_docs(_args: argparse.Namespace, _unknown: list[str]) -> int:
-    from transforms.config_docs import render
+    from transforms.config.config_docs import render
 
     print(render(), end="")
     return 0

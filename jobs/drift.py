@@ -9,7 +9,7 @@ into OUTPUT (needs ``--input``), binned on the training edges when there are tra
 else the later day on the earlier day's edges, so the two days are comparable.
 
 Writes ``OUTPUT/drift/dt=D/anomalies.json``, ``report.html`` and ``charts/*.png``
-(:mod:`transforms.drift_report`), staged then swapped in. Logs one WARNING per alert.
+(:mod:`transforms.monitoring.drift_report`), staged then swapped in. Logs one WARNING per alert.
 Exit code: 1 when an alert fires (unless ``drift.fail_on_alert`` is false), 0 otherwise, 2 on an
 input error.
 """

@@ -4,14 +4,14 @@ from __future__ import annotations
 import argparse
 import logging
 
-from models.eval_report import write_report
-from models.evaluation import check_evaluable, evaluate
-from models.gate import gate_config
-from models.ranker import XGBoostScorer
-from transforms import storage
-from transforms.config import load_config
-from transforms.examples_table import read_examples
-from transforms.feature_spec import FEATURE_SPECS
+from models.evaluation.eval_report import write_report
+from models.evaluation.evaluation import check_evaluable, evaluate
+from models.lifecycle.gate import gate_config
+from models.ranking.ranker import XGBoostScorer
+from transforms.io import storage
+from transforms.config.config import load_config
+from transforms.io.examples_table import read_examples
+from transforms.features.feature_spec import FEATURE_SPECS
 
 log = logging.getLogger("home_recs.evaluate")
 

@@ -10,7 +10,7 @@ import argparse
 from jobs.common import add_neighbours_as_of
 from jobs.pipelines.examples import ExamplesRequest, build_examples, print_examples
 from jobs.plumbing import request_from
-from transforms.feature_spec import FEATURE_SPECS
+from transforms.features.feature_spec import FEATURE_SPECS
 
 
 def register(sub) -> None:

@@ -9,11 +9,11 @@ import math
 import pandas as pd
 
 from jobs.plumbing import parse_date
-from models.experiment_eval import compare_variants, served_labels
-from transforms import publish, storage
+from models.evaluation.experiment_eval import compare_variants, served_labels
+from transforms.io import publish, storage
 from transforms.errors import InputError
-from transforms.lookup import read_day
-from transforms.read import plays_in_window, read_plays
+from transforms.io.lookup import read_day
+from transforms.io.read import plays_in_window, read_plays
 
 
 def register(sub) -> None:
@@ -24,7 +24,7 @@ def register(sub) -> None:
                     "plays of [D, D + horizon) from --input. Per shelf and variant: hit rate (share of served\n"
                     "listener-days that played a served item, at any entity level) with a bootstrap interval,\n"
                     "NDCG@k of the served order, and each variant's hit-rate difference from the first one (the\n"
-                    "control) with its interval (models/experiment_eval.py).",
+                    "control) with its interval (models/evaluation/experiment_eval.py).",
         epilog="example: home-recs experiment-report --output out/home --input out/synthetic "
                "--experiment podcasts_depth --from 2026-11-20 --to 2026-11-26 --html report.html")
     p.add_argument("--output", required=True, help="the daily job's --output folder (local or gs://)")

@@ -1,4 +1,4 @@
-"""``home-recs generate``: write a synthetic dataset in the data contract (see transforms/synthetic.py)."""
+"""``home-recs generate``: write a synthetic dataset in the data contract (see transforms/data/synthetic.py)."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,8 @@ import datetime as dt
 import logging
 import time
 
-from transforms import datasets, synthetic
+from transforms.data import synthetic
+from transforms.io import datasets
 from transforms.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace, unknown: list[str]) -> int:
     started = time.monotonic()
     log.info("generating %d listeners x %d days (seed %d, end %s)", args.listeners, args.days, args.seed, args.end)
     provenance = {
-        "generator": "transforms.synthetic",
+        "generator": "transforms.data.synthetic",
         "generator_version": synthetic.GENERATOR_VERSION,
         "listeners": args.listeners,
         "days": args.days,

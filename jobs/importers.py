@@ -1,7 +1,7 @@
 """``home-recs import SOURCE``: turn a real dataset (or any interaction file) into the data contract.
 
-Thin wrappers around :mod:`transforms.importers`: each sub-command calls one pure importer, writes
-the frames with :func:`transforms.datasets.write_dataset` (``OUTPUT/<table>.parquet`` plus
+Thin wrappers around :mod:`transforms.data.importers`: each sub-command calls one pure importer, writes
+the frames with :func:`transforms.io.datasets.write_dataset` (``OUTPUT/<table>.parquet`` plus
 ``_dataset.json`` with provenance) and prints the rows per table and the output path. Each
 sub-command's ``--help`` shows its importer's module docstring: the source, licence caveat and
 exact column mapping.
@@ -13,9 +13,9 @@ from typing import Callable
 
 import pandas as pd
 
-from transforms import storage
-from transforms.datasets import write_dataset
-from transforms.importers import apple_podcasts, file_fingerprints, generic, hetrec, thirtymusic
+from transforms.io import storage
+from transforms.io.datasets import write_dataset
+from transforms.data.importers import apple_podcasts, file_fingerprints, generic, hetrec, thirtymusic
 
 
 def register(subparsers) -> None:

@@ -6,12 +6,12 @@ import argparse
 import pandas as pd
 
 from jobs.plumbing import parse_date
-from models.layout_eval import compare_orders, shelf_relevance
-from transforms import storage
-from transforms.config import load_config
+from models.evaluation.layout_eval import compare_orders, shelf_relevance
+from transforms.io import storage
+from transforms.config.config import load_config
 from transforms.errors import InputError
-from transforms.lookup import read_day
-from transforms.read import plays_in_window, read_plays
+from transforms.io.lookup import read_day
+from transforms.io.read import plays_in_window, read_plays
 
 
 def register(sub) -> None:
@@ -23,7 +23,7 @@ def register(sub) -> None:
                     "showed them (the item, its album/show, its artist or the playlist played from). Queries:\n"
                     "listeners with at least one relevant shelf. Reports NDCG over shelves of home_layout's\n"
                     "shelf_rank and of a fixed order (--fixed-order, default the config's shelf order), with a\n"
-                    "paired bootstrap interval of the difference (models/layout_eval.py); then the same against\n"
+                    "paired bootstrap interval of the difference (models/evaluation/layout_eval.py); then the same against\n"
                     "the best fixed order in hindsight (shelves by how many listeners played from them that\n"
                     "day), a baseline that has seen the labels.",
         epilog="example: home-recs layout-report --output out/home --input out/synthetic --date 2026-11-21")

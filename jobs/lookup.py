@@ -7,8 +7,8 @@ import math
 import time
 
 from jobs.plumbing import parse_date
-from transforms.config import load_config
-from transforms.lookup import read_home, read_layout
+from transforms.config.config import load_config
+from transforms.io.lookup import read_home, read_layout
 
 
 def register(sub) -> None:
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace, _unknown: list[str]) -> int:
     home = read_home(args.output, date, args.listener, args.shelf or None)
     layout = read_layout(args.output, date, args.listener)
     elapsed = time.perf_counter() - started
-    # the listener's shelf order (models/layout.py), then config order for shelves it does not rank
+    # the listener's shelf order (models/serving/layout.py), then config order for shelves it does not rank
     order = {s: i for i, s in enumerate(shelves_cfg)}
     shelves = sorted(home["shelf"].unique(),
                      key=lambda s: (layout.get(s, (len(layout) + 1, ""))[0], order.get(s, len(order)), s))

@@ -3,7 +3,7 @@
 ``home-recs daily`` writes the *request* (``_request.json``: what was asked for and decided before
 the pipeline ran: dates, paths, the effective config, the models chosen, the input files) into its
 staging folder before it submits the pipeline, and the pipeline writes its *counts*
-(``_counts.json``, :mod:`transforms.counts`) there last. :func:`build_manifest` joins the two, so the
+(``_counts.json``, :mod:`transforms.io.counts`) there last. :func:`build_manifest` joins the two, so the
 process that publishes (``home-recs publish``, or ``daily`` itself) needs nothing from the one that
 launched the job.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from transforms import contract, publish, storage
-from transforms.config import fingerprint
-from transforms.feature_spec import FEATURE_SPECS, feature_names
-from transforms.provenance import code_version, git_commit
+from transforms.io import contract, publish, storage
+from transforms.config.config import fingerprint
+from transforms.features.feature_spec import FEATURE_SPECS, feature_names
+from transforms.io.provenance import code_version, git_commit
 
 REQUEST_FILE = "_request.json"
 JOB_FILE = "_job.json"                 # the runner's job id, written once the pipeline is submitted
@@ -86,7 +86,7 @@ def build_manifest(request: dict, counts: dict, finished_at: str, job_id: str | 
         acc, rej = acc - dups, rej + dups
         tables[t] = {"read": read, "accepted": acc, "rejected": rej, "reconciles": read == acc + rej,
                      "files": [{**f, **file_summary(counts, t, f["path"])} for f in request["files"][t]]}
-    # dedup_removed: items the shelf would have shown that an earlier shelf claimed (models.page)
+    # dedup_removed: items the shelf would have shown that an earlier shelf claimed (models.serving.page)
     shelves = {s: {"rows": counts.get(f"shelf.{s}.rows", 0), "listeners": counts.get(f"shelf.{s}.listeners", 0),
                    "dedup_removed": counts.get(f"shelf.{s}.dedup_removed", 0),
                    **({"candidate_rows": counts.get(f"shelf.{s}.candidate_rows", 0),

@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
-from models.registry import Registry
+from models.lifecycle.registry import Registry
 from transforms.errors import InputError
-from transforms.feature_spec import FEATURE_SPECS
+from transforms.features.feature_spec import FEATURE_SPECS
 
 
 def register(sub) -> None:

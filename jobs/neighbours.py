@@ -1,7 +1,7 @@
 """``home-recs item-neighbours``: item-item neighbours (co-occurrence cosine and implicit ALS) with Spark.
 
 Thin entry point: reads the dataset's ``events`` (and, when present, ``items``) with Spark, runs
-:func:`models.neighbours.item_neighbours`, writes ``OUTPUT/neighbours/``, ``OUTPUT/item_factors/``,
+:func:`models.candidates.neighbours.item_neighbours`, writes ``OUTPUT/neighbours/``, ``OUTPUT/item_factors/``,
 ``OUTPUT/summary.json`` and ``OUTPUT/_SUCCESS`` (last). Runs in local mode (``--master local[2]``) or
 under ``spark-submit`` on a cluster, where the session ``spark-submit`` created is used as is.
 
@@ -17,7 +17,7 @@ import sys
 import time
 
 from jobs.plumbing import finish_staging, parse_date, staging, swap_in
-from transforms import contract, storage
+from transforms.io import contract, storage
 from transforms.errors import InputError
 
 log = logging.getLogger("home_recs.neighbours")
@@ -104,7 +104,7 @@ def spark_session(master: str | None = "local[2]", driver_memory: str = "4g", co
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    try:  # the id index is a deliberate single-partition window (models.neighbours._dense_index)
+    try:  # the id index is a deliberate single-partition window (models.candidates.neighbours._dense_index)
         jvm = spark.sparkContext._jvm
         jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
             "org.apache.spark.sql.execution.window.WindowExec", jvm.org.apache.logging.log4j.Level.ERROR)
@@ -147,8 +147,8 @@ def read_table(spark, files: list[str], spec: contract.TableSpec, columns: tuple
     missing optional columns are null."""
     from pyspark.sql import functions as F
 
-    from transforms.read import file_format
-    from transforms.validate import check_header
+    from transforms.io.read import file_format
+    from transforms.io.validate import check_header
 
     frames = []
     groups: dict[tuple, list[str]] = {}
@@ -198,7 +198,7 @@ def _timestamp(df, name: str):
 def input_files(input_dir: str) -> tuple[list[str], list[str] | None]:
     """(events files, items files or None). Raises InputError when there is no events table; checked
     before Spark starts."""
-    from transforms.read import find_table_files
+    from transforms.io.read import find_table_files
 
     events = find_table_files(input_dir, "events")
     try:
@@ -251,8 +251,8 @@ def _delete_file(path: str) -> None:
 def run(args: argparse.Namespace, _beam_args: list[str] | None = None) -> int:
     from pyspark.sql import functions as F
 
-    from models.neighbours import as_of_micros, item_neighbours, neighbour_params
-    from transforms.config import fingerprint, load_config
+    from models.candidates.neighbours import as_of_micros, item_neighbours, neighbour_params
+    from transforms.config.config import fingerprint, load_config
 
     started = time.time()
     as_of = parse_date(args.as_of.strip(), "--as-of")

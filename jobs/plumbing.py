@@ -1,7 +1,7 @@
 """The job plumbing, in one place: run ids, dates, stage-and-swap and the production-model lookup.
 
 Not a job (it is not in :data:`jobs.cli.COMMANDS`): jobs and the library functions under
-:mod:`jobs.pipelines` call it. Dependencies: :mod:`models.registry` and :mod:`transforms`.
+:mod:`jobs.pipelines` call it. Dependencies: :mod:`models.lifecycle.registry` and :mod:`transforms`.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from transforms import publish, storage
+from transforms.io import publish, storage
 from transforms.errors import InputError
 
 log = logging.getLogger("home_recs.serving_models")   # the production lookup's warnings keep their logger
@@ -118,7 +118,7 @@ def production_model(registry_root: str, shelf: str) -> ProductionModel:
     """Resolve ``shelf``'s ``production`` alias in the registry at ``registry_root`` and verify the
     version's checksums. Never raises for an absent or corrupt version: the problem is returned.
     Storage errors (OSError) propagate."""
-    from models.registry import Registry
+    from models.lifecycle.registry import Registry
 
     reg = Registry(registry_root)
     try:

@@ -4,7 +4,7 @@ Idempotent and resumable, so an orchestrator can run it after the pipeline and s
 - the day's ``_SUCCESS`` already holds this run id: nothing to do (says so, exit 0);
 - the run's staging is complete (``_request.json`` written at submit, ``_counts.json`` written by the
   pipeline after its last write): the manifest is built from the two, the tables are swapped in
-  (a publish killed half-way is finished, see :func:`transforms.publish.publish_day`), then
+  (a publish killed half-way is finished, see :func:`transforms.io.publish.publish_day`), then
   ``_SUCCESS``;
 - anything else (no staging, the pipeline still running or failed, another date): exit 2, one line.
 """
@@ -14,7 +14,7 @@ import argparse
 
 from jobs.pipelines.publish import PublishRequest, print_and_check_drift, publish_staged
 from jobs.plumbing import request_from
-from transforms import publish
+from transforms.io import publish
 
 HELP = "publish a day staged by `daily --no-publish` or `--submit-only` (idempotent: safe to re-run)"
 

@@ -11,7 +11,7 @@ from jobs.common import add_neighbours_as_of
 from jobs.pipelines.examples import print_examples
 from jobs.pipelines.retrain import RetrainRequest, run_retrain
 from jobs.plumbing import request_from
-from transforms.feature_spec import FEATURE_SPECS
+from transforms.features.feature_spec import FEATURE_SPECS
 
 EXIT_PROMOTED, EXIT_NOT_PROMOTED = 0, 3
 

@@ -5,12 +5,12 @@ import argparse
 import logging
 import time
 
-from models.ranker import save_model, train
-from transforms import storage
-from transforms.config import load_config
-from transforms.examples_table import read_examples
-from transforms.feature_spec import FEATURE_SPECS
-from transforms.feature_stats import stats_path
+from models.ranking.ranker import save_model, train
+from transforms.io import storage
+from transforms.config.config import load_config
+from transforms.io.examples_table import read_examples
+from transforms.features.feature_spec import FEATURE_SPECS
+from transforms.features.feature_stats import stats_path
 
 log = logging.getLogger("home_recs.train")
 

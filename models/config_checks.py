@@ -1,16 +1,16 @@
 """Checks of a loaded config that need the models' names (candidate sources, rules), run by the
 jobs before any input is read: on the config itself and on each experiment variant's config.
-(:func:`transforms.config.load_config` checks keys, types and the page; it cannot import the models.)"""
+(:func:`transforms.config.config.load_config` checks keys, types and the page; it cannot import the models.)"""
 from __future__ import annotations
 
 import difflib
 
-from models.candidates import SOURCES
-from models.experiments import active_experiment, variant_config
-from models.rules import RULES
-from transforms.contract import ITEM_TYPES
+from models.candidates.candidates import SOURCES
+from models.serving.experiments import active_experiment, variant_config
+from models.serving.rules import RULES
+from transforms.io.contract import ITEM_TYPES
 from transforms.errors import InputError
-from transforms.feature_spec import ALL_FEATURES, FEATURE_SPECS, feature_names
+from transforms.features.feature_spec import ALL_FEATURES, FEATURE_SPECS, feature_names
 
 
 def check_shelves(config: dict, where: str = "config") -> None:
@@ -41,10 +41,10 @@ def check_shelves(config: dict, where: str = "config") -> None:
 
 
 def _check_model_shelf(name: str, shelf: dict, where: str) -> None:
-    # without a spec the shelf would be skipped without a word (models/home.py serves spec'd shelves only)
+    # without a spec the shelf would be skipped without a word (models/serving/home.py serves spec'd shelves only)
     if name not in FEATURE_SPECS:
         raise InputError(f"{where}: shelves.{name} is a model shelf without a feature spec (model shelves: "
-                         f"{', '.join(FEATURE_SPECS)}; transforms/feature_spec.py); give it kind: rule or editorial, "
+                         f"{', '.join(FEATURE_SPECS)}; transforms/features/feature_spec.py); give it kind: rule or editorial, "
                          f"or add its spec")
     names = feature_names(name)
     for feature in shelf.get("heuristic_weights") or {}:

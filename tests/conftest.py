@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from transforms.config import load_config
+from transforms.config.config import load_config
 
 SHARED_DATA = Path(os.environ.get("HOME_RECS_SHARED_DATA")
                    or Path(__file__).resolve().parents[1].parent / "shared" / "data")
@@ -52,8 +52,8 @@ def synthetic_data(tmp_path_factory) -> SimpleNamespace:
     generated Parquet part and ``part-00001.csv`` holding the 5 rows of ``extra_events``), ``frames``
     (the generated DataFrames, the extra rows not included), ``as_of`` (the day to serve, a
     ``YYYY-MM-DD`` string) and ``horizon_days``."""
-    from transforms import synthetic
-    from transforms.datasets import write_dataset_parts
+    from transforms.data import synthetic
+    from transforms.io.datasets import write_dataset_parts
 
     frames = synthetic.generate(**SYNTHETIC)
     path = tmp_path_factory.mktemp("synthetic") / "data"
@@ -119,7 +119,7 @@ def spark():
 
 def one_batch(states, catalog, side):
     """A :class:`ListenerBatch` of ``states`` with a codebook of ``catalog`` and ``side``."""
-    from transforms.batch import Codebook, ListenerBatch
+    from transforms.listeners.batch import Codebook, ListenerBatch
 
     return ListenerBatch.from_states(list(states), Codebook(catalog, side))
 
@@ -128,7 +128,7 @@ def listener_features(shelf, state, as_of_ms, candidates, sources, catalog, side
     """The batch feature function on one listener's candidates (id strings): float32 (n, spec)."""
     import numpy as np
 
-    from transforms.features import batch_features
+    from transforms.features.features import batch_features
 
     batch = one_batch([state], catalog, side)
     codes = batch.encode(np.asarray(candidates, dtype=object))

@@ -1,4 +1,4 @@
-"""Population aggregates on codes (transforms.aggregates): merges of dictionary-encoded counts, and
+"""Population aggregates on codes (transforms.listeners.aggregates): merges of dictionary-encoded counts, and
 popularity and co-listening against a brute-force reference written with plain Python sets."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from tests.conftest import ms
-from transforms.aggregates import Counts, merge_partials, partial_aggregates
-from transforms.catalog import Catalog
-from transforms.history import ListenerState, Profile, event_block
+from transforms.listeners.aggregates import Counts, merge_partials, partial_aggregates
+from transforms.listeners.catalog import Catalog
+from transforms.listeners.history import ListenerState, Profile, event_block
 
 
 def counts(rows: list[tuple[str, str, int]]) -> Counts:
@@ -88,8 +88,8 @@ def test_popularity_and_pairs_match_a_brute_force_count(config):
 
 
 def test_spilled_and_combined_partials_sum_to_the_single_merge(tmp_path, config):
-    from transforms.beam_io import SumPartialsFn, sum_spilled_partials
-    from transforms.spill import spill_block
+    from transforms.io.beam_io import SumPartialsFn, sum_spilled_partials
+    from transforms.io.spill import spill_block
 
     cat = Catalog.from_items(pd.DataFrame({"item_id": ["a", "b", "c"], "item_type": "show"}))
     plays = {"1": ["a", "b"], "2": ["a", "b", "c"], "3": ["c"], "4": ["b", "c"]}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.config import load_config
+from transforms.config.config import load_config
 from transforms.errors import InputError
 
 
@@ -168,8 +168,8 @@ def test_defaults_are_filled_in_from_the_schema(tmp_path):
 
 
 def test_the_drift_and_neighbours_defaults_are_the_schema_defaults():
-    from models.neighbours import defaults
-    from transforms.drift import DEFAULT_DRIFT_CONFIG
+    from models.candidates.neighbours import defaults
+    from transforms.monitoring.drift import DEFAULT_DRIFT_CONFIG
 
     config = load_config()
     assert config["drift"] == DEFAULT_DRIFT_CONFIG and DEFAULT_DRIFT_CONFIG["thresholds"]["default_numeric"] == 0.1
@@ -213,7 +213,7 @@ def test_out_of_range_values_are_refused_when_the_config_loads(override, message
 
 
 def test_a_per_shelf_ranker_override_is_merged_key_by_key():
-    from models.ranker import ranker_config
+    from models.ranking.ranker import ranker_config
 
     config = load_config(overrides={"ranker": {"shelves": {"playlists": {"spark": {"num_workers": 2},
                                                                          "params": {"max_depth": 3}}}}})

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transforms.config_docs import render
+from transforms.config.config_docs import render
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "CONFIG.md"
 

@@ -1,13 +1,13 @@
-"""Curation rows checked against the catalog and the shelves (transforms/curation.py)."""
+"""Curation rows checked against the catalog and the shelves (transforms/listeners/curation.py)."""
 from __future__ import annotations
 
 import json
 
 import pandas as pd
 
-from transforms.catalog import Catalog
-from transforms.config import load_config
-from transforms.curation import check_curation
+from transforms.listeners.catalog import Catalog
+from transforms.config.config import load_config
+from transforms.listeners.curation import check_curation
 
 
 def test_unknown_shelf_unknown_item_and_a_type_the_shelf_does_not_serve_are_rejected():

@@ -15,10 +15,10 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from jobs.cli import main
 from tests.conftest import EXTRA_EVENTS_REASONS
-from transforms import contract
-from transforms.beam_io import ReadTable
-from transforms.config import load_config
-from transforms.feature_spec import feature_names
+from transforms.io import contract
+from transforms.io.beam_io import ReadTable
+from transforms.config.config import load_config
+from transforms.features.feature_spec import feature_names
 
 DATE = "2015-01-01"
 CONFIG = load_config()

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import jobs.cli
-from transforms.config import default_config, load_config
+from transforms.config.config import default_config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms import drift
-from transforms.drift import (DEFAULT_DRIFT_CONFIG, RECORD_FIELDS, chebyshev, compare_feature, compare_stats,
+from transforms.monitoring import drift
+from transforms.monitoring.drift import (DEFAULT_DRIFT_CONFIG, RECORD_FIELDS, chebyshev, compare_feature, compare_stats,
                               drift_config, feature_threshold, noise_bound)
-from transforms.drift_report import write_report
+from transforms.monitoring.drift_report import write_report
 from transforms.errors import InputError
-from transforms.feature_spec import FEATURE_SPECS, feature_names
-from transforms.feature_stats import OTHER, accumulate, finalize, fit_edges_from_frame, write_stats
+from transforms.features.feature_spec import FEATURE_SPECS, feature_names
+from transforms.features.feature_stats import OTHER, accumulate, finalize, fit_edges_from_frame, write_stats
 
 
 # ------------------------------------------------------------------------------ the distance
@@ -244,12 +244,12 @@ def test_no_alert_on_two_independent_samples_of_realistic_size():
 def synthetic_features(frames: dict, as_of: str, config: dict) -> dict[str, pd.DataFrame]:
     """The daily job's candidates and features for every listener, in process (no Beam):
     the same functions ``RecommendFn`` calls, on one batch list."""
-    from models.heuristic import HeuristicScorer
-    from models.home import ServingContext, day_start_ms, recommend_batch
-    from transforms import contract
-    from transforms.aggregates import build_side_tables, partial_aggregates
-    from transforms.catalog import Catalog, shelf_item_types
-    from transforms.history import build_state, event_block
+    from models.serving.heuristic import HeuristicScorer
+    from models.serving.home import ServingContext, day_start_ms, recommend_batch
+    from transforms.io import contract
+    from transforms.listeners.aggregates import build_side_tables, partial_aggregates
+    from transforms.listeners.catalog import Catalog, shelf_item_types
+    from transforms.listeners.history import build_state, event_block
 
     cat = Catalog.from_items(frames["items"][list(contract.ITEMS.column_names)])
     ev = frames["events"]
@@ -264,7 +264,7 @@ def synthetic_features(frames: dict, as_of: str, config: dict) -> dict[str, pd.D
     as_of_ms = day_start_ms(as_of)
     shelves = config["shelves"]
     types = {s: shelf_item_types(c, cat) for s, c in shelves.items() if s in FEATURE_SPECS}
-    from transforms.aggregates import beam_colisten_shelves
+    from transforms.listeners.aggregates import beam_colisten_shelves
 
     colisten = beam_colisten_shelves(config, False)  # the daily job's rule, without a neighbour table
     side = build_side_tables(partial_aggregates(states, as_of_ms, types, colisten, cat, config), as_of_ms, config)
@@ -287,8 +287,8 @@ def planted():
     """1,200 synthetic listeners x 28 days; then 30% of them change their time-of-day habit: every
     play of theirs moves to a random time in 18:00-24:00 UTC of the same day (one 6-hour daypart,
     e.g. evening-only listening). Only the shortcuts shelf (the one with time-of-day features)."""
-    from transforms.config import load_config
-    from transforms.synthetic import generate
+    from transforms.config.config import load_config
+    from transforms.data.synthetic import generate
 
     config = load_config(overrides={"shelves": {"podcasts": None, "playlists": None, "editors_picks": None}})
     frames = generate(1200, 28, seed=5, end=SYN_END)
@@ -387,7 +387,7 @@ def test_report_json_html_and_charts(tmp_path):
     assert rows.index("src_popular") < rows.index("no_training_stats")
 
 def test_a_report_with_nothing_compared_is_not_green():
-    from transforms.drift_report import _verdict_badge, comparison_summary
+    from transforms.monitoring.drift_report import _verdict_badge, comparison_summary
 
     recs = (drift.not_compared_records(None, "shortcuts", "skew", "no_training_stats")
             + drift.not_compared_records(None, "podcasts", "drift", "missing_on_one_side"))
@@ -501,8 +501,8 @@ def test_job_computes_missing_days_with_the_daily_job(tmp_path):
     """One pipeline run per date: a small synthetic dataset, no statistics yet; `drift --input`
     runs the daily job for both dates (the later one on the earlier one's bin edges)."""
     from jobs import drift as job
-    from transforms.datasets import write_dataset
-    from transforms.synthetic import generate
+    from transforms.io.datasets import write_dataset
+    from transforms.data.synthetic import generate
 
     write_dataset(generate(120, 14, seed=3, end="2026-11-28"), str(tmp_path / "data"))
     rc = job.run(_args(tmp_path / "out", date="2026-11-27", input=str(tmp_path / "data")), [])

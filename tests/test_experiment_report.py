@@ -1,4 +1,4 @@
-"""Offline comparison of experiment variants (models/experiment_eval.py, `home-recs experiment-report`)
+"""Offline comparison of experiment variants (models/evaluation/experiment_eval.py, `home-recs experiment-report`)
 on a hand-written published day."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.cli import main
-from transforms import publish
+from transforms.io import publish
 
 DAY = "2026-11-21"
 

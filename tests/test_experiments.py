@@ -1,4 +1,4 @@
-"""Experiments (models/experiments.py): stable, independent assignment by salted hash, variant
+"""Experiments (models/serving/experiments.py): stable, independent assignment by salted hash, variant
 configs, the config checks, and the variant columns of a daily run."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from jobs.cli import main
-from models.experiments import assign, build_variants, variant_config
-from models.serving_models import ModelChoice
-from transforms.config import load_config
+from models.serving.experiments import assign, build_variants, variant_config
+from models.serving.serving_models import ModelChoice
+from transforms.config.config import load_config
 from transforms.errors import InputError
 
 SHARES = {"control": {"share": 0.9}, "challenger": {"share": 0.1}}

@@ -10,9 +10,9 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms import storage
-from transforms.feature_spec import FEATURE_SPECS, feature_names, spec_fingerprint
-from transforms.feature_stats import (OTHER, ComputeFeatureStats, FeatureStatsCombineFn, accumulate, align_bins,
+from transforms.io import storage
+from transforms.features.feature_spec import FEATURE_SPECS, feature_names, spec_fingerprint
+from transforms.features.feature_stats import (OTHER, ComputeFeatureStats, FeatureStatsCombineFn, accumulate, align_bins,
                                       distribution, fit_bin_edges, fit_edges_from_frame, finalize,
                                       listener_hashes, merge, write_stats)
 

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from tests.conftest import listener_features, ms, one_batch, utc
-from transforms.aggregates import build_side_tables, partial_aggregates
-from transforms.catalog import Catalog
-from transforms.feature_spec import feature_names, spec_fingerprint
-from transforms.features import jaccard_to, listener_cohorts, weekday
-from transforms.history import ListenerState, Profile, event_block
+from transforms.listeners.aggregates import build_side_tables, partial_aggregates
+from transforms.listeners.catalog import Catalog
+from transforms.features.feature_spec import feature_names, spec_fingerprint
+from transforms.features.features import jaccard_to, listener_cohorts, weekday
+from transforms.listeners.history import ListenerState, Profile, event_block
 
 AS_OF = ms("2025-01-10")  # a Friday
 
@@ -102,7 +102,7 @@ def test_jaccard_and_weekday():
 
 
 def test_spec_fingerprint_is_stable_and_shelf_specific(monkeypatch):
-    import transforms.feature_spec as fs
+    import transforms.features.feature_spec as fs
 
     assert spec_fingerprint("shortcuts") == spec_fingerprint("shortcuts")
     assert spec_fingerprint("shortcuts") != spec_fingerprint("podcasts")

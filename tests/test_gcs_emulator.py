@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.cli import main
-from models.registry import Registry
+from models.lifecycle.registry import Registry
 from tests.test_ranker import planted_examples
-from transforms import storage
+from transforms.io import storage
 
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "home-recs-test"
@@ -73,7 +73,7 @@ def emulator():
         _wait_until_serving(proc, url)
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("STORAGE_EMULATOR_HOST", url)
-            # transforms.storage settles Beam's credentials when imported; this process imported it
+            # transforms.io.storage settles Beam's credentials when imported; this process imported it
             # before the variable was set
             assert storage.use_emulator_credentials() is True
             from google.cloud import storage as gcs

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.examples import label_history
+from models.ranking.examples import label_history
 from tests.conftest import ms, one_batch
-from transforms.aggregates import SideTables
-from transforms.catalog import Catalog, shelf_item_types
-from transforms.config import load_config
-from transforms.feature_spec import FEATURE_SPECS, feature_names
-from transforms.history import ListenerState, Profile, event_block
-from transforms.labels import positive_keys
+from transforms.listeners.aggregates import SideTables
+from transforms.listeners.catalog import Catalog, shelf_item_types
+from transforms.config.config import load_config
+from transforms.features.feature_spec import FEATURE_SPECS, feature_names
+from transforms.listeners.history import ListenerState, Profile, event_block
+from transforms.listeners.labels import positive_keys
 
 CONFIG = load_config()
 MODEL_SHELVES = [s for s, c in CONFIG["shelves"].items() if c["kind"] == "model"]
@@ -33,7 +33,7 @@ PLAYS = [("t1", "track", None, "2025-01-08 12:00", 200_000),
          ("t1", "track", None, "2025-01-11 12:00", 200_000),
          ("t2", "track", "P", "2025-01-12 12:00", 200_000),
          ("e1", "episode", None, "2025-01-13 12:00", 1_200_000)]
-# positives in [as_of, as_of + 7 days), worked out by hand from each shelf's definition (transforms/labels.py)
+# positives in [as_of, as_of + 7 days), worked out by hand from each shelf's definition (transforms/listeners/labels.py)
 EXPECTED_POSITIVES = {
     # familiar: every level of a window play (A R / P B R2 / S H) that was also played before (A R)
     "shortcuts": ["A", "R"],
@@ -60,7 +60,7 @@ def window_positives(shelf: str) -> list[str]:
 
 @pytest.mark.parametrize("shelf", MODEL_SHELVES)
 def test_every_model_shelf_has_a_feature_spec_and_a_label(shelf):
-    assert shelf in FEATURE_SPECS, f"model shelf {shelf!r} has no feature spec (transforms/feature_spec.py)"
+    assert shelf in FEATURE_SPECS, f"model shelf {shelf!r} has no feature spec (transforms/features/feature_spec.py)"
     names = feature_names(shelf)
     assert len(names) == len(set(names)) > 0
     assert shelf in EXPECTED_POSITIVES, f"model shelf {shelf!r}: work out its label on PLAYS and add it here"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.history import build_listeners
+from transforms.listeners.history import build_listeners
 
 
 def _block(rows):

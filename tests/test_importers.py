@@ -16,9 +16,9 @@ import pytest
 
 from jobs import importers as import_job
 from tests.conftest import SHARED_DATA
-from transforms import contract
+from transforms.io import contract
 from transforms.errors import InputError
-from transforms.importers import apple_podcasts, generic, hetrec, thirtymusic
+from transforms.data.importers import apple_podcasts, generic, hetrec, thirtymusic
 
 DATA = SHARED_DATA   # ../shared/data, or HOME_RECS_SHARED_DATA (tests/conftest.py)
 MUSIC30 = DATA / "30music-sessions-sample"

@@ -90,9 +90,9 @@ def test_imported_modules_resolves_every_import_form(tmp_path):
         (tmp_path / name).touch()
     (tmp_path / "jobs" / "pipelines" / "daily.py").write_text(
         "import os\nfrom jobs import daily\nfrom jobs.common import X, Y\nfrom . import drift\n"
-        "def f():\n    import transforms.storage\n    from models import nothing_here\n")
+        "def f():\n    import transforms.io.storage\n    from models import nothing_here\n")
     assert imported_modules(tmp_path / "jobs" / "pipelines" / "daily.py", tmp_path) == {
-        "jobs.daily", "jobs.common", "jobs.pipelines.drift", "transforms.storage", "models"}
+        "jobs.daily", "jobs.common", "jobs.pipelines.drift", "transforms.io.storage", "models"}
 
 
 def test_no_job_imports_another_job_and_the_layers_point_one_way():

@@ -1,5 +1,5 @@
-"""The shelf order of each listener's Home (models/layout.py) and its offline evaluation
-(models/layout_eval.py, `home-recs layout-report`), on hand-made inputs worked out in comments."""
+"""The shelf order of each listener's Home (models/serving/layout.py) and its offline evaluation
+(models/evaluation/layout_eval.py, `home-recs layout-report`), on hand-made inputs worked out in comments."""
 from __future__ import annotations
 
 import json
@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.cli import main
-from models.layout import expected_engagement, shelf_ranks
-from models.layout_eval import compare_orders, shelf_relevance
-from transforms import publish
+from models.serving.layout import expected_engagement, shelf_ranks
+from models.evaluation.layout_eval import compare_orders, shelf_relevance
+from transforms.io import publish
 
 LAYOUT = {"pinned": ["shortcuts"], "new_listeners_first": ["playlists"], "prior": 0.2, "default_base_rate": 0.1,
           "base_rates": {"podcasts": 0.06, "editors_picks": 0.02}}

@@ -9,7 +9,7 @@ import pytest
 
 from jobs.cli import main
 from transforms.errors import InputError
-from transforms.lookup import read_home
+from transforms.io.lookup import read_home
 
 DAY = "2026-11-28"
 

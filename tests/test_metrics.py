@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.eval_report import write_report
-from models.metrics import catalog_coverage, ndcg_curve, ranking_metrics, split_repeat_explore
+from models.evaluation.eval_report import write_report
+from models.evaluation.metrics import catalog_coverage, ndcg_curve, ranking_metrics, split_repeat_explore
 
 AS_OF = pd.Timestamp("2014-12-21", tz="UTC")
 L2 = math.log2
@@ -313,7 +313,7 @@ def test_write_report_without_curves_or_baselines(tmp_path):
 
 
 def test_per_query_ndcg_by_hand_and_its_mean_is_ranking_metrics_ndcg():
-    from models.metrics import per_query_ndcg
+    from models.evaluation.metrics import per_query_ndcg
 
     frame = pd.DataFrame({"listener_id": ["a", "a", "a", "b", "b", "c"], "as_of": 0,
                           "item_id": ["x", "y", "z", "x", "y", "x"],

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from transforms.errors import InputError
-from transforms.neighbours_table import load_neighbours, table_as_of
+from transforms.io.neighbours_table import load_neighbours, table_as_of
 
 AS_OF = "2024-01-10"
 
@@ -40,7 +40,7 @@ COOC = {"neighbours": {"methods": ["cooccurrence"], "top_n": 10, "min_item_liste
 
 
 def cooc_table(spark, rows, config=COOC) -> pd.DataFrame:
-    from models.neighbours import item_neighbours
+    from models.candidates.neighbours import item_neighbours
 
     nb, _ = item_neighbours(spark, events(spark, rows), AS_OF, config)
     return nb.toPandas().sort_values(["item_id", "neighbour_id"]).reset_index(drop=True)
@@ -75,14 +75,14 @@ def test_events_at_or_after_as_of_change_nothing(spark):
     late = [("L4", "c", 9), ("L2", "d", 10), ("L9", "a", 12), ("L9", "b", 12)]
     from pyspark.sql import functions as F
 
-    from models.neighbours import as_of_micros
+    from models.candidates.neighbours import as_of_micros
 
     assert events(spark, [late[0]]).select(F.unix_micros("ts")).first()[0] == as_of_micros(AS_OF)
     assert_hand_cosine(cooc_table(spark, HAND + late))
 
 
 def test_activity_caps_down_sample_heavy_listeners_and_popular_items(spark):
-    from models.neighbours import item_neighbours, listener_item_matrix
+    from models.candidates.neighbours import item_neighbours, listener_item_matrix
 
     heavy = [("H", f"i{k}", k) for k in range(8)]            # H plays i0..i7, i7 last
     others = [(f"L{k}", f"i{k}", 1) for k in range(8)]       # every item has a second listener
@@ -102,7 +102,7 @@ def test_activity_caps_down_sample_heavy_listeners_and_popular_items(spark):
 
 
 def test_plays_count_toward_context_parent_and_creator_per_type(spark):
-    from models.neighbours import entity_plays, item_neighbours
+    from models.candidates.neighbours import entity_plays, item_neighbours
 
     rows = [("L1", "t1", 1, "pl1"), ("L1", "t3", 2, None), ("L2", "t2", 1, "pl1"), ("L2", "t3", 2, None),
             ("L3", "t1", 1, None), ("L3", "t4", 2, None)]
@@ -141,7 +141,7 @@ def clustered(n_listeners=40):
 
 
 def test_als_gives_factors_and_neighbours_deterministically(spark):
-    from models.neighbours import item_neighbours
+    from models.candidates.neighbours import item_neighbours
 
     config = {"neighbours": {"methods": ["als"], "top_n": 3, "min_item_listeners": 2, "seed": 3,
                              "als": {"rank": 4, "max_iter": 5, "reg_param": 0.05}}}
@@ -241,7 +241,7 @@ def test_load_neighbours_reads_and_checks_the_table(tmp_path):
 
 
 def test_config_errors_name_the_key():
-    from models.neighbours import neighbour_params
+    from models.candidates.neighbours import neighbour_params
 
     assert neighbour_params({}).top_n == 50
     with pytest.raises(InputError, match="neighbours.top_n"):
@@ -272,7 +272,7 @@ def test_min_score_keeps_disjoint_clusters_apart(spark):
     ``min_score`` drops the pairs below it and keeps those above (ALS: the shipped default)."""
     import numpy as np
 
-    from models.neighbours import defaults, item_neighbours
+    from models.candidates.neighbours import defaults, item_neighbours
 
     als_floor = defaults()["min_score"]["als"]
     assert als_floor is not None and als_floor > 0
@@ -307,7 +307,7 @@ def test_min_score_keeps_disjoint_clusters_apart(spark):
 
 
 def test_min_score_config():
-    from models.neighbours import neighbour_params
+    from models.candidates.neighbours import neighbour_params
 
     default = neighbour_params({}).min_score
     assert default.cooccurrence == 0.0 and 0 < default.als <= 0.2
@@ -338,13 +338,13 @@ GUARD_PLAYS = [("L1", "t1", "track", 1, "pl1"), ("L1", "t2", "track", 2, "alY"),
 
 
 def test_spark_play_to_entity_mapping_equals_resolve_entities(spark):
-    """Guard (issue 13.4): the Spark neighbours job, transforms.catalog.resolve_entities (daily side
+    """Guard (issue 13.4): the Spark neighbours job, transforms.listeners.catalog.resolve_entities (daily side
     tables) and the batch code path (candidates, features, labels) map plays to the same entities."""
-    from models.neighbours import entity_plays, neighbour_params
+    from models.candidates.neighbours import entity_plays, neighbour_params
     from tests.conftest import ms, one_batch
-    from transforms.aggregates import SideTables
-    from transforms.catalog import Catalog, resolve_entities
-    from transforms.history import ListenerState, Profile, event_block
+    from transforms.listeners.aggregates import SideTables
+    from transforms.listeners.catalog import Catalog, resolve_entities
+    from transforms.listeners.history import ListenerState, Profile, event_block
 
     frame = pd.DataFrame([(r[0], r[1], r[2], pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=r[3]), 60_000,
                            r[4]) for r in GUARD_PLAYS],

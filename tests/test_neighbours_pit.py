@@ -12,7 +12,7 @@ import pytest
 
 from jobs.cli import main
 from transforms.errors import InputError
-from transforms.neighbours_table import check_point_in_time, table_as_of
+from transforms.io.neighbours_table import check_point_in_time, table_as_of
 
 DAY = "2025-01-10"   # the example date / served date
 

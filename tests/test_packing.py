@@ -6,10 +6,10 @@ import pickle
 import numpy as np
 import pandas as pd
 
-from transforms.beam_io import BatchAwareCoder, SideValue, approx_bytes
-from transforms.catalog import Catalog
-from transforms.history import ListenerColumns
-from transforms.packing import Columns, factorize, pack, unpack
+from transforms.io.beam_io import BatchAwareCoder, SideValue, approx_bytes
+from transforms.listeners.catalog import Catalog
+from transforms.listeners.history import ListenerColumns
+from transforms.io.packing import Columns, factorize, pack, unpack
 
 
 def test_factorize_keeps_nul_bytes_apart_and_orders_by_first_appearance():
@@ -82,7 +82,7 @@ def test_beams_cache_weighs_a_side_value_from_its_arrays_not_its_strings():
 
 
 def test_a_spilled_shard_comes_back_in_the_same_batches(tmp_path):
-    from transforms.spill import SpilledShard, batches_of, spill
+    from transforms.io.spill import SpilledShard, batches_of, spill
 
     cols = ListenerColumns(np.array(["L1", "L2", "L3"], dtype=object), np.array(["SE"] * 3, dtype=object),
                            np.array([5, 6, 7]), np.full(3, np.nan), np.array([frozenset()] * 3, dtype=object),
@@ -96,7 +96,7 @@ def test_a_spilled_shard_comes_back_in_the_same_batches(tmp_path):
 
 
 def test_a_spilled_event_block_comes_back_equal(tmp_path):
-    from transforms.spill import SpilledBlock, load_block, spill_block
+    from transforms.io.spill import SpilledBlock, load_block, spill_block
 
     block = Columns({"item_id": np.array(["a", None, "a\x00b"], dtype=object), "ts_ms": np.array([3, 1, 2]),
                      "listener_id": np.array(["L1", "L1", "L2"], dtype=object)})
@@ -109,7 +109,7 @@ def test_a_spilled_event_block_comes_back_equal(tmp_path):
 
 
 def test_the_allocator_setting_is_off_unless_asked_for(monkeypatch):
-    from transforms.beam_io import MMAP_THRESHOLD_ENV, tune_allocator
+    from transforms.io.beam_io import MMAP_THRESHOLD_ENV, tune_allocator
 
     monkeypatch.delenv(MMAP_THRESHOLD_ENV, raising=False)
     assert tune_allocator() is False            # default: glibc's own behaviour
@@ -122,7 +122,7 @@ def test_the_allocator_setting_is_off_unless_asked_for(monkeypatch):
 def test_progress_logs_the_first_call_then_at_most_every_interval(caplog):
     import logging
 
-    from transforms import beam_io
+    from transforms.io import beam_io
 
     beam_io._progress.pop("test stage", None)
     clock = iter([100.0, 110.0, 131.0, 140.0])

@@ -1,4 +1,4 @@
-"""One Home page per listener (models/page.py): claim order, cross-shelf dedup and backfill, on
+"""One Home page per listener (models/serving/page.py): claim order, cross-shelf dedup and backfill, on
 hand-made inputs whose answers are worked out in the comments."""
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.page import claim_order, drop_claimed, slot_claims, split_slot_sets
+from models.serving.page import claim_order, drop_claimed, slot_claims, split_slot_sets
 from tests.conftest import ms, utc
-from transforms.aggregates import SideTables
-from transforms.catalog import Catalog
-from transforms.config import load_config
+from transforms.listeners.aggregates import SideTables
+from transforms.listeners.catalog import Catalog
+from transforms.config.config import load_config
 from transforms.errors import InputError
-from transforms.history import ListenerState, Profile, event_block
+from transforms.listeners.history import ListenerState, Profile, event_block
 
 AS_OF = ms("2026-11-28")
 
@@ -80,7 +80,7 @@ class _FixedScorer:
 def _page(config, dedup: bool):
     """One listener who played an episode of show s3; four popular shows; editors pick s1; the
     podcasts shelf curates s2 at position 1 and s1 at position 2."""
-    from models.home import ServingContext, recommend_batch
+    from models.serving.home import ServingContext, recommend_batch
 
     cat = Catalog.from_items(pd.DataFrame({
         "item_id": ["s1", "s2", "s3", "s4", "e3"], "item_type": ["show"] * 4 + ["episode"],
@@ -115,7 +115,7 @@ def test_each_item_once_on_the_page_editorial_first_then_claim_order(config):
     got, removed, layout = _page(config, dedup=True)
     assert got == {"editors_picks": ["s1"], "shortcuts": ["s3"], "podcasts": ["s2", "s4"]}
     assert removed == {"podcasts": 1}
-    # shelf order (models.layout): shortcuts pinned; then by base_rate * affinity / prior. The one
+    # shelf order (models.serving.layout): shortcuts pinned; then by base_rate * affinity / prior. The one
     # play (an episode of s3) maps to a show, so both show shelves have affinity (1 + 0.2 * 5) / (1 + 5)
     # = 1/3; editorial has the prior 0.2: podcasts 0.0316 * (1/3) / 0.2 = 0.0527 > editors_picks 0.0105
     assert layout[["shelf", "shelf_rank", "reason"]].values.tolist() == [

@@ -13,9 +13,9 @@ import pytest
 
 from jobs.cli import main
 from jobs.manifest import REQUEST_FILE, write_request
-from transforms import publish
-from transforms.config import load_config
-from transforms.counts import COUNTS_FILE, add_counts, file_counts, late_rejection_counts
+from transforms.io import publish
+from transforms.config.config import load_config
+from transforms.io.counts import COUNTS_FILE, add_counts, file_counts, late_rejection_counts
 
 DATE = "2026-11-28"
 TABLES = ["recommendations", "home_layout", "rejected"]

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.metrics import ranking_metrics
-from models.ranker import ModelMismatchError, XGBoostScorer, ordered_for_ranking, save_model, train
+from models.evaluation.metrics import ranking_metrics
+from models.ranking.ranker import ModelMismatchError, XGBoostScorer, ordered_for_ranking, save_model, train
 from transforms.errors import InputError
-from transforms.feature_spec import feature_names
+from transforms.features.feature_spec import feature_names
 
 
 def planted_examples(n_listeners=60, n_items=12, dates=("2025-01-01", "2025-01-02", "2025-01-03"), seed=0):
@@ -101,12 +101,12 @@ def test_spark_backend_trains_a_comparable_model(config, spark, tmp_path):
 
 
 def test_batched_scoring_equals_one_listener_at_a_time(config, tmp_path):
-    from models.heuristic import HeuristicScorer
-    from models.home import ServingContext, recommend_batch
+    from models.serving.heuristic import HeuristicScorer
+    from models.serving.home import ServingContext, recommend_batch
     from tests.conftest import ms
-    from transforms.aggregates import build_side_tables, partial_aggregates
-    from transforms.catalog import Catalog
-    from transforms.history import ListenerState, Profile, event_block
+    from transforms.listeners.aggregates import build_side_tables, partial_aggregates
+    from transforms.listeners.catalog import Catalog
+    from transforms.listeners.history import ListenerState, Profile, event_block
 
     booster, meta = train(planted_examples(n_listeners=20), "shortcuts", config)
     save_model(booster, meta, str(tmp_path / "m"))
@@ -150,7 +150,7 @@ def test_the_saved_model_stops_at_its_best_validation_round(config, tmp_path):
 
 def test_evaluate_explains_windows_it_cannot_measure_in_one_line(config, tmp_path, capsys):
     from jobs.cli import main
-    from transforms.feature_spec import spec_fingerprint
+    from transforms.features.feature_spec import spec_fingerprint
 
     ex = planted_examples(n_listeners=40)
     booster, meta = train(ex, "shortcuts", config)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from jobs.cli import main
-from models.gate import decide
-from models.lifecycle import gate_register_promote
-from models.ranker import save_model, train
-from models.registry import Registry, RegistryError
+from models.lifecycle.gate import decide
+from models.lifecycle.lifecycle import gate_register_promote
+from models.ranking.ranker import save_model, train
+from models.lifecycle.registry import Registry, RegistryError
 from tests.test_daily_pipeline import broken  # noqa: F401  (fixture: a tiny dataset)
 from tests.test_ranker import planted_examples
 
@@ -34,7 +34,7 @@ def test_gate_decisions_by_hand():
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, request):
     """A good model (planted signal) and a bad one (labels shuffled within each query)."""
-    from transforms.config import load_config
+    from transforms.config.config import load_config
 
     config = load_config()
     root = tmp_path_factory.mktemp("models")
@@ -106,8 +106,8 @@ def test_a_shelf_without_production_serves_its_recorded_best_baseline(tmp_path, 
 
 
 def test_baseline_scorer_by_hand():
-    from models.baselines import BaselineScorer
-    from transforms.feature_spec import feature_names
+    from models.ranking.baselines import BaselineScorer
+    from transforms.features.feature_spec import feature_names
 
     names = feature_names("shortcuts")
     X = np.zeros((3, len(names)), dtype=np.float32)
@@ -120,7 +120,7 @@ def test_baseline_scorer_by_hand():
 
 
 def test_gate_baseline_check_by_hand():
-    from models.gate import paired_bootstrap
+    from models.lifecycle.gate import paired_bootstrap
 
     assert paired_bootstrap(np.full(50, 0.1)) == pytest.approx((0.1, 0.1))   # every query better by 0.1
     low, high = paired_bootstrap(np.r_[np.full(50, 0.2), np.full(50, -0.2)])   # as often better as worse
@@ -229,7 +229,7 @@ def test_concurrent_promotions_never_expose_a_half_written_alias(models, tmp_pat
 def test_provenance_names_the_commit_from_the_environment_or_the_checkout(monkeypatch):
     import subprocess
 
-    from transforms import provenance
+    from transforms.io import provenance
 
     provenance.git_commit.cache_clear()
     monkeypatch.setenv("HOME_RECS_GIT_COMMIT", "abc123")
@@ -251,8 +251,8 @@ def test_a_challenger_passes_the_gate_serves_an_experiment_then_is_promoted_on_i
     # the gate passed: challenger moves, production does not
     assert good["promoted"] and good["target"] == "challenger"
     assert reg.alias("shortcuts", "challenger") == good["version"] and reg.alias("shortcuts", "production") is None
-    # a variant can name it (models.experiments resolves aliases in the registry)
-    from models.experiments import _resolve
+    # a variant can name it (models.serving.experiments resolves aliases in the registry)
+    from models.serving.experiments import _resolve
 
     assert _resolve(str(tmp_path / "reg"), {"shortcuts": "challenger"}, "test")["shortcuts"][1] == good["version"]
     # ... or a version by its id

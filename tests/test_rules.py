@@ -1,16 +1,16 @@
-"""Post-ranking rules and the rule shelf (models/rules.py) on hand-made inputs, plus one small
-recommend_batch call that checks the wiring in models/home.py."""
+"""Post-ranking rules and the rule shelf (models/serving/rules.py) on hand-made inputs, plus one small
+recommend_batch call that checks the wiring in models/serving/home.py."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from models.rules import (MINOR_AGE, cap_per_parent, diversify, explicit_allowed, followed_shows, is_minor,
+from models.serving.rules import (MINOR_AGE, cap_per_parent, diversify, explicit_allowed, followed_shows, is_minor,
                           market_allowed, new_episodes, not_followed, not_played_within, recent_episodes)
 from tests.conftest import ms, utc
-from transforms.aggregates import SideTables
-from transforms.catalog import Catalog
-from transforms.history import ListenerState, Profile, event_block
+from transforms.listeners.aggregates import SideTables
+from transforms.listeners.catalog import Catalog
+from transforms.listeners.history import ListenerState, Profile, event_block
 
 AS_OF = ms("2026-11-28")
 H = 3_600_000
@@ -121,7 +121,7 @@ class _FixedScorer:
 
 
 def test_recommend_batch_applies_rules_markets_minors_and_rule_shelf(config):
-    from models.home import ServingContext, recommend_batch
+    from models.serving.home import ServingContext, recommend_batch
 
     cat = Catalog.from_items(pd.DataFrame({
         "item_id": ["s1", "s2", "s3", "s4", "e_a", "e_b", "e_c", "e_d", "e_old", "e_s2", "ed_x", "ed_ok"],

@@ -6,13 +6,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from models.candidates import SourceInput, generate_candidates
-from models.heuristic import HeuristicScorer
-from models.rules import cap_per_creator, editorial_slots, insert_editorial, rank_order
+from models.candidates.candidates import SourceInput, generate_candidates
+from models.serving.heuristic import HeuristicScorer
+from models.serving.rules import cap_per_creator, editorial_slots, insert_editorial, rank_order
 from tests.conftest import ms, one_batch, utc
-from transforms.aggregates import SideTables, build_side_tables, partial_aggregates
-from transforms.catalog import Catalog, resolve_entities
-from transforms.history import ListenerState, Profile, event_block
+from transforms.listeners.aggregates import SideTables, build_side_tables, partial_aggregates
+from transforms.listeners.catalog import Catalog, resolve_entities
+from transforms.listeners.history import ListenerState, Profile, event_block
 
 
 def test_rank_order_breaks_ties_by_item_id():
@@ -95,7 +95,7 @@ def test_popularity_and_cosine_neighbours(config):
     states = [listener("1", "SE", ["a", "b"]), listener("2", "SE", ["a", "b", "c"]), listener("3", "US", ["a"])]
     as_of = ms("2025-01-10")
     # two partial batches summed give the same as one batch (associative combine)
-    from transforms.aggregates import merge_partials
+    from transforms.listeners.aggregates import merge_partials
     split = merge_partials([partial_aggregates(states[:1], as_of, {"podcasts": ["show"]}, ["podcasts"], cat, config),
                             partial_aggregates(states[1:], as_of, {"podcasts": ["show"]}, ["podcasts"], cat, config)])
     side = build_side_tables(split, as_of, config)
@@ -131,7 +131,7 @@ def test_unused_quota_is_topped_up_from_the_other_sources():
 
 
 def test_editorial_layout_matches_inserting_one_list_at_a_time():
-    from models.rules import editorial_layout
+    from models.serving.rules import editorial_layout
 
     rng = np.random.default_rng(11)
     for _ in range(200):

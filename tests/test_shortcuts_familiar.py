@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 
 from tests.conftest import ms, utc
-from transforms.aggregates import SideTables
-from transforms.catalog import Catalog
-from transforms.history import ListenerState, Profile, event_block
+from transforms.listeners.aggregates import SideTables
+from transforms.listeners.catalog import Catalog
+from transforms.listeners.history import ListenerState, Profile, event_block
 
 AS_OF = ms("2026-11-28")
 
@@ -41,7 +41,7 @@ def _context(config, neighbours: bool = True):
     """Shortcuts with its default config, podcasts-like discovery shelf on albums fed by popularity;
     a co-listening table (a1 -> hot1, a2 -> hot2), a popularity list (hot1, hot2) and a curated
     shortcuts slot (hot2 at position 1) that the shortcuts shelf must not use."""
-    from models.home import ServingContext
+    from models.serving.home import ServingContext
 
     shelves = config["shelves"]
     cfg = {**config, "page": {**config["page"], "dedup": False, "claim_order": [], "layout": {
@@ -62,7 +62,7 @@ def _context(config, neighbours: bool = True):
 
 
 def _rows(states, ctx):
-    from models.home import recommend_batch
+    from models.serving.home import recommend_batch
 
     rows = recommend_batch(states, ctx).rows
     return {(lid, s): g.sort_values("position")["item_id"].tolist() for (lid, s), g in rows.groupby(["listener_id",
@@ -70,7 +70,7 @@ def _rows(states, ctx):
 
 
 def test_shortcuts_is_not_served_to_a_listener_without_a_play_in_the_last_28_days(config):
-    from models.home import active_within
+    from models.serving.home import active_within
     from tests.conftest import one_batch
 
     # as_of 2026-11-28 00:00: the 28-day window starts 2026-10-31 00:00 (inclusive)
@@ -91,7 +91,7 @@ def test_shortcuts_is_not_served_to_a_listener_without_a_play_in_the_last_28_day
 
 
 def test_no_served_shortcut_is_unfamiliar_and_every_entity_level_is_a_candidate(config):
-    from models.candidates import familiar_pairs
+    from models.candidates.candidates import familiar_pairs
     from tests.conftest import one_batch
 
     # t1 (album a1, artist r1) with no context; t2 (album a2, artist r2) from playlist p1. Every
@@ -110,7 +110,7 @@ def test_no_served_shortcut_is_unfamiliar_and_every_entity_level_is_a_candidate(
     assert set(got[("L", "shortcuts")]) <= familiar
     # the per-item play features count the same levels: r1 was heard once (t1), 8 days ago
     ctx.log_features = True
-    from models.home import recommend_batch
+    from models.serving.home import recommend_batch
 
     feats = recommend_batch([listener], ctx).features["shortcuts"].set_index("item_id")
     assert feats.loc["r1", "plays_all"] == 1 and feats.loc["r1", "last_play_days"] == 8
@@ -131,10 +131,10 @@ def test_a_non_familiar_shortcuts_config_would_let_neighbours_in(config):
 def test_the_shortcuts_label_is_the_next_familiar_listen(config):
     import pytest
 
-    from models.candidates import familiar_pairs
-    from models.examples import examples_for_batch
+    from models.candidates.candidates import familiar_pairs
+    from models.ranking.examples import examples_for_batch
     from tests.conftest import one_batch
-    from transforms.labels import positive_keys
+    from transforms.listeners.labels import positive_keys
 
     # before as_of: t1 (album a1, artist r1). Label day: t3 (album a1, artist r1) from playlist p1,
     # never played before, and t2 (album a2, artist r2), also new. Familiar: a1 and r1. The label
@@ -161,8 +161,8 @@ def test_shortcuts_is_evaluated_at_its_served_size_too(config):
     import pytest
 
     from jobs.evaluate import format_table
-    from models.evaluation import eval_ks, evaluate
-    from transforms.feature_spec import feature_names
+    from models.evaluation.evaluation import eval_ks, evaluate
+    from transforms.features.feature_spec import feature_names
 
     assert eval_ks(config, "shortcuts") == (5, 6, 10) and eval_ks(config, "podcasts") == (5, 10)
 
@@ -186,7 +186,7 @@ def test_shortcuts_is_evaluated_at_its_served_size_too(config):
 
 
 def test_training_statistics_sample_the_served_population_not_only_the_active(config):
-    from models.examples import examples_for_batch, in_stats_sample
+    from models.ranking.examples import examples_for_batch, in_stats_sample
 
     # A plays on the label day (an example listener); B played before as_of only (served, inactive)
     a = _listener("A", [("t1", None, "2026-11-20"), ("t1", None, "2026-11-28 09:00")])

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from jobs.cli import main
-from transforms.config import load_config
-from transforms.datasets import write_dataset
-from transforms.feature_spec import feature_names
-from transforms.importers.thirtymusic import import_30music
+from transforms.config.config import load_config
+from transforms.io.datasets import write_dataset
+from transforms.features.feature_spec import feature_names
+from transforms.data.importers.thirtymusic import import_30music
 
 AS_OF = "2014-12-20"
 MODEL_SHELVES = [s for s, c in load_config()["shelves"].items() if c["kind"] == "model"]

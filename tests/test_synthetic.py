@@ -1,7 +1,7 @@
 """The synthetic generator: determinism, the data contract, and the planted structure (measured).
 
 Two datasets: a small one (300 listeners x 14 days) for the contract, and 2000 x 30 (< 1 s) for the
-planted signals, whose bounds come from the parameters in transforms/synthetic.py.
+planted signals, whose bounds come from the parameters in transforms/data/synthetic.py.
 """
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import generate as generate_job
-from transforms import contract, datasets, synthetic as syn
-from transforms.validate import validate_frame
+from transforms.data import synthetic as syn
+from transforms.io import contract, datasets
+from transforms.io.validate import validate_frame
 
 END = "2026-11-28"
 END_TS = pd.Timestamp(END, tz="UTC")

@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from transforms import contract
+from transforms.io import contract
 from transforms.errors import InputError
-from transforms.read import file_splits, find_table_files, read_chunks
-from transforms.validate import reject_duplicate_keys, validate_frame
+from transforms.io.read import file_splits, find_table_files, read_chunks
+from transforms.io.validate import reject_duplicate_keys, validate_frame
 
 NOW = pd.Timestamp("2020-01-01", tz="UTC")
 
@@ -118,7 +118,7 @@ def test_accepted_chunks_leave_joined_up_to_emit_rows_and_rejects_at_once(tmp_pa
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from transforms.beam_io import _ReadValidateFn
+    from transforms.io.beam_io import _ReadValidateFn
 
     path = str(tmp_path / "events.parquet")
     types = ["track", "track", "vinyl", "track", "track", "track", "track"]      # row 3 is bad
@@ -222,8 +222,8 @@ def test_integers_beyond_int64_are_bad_numbers_in_every_numeric_column(tmp_path)
 def test_one_type_per_item_catalog_first_then_first_seen_by_file_and_row():
     import numpy as np
 
-    from transforms.catalog import Catalog
-    from transforms.item_types import FirstTypesCombineFn, first_types, split_mismatched
+    from transforms.listeners.catalog import Catalog
+    from transforms.listeners.item_types import FirstTypesCombineFn, first_types, split_mismatched
 
     catalog = Catalog.from_items(pd.DataFrame({"item_id": ["t1"], "item_type": ["track"]}))
 
@@ -253,7 +253,7 @@ def test_one_type_per_item_catalog_first_then_first_seen_by_file_and_row():
 
 
 def test_files_of_other_types_in_a_table_folder_are_named_in_a_warning(tmp_path, caplog):
-    from transforms.read import find_table_files
+    from transforms.io.read import find_table_files
 
     folder = tmp_path / "events"
     folder.mkdir()

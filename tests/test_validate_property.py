@@ -47,12 +47,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from transforms import contract
-from transforms.beam_io import _ReadValidateFn
-from transforms.contract import Reason
+from transforms.io import contract
+from transforms.io.beam_io import _ReadValidateFn
+from transforms.io.contract import Reason
 from transforms.errors import InputError
-from transforms.read import file_splits
-from transforms.validate import reject_duplicate_keys
+from transforms.io.read import file_splits
+from transforms.io.validate import reject_duplicate_keys
 
 KNOWN_BUGS = frozenset({
 })

@@ -38,7 +38,7 @@ home_recs_retrain (Mondays 05:00 UTC)
     label days and is refused (exit 2) before any input is read.
 
 Shelves and retrain.train_days come from the project's config, read when the file is parsed:
-the defaults of transforms/config_schema.py (of HOME_RECS_REPO, else of the package installed in
+the defaults of transforms/config/config_schema.py (of HOME_RECS_REPO, else of the package installed in
 HOME_RECS_VENV; the module needs only pydantic, which Airflow has), with the local YAML file HOME_RECS_CONFIG
 (the same file as the ``config`` setting) deep-merged over it. home-recs itself is not installed in Airflow's
 virtualenv (their dependency pins differ).
@@ -69,7 +69,7 @@ Environment of the DAG processor and workers (read at parse time):
                             ``--sdk_container_image`` instead of ``--setup_file``, so workers do not pip-install
                             at start-up. Empty (default): ``--setup_file``.
   HOME_RECS_INPUT_SENSOR    ``gcs`` (GCSObjectExistenceSensor; default when the google provider is importable) or
-                            ``python`` (PythonSensor: a local path, or gs:// through home-recs' transforms.storage).
+                            ``python`` (PythonSensor: a local path, or gs:// through home-recs' transforms.io.storage).
   HOME_RECS_CONFIG          local copy of the ``config`` YAML, for the shelf list and retrain.train_days (optional).
   HOME_RECS_DAILY_DEADLINE_HOURS   the daily deadline, hours after the run is queued (default 6: 09:00 UTC).
   HOME_RECS_INPUT_WAIT_HOURS       how long wait_for_input waits (default 5).
@@ -143,7 +143,7 @@ INPUT_WAIT_HOURS = float(os.environ.get("HOME_RECS_INPUT_WAIT_HOURS", "5"))
 
 
 def _merge(base: dict, override: dict) -> dict:
-    """``override`` deep-merged over ``base``: the merge rule of transforms.config.merged (mappings key by key,
+    """``override`` deep-merged over ``base``: the merge rule of transforms.config.config.merged (mappings key by key,
     anything else replaces), repeated here because home-recs is not importable in Airflow's virtualenv."""
     out = dict(base)
     for key, value in override.items():
@@ -158,9 +158,9 @@ def project_config() -> dict:
     cannot be found under HOME_RECS_REPO or HOME_RECS_VENV, or HOME_RECS_CONFIG cannot be read: a DAG with
     a guessed shelf list would retrain the wrong shelves silently.
     """
-    candidates = [REPO / "transforms" / "config_schema.py"]
+    candidates = [REPO / "transforms" / "config" / "config_schema.py"]
     if VENV:
-        candidates += sorted(Path(VENV).glob("lib/python3*/site-packages/transforms/config_schema.py"))
+        candidates += sorted(Path(VENV).glob("lib/python3*/site-packages/transforms/config/config_schema.py"))
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
         raise FileNotFoundError(f"home_recs_dag: no config_schema.py at {', '.join(map(str, candidates))}: set "
@@ -280,7 +280,7 @@ EXISTS = "import sys; from transforms import storage; sys.exit(0 if storage.exis
 
 def input_ready(marker: str) -> bool:
     """PythonSensor check: does ``marker`` (a local path, or gs://) exist? gs:// is asked through
-    home-recs' ``transforms.storage`` in HOME_RECS_VENV's Python (Airflow's venv has no GCS client without
+    home-recs' ``transforms.io.storage`` in HOME_RECS_VENV's Python (Airflow's venv has no GCS client without
     the google provider). Raises RuntimeError when that check itself fails (no credentials, no package)."""
     if not marker.startswith("gs://"):
         found = os.path.exists(marker)

@@ -22,15 +22,15 @@ from jobs.pipelines.publish import Published, print_and_check_drift, publish_run
 from jobs.pipelines.serving import TABLES_OUT, RecommendFn, RecommendShelves, WriteOutputs
 from jobs.plumbing import parse_date, production_models, staging
 from models.config_checks import check_config
-from models.experiments import build_variants
-from models.home import day_start_ms
-from models.serving_models import ModelChoice, choose_models, recorded_baselines
-from transforms import publish, storage
-from transforms.config import load_config
+from models.serving.experiments import build_variants
+from models.serving.home import day_start_ms
+from models.serving.serving_models import ModelChoice, choose_models, recorded_baselines
+from transforms.io import publish, storage
+from transforms.config.config import load_config
 from transforms.errors import InputError
-from transforms.feature_spec import FEATURE_SPECS
-from transforms.feature_stats import stats_path
-from transforms.neighbours_table import check_point_in_time, missing_reason
+from transforms.features.feature_spec import FEATURE_SPECS
+from transforms.features.feature_stats import stats_path
+from transforms.io.neighbours_table import check_point_in_time, missing_reason
 
 log = logging.getLogger("home_recs.daily")
 

@@ -6,7 +6,7 @@ and of the drift step after a day is published.
 * drift: ``OUTPUT/feature_stats/dt=D0/`` against day D.
 
 Writes ``OUTPUT/drift/dt=D/anomalies.json``, ``report.html`` and ``charts/*.png``
-(:mod:`transforms.drift_report`), staged then swapped in. Logs one WARNING per alert.
+(:mod:`transforms.monitoring.drift_report`), staged then swapped in. Logs one WARNING per alert.
 """
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from typing import Callable
 
 from jobs.plumbing import day_before, finish_staging, parse_date, production_model, staging, swap_in
 from models.config_checks import check_drift_features
-from transforms import publish, storage
-from transforms.config import load_config
-from transforms.drift import alerts, compare_stats, describe, drift_config, not_compared_records
-from transforms.drift_report import comparison_summary, write_report
+from transforms.io import publish, storage
+from transforms.config.config import load_config
+from transforms.monitoring.drift import alerts, compare_stats, describe, drift_config, not_compared_records
+from transforms.monitoring.drift_report import comparison_summary, write_report
 from transforms.errors import InputError
-from transforms.feature_spec import FEATURE_SPECS
-from transforms.feature_stats import stats_path
+from transforms.features.feature_spec import FEATURE_SPECS
+from transforms.features.feature_stats import stats_path
 
 log = logging.getLogger("home_recs.drift")
 TABLE = "drift"

@@ -2,7 +2,7 @@
 :func:`build_examples` takes an :class:`ExamplesRequest`.
 
 Same inputs, same histories, same candidates and the same feature function as the daily job
-(see :mod:`jobs.common` and :mod:`models.examples`), plus labels from ``[as_of, as_of + horizon)``.
+(see :mod:`jobs.common` and :mod:`models.ranking.examples`), plus labels from ``[as_of, as_of + horizon)``.
 """
 from __future__ import annotations
 
@@ -20,17 +20,17 @@ from jobs.common import (PARQUET_CODEC, BuildSideTables, ReadInputs, batch_size,
                          check_output, heuristic_scorers, item_neighbours, of_shelf, spill_folder, write_rejected)
 from jobs.plumbing import finish_staging, move_in, parse_dates, staging
 from models.config_checks import check_config
-from models.examples import examples_for_batch, merge_recall
-from models.home import ServingContext, day_start_ms
-from transforms import storage
-from transforms.beam_io import counter, progress
-from transforms.catalog import shelf_item_types
-from transforms.config import fingerprint, load_config
+from models.ranking.examples import examples_for_batch, merge_recall
+from models.serving.home import ServingContext, day_start_ms
+from transforms.io import storage
+from transforms.io.beam_io import counter, progress
+from transforms.listeners.catalog import shelf_item_types
+from transforms.config.config import fingerprint, load_config
 from transforms.errors import InputError
-from transforms.feature_spec import FEATURE_SPECS, feature_names, spec_fingerprint
-from transforms.feature_stats import ComputeFeatureStats, write_stats
-from transforms.neighbours_table import check_point_in_time
-from transforms.spill import batches_of
+from transforms.features.feature_spec import FEATURE_SPECS, feature_names, spec_fingerprint
+from transforms.features.feature_stats import ComputeFeatureStats, write_stats
+from transforms.io.neighbours_table import check_point_in_time
+from transforms.io.spill import batches_of
 
 log = logging.getLogger("home_recs.examples")
 
@@ -79,7 +79,7 @@ class ExamplesFn(beam.DoFn):
     counts})`` on ``recall`` and the training-statistics sample ``(shelf, frame)`` on ``stats``."""
 
     RECALL = "recall"
-    STATS = "stats"   # (shelf, features of the training-statistics sample): models.examples.examples_for_batch
+    STATS = "stats"   # (shelf, features of the training-statistics sample): models.ranking.examples.examples_for_batch
 
     def __init__(self, config, horizon_ms):
         self.config, self.horizon_ms = config, horizon_ms
@@ -149,7 +149,7 @@ def build_examples(request: ExamplesRequest, beam_args: list[str]) -> dict:
     {**out, "rejected": inputs.rejected} | "WriteExamples" >> WriteExamples(stage, config)
     result = p.run()
     result.wait_until_finish()
-    # spilled shards, event blocks, features and partial counts (transforms.spill)
+    # spilled shards, event blocks, features and partial counts (transforms.io.spill)
     for spilled in ("_listeners", "_events", "_profiles", "_features", "_partials"):
         storage.delete_tree(storage.join(stage, spilled))
     counts = read_counters(result)

@@ -3,7 +3,7 @@
 
 Idempotent and resumable (see :mod:`jobs.publish` for the rules): the manifest is built from the
 run's own ``_request.json`` and ``_counts.json`` (:mod:`jobs.manifest`), the tables are swapped in
-(:func:`transforms.publish.publish_day`), then ``_SUCCESS``; the day's drift follows when the
+(:func:`transforms.io.publish.publish_day`), then ``_SUCCESS``; the day's drift follows when the
 run's config asks for it (:func:`jobs.pipelines.drift.after_publish`).
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from jobs.manifest import BEAM_COUNTERS_FILE, JOB_FILE, REQUEST_FILE, build_manifest, print_summary, unusable_day
 from jobs.pipelines.drift import after_publish, print_after_publish
 from jobs.plumbing import parse_date
-from transforms import publish, storage
-from transforms.counts import COUNTS_FILE
+from transforms.io import publish, storage
+from transforms.io.counts import COUNTS_FILE
 from transforms.errors import InputError
 
 

@@ -14,18 +14,18 @@ import pandas as pd
 from jobs.common import check_neighbours_flags, check_registry
 from jobs.pipelines.examples import ExamplesRequest, build_examples
 from jobs.plumbing import parse_date
-from models.eval_report import write_report
-from models.evaluation import check_evaluable
-from models.gate import gate_config
-from models.lifecycle import gate_register_promote
-from models.ranker import save_model, train
-from models.registry import Registry
-from transforms import storage
-from transforms.config import load_config
+from models.evaluation.eval_report import write_report
+from models.evaluation.evaluation import check_evaluable
+from models.lifecycle.gate import gate_config
+from models.lifecycle.lifecycle import gate_register_promote
+from models.ranking.ranker import save_model, train
+from models.lifecycle.registry import Registry
+from transforms.io import storage
+from transforms.config.config import load_config
 from transforms.errors import InputError
-from transforms.examples_table import read_examples
-from transforms.feature_stats import accumulate, finalize
-from transforms.neighbours_table import missing_reason
+from transforms.io.examples_table import read_examples
+from transforms.features.feature_stats import accumulate, finalize
+from transforms.io.neighbours_table import missing_reason
 
 log = logging.getLogger("home_recs.retrain")
 
@@ -55,7 +55,7 @@ def usable_neighbours(args) -> tuple[str | None, str | None, dict | None]:
     """(--neighbours path, --neighbours-as-of, skipped) for the examples of this retrain.
 
     With ``--neighbours-missing-ok`` and a table that is absent or incomplete
-    (:func:`transforms.neighbours_table.missing_reason`), the path and declared as_of are dropped and
+    (:func:`transforms.io.neighbours_table.missing_reason`), the path and declared as_of are dropped and
     ``skipped`` = ``{"path": ..., "reason": ...}``; otherwise they are returned unchanged and
     ``skipped`` is None (a table that exists is then checked point in time by build-examples).
     Raises InputError for --neighbours-as-of or --neighbours-missing-ok without --neighbours.
@@ -84,7 +84,7 @@ def run_retrain(request: RetrainRequest, beam_args: list[str],
     promote ``request.shelf``'s model. ``on_examples(summary, folder)`` is called with the examples'
     summary when they were built here. Returns the retrain report (``version``, ``promoted``,
     ``gate``, metrics...; also written next to the registered version) and the shelf's gate
-    config (:func:`models.gate.gate_config`). Raises InputError (one line) for bad flags, too few
+    config (:func:`models.lifecycle.gate.gate_config`). Raises InputError (one line) for bad flags, too few
     evaluation examples or an unmeasurable window."""
     args = request
     started = time.time()

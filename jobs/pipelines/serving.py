@@ -9,17 +9,17 @@ import pyarrow as pa
 from apache_beam.utils.shared import Shared
 
 from jobs.common import PARQUET_CODEC, batch_size, of_shelf, spill_folder, write_rejected
-from models.experiments import Variant, assign
-from models.home import ServingContext, recommend
-from models.serving_models import ScorerSet
-from transforms import publish, storage
-from transforms.batch import ListenerBatch
-from transforms.beam_io import counter, cpu_timer, progress, tune_allocator
-from transforms.catalog import shelf_item_types
-from transforms.counts import COUNTS_FILE, CpuClock, SumCounts, write_counts
-from transforms.feature_spec import FEATURE_SPECS, feature_names
-from transforms.feature_stats import ComputeFeatureStats, write_stats
-from transforms.spill import batches_of
+from models.serving.experiments import Variant, assign
+from models.serving.home import ServingContext, recommend
+from models.serving.serving_models import ScorerSet
+from transforms.io import publish, storage
+from transforms.listeners.batch import ListenerBatch
+from transforms.io.beam_io import counter, cpu_timer, progress, tune_allocator
+from transforms.listeners.catalog import shelf_item_types
+from transforms.io.counts import COUNTS_FILE, CpuClock, SumCounts, write_counts
+from transforms.features.feature_spec import FEATURE_SPECS, feature_names
+from transforms.features.feature_stats import ComputeFeatureStats, write_stats
+from transforms.io.spill import batches_of
 
 # `shelf` and `dt` are Hive partition keys (folder names), so they are not repeated inside the files:
 # readers that discover partitions (pyarrow, pandas, Spark) would otherwise reject the duplicate.
@@ -27,9 +27,9 @@ REC_SCHEMA = pa.schema([("listener_id", pa.string()), ("position", pa.int64()),
                         ("item_id", pa.string()), ("item_type", pa.string()), ("score", pa.float64()),
                         ("source", pa.string()), ("candidate_source", pa.string()),
                         ("model_version", pa.string()), ("run_id", pa.string()),
-                        # the experiment and variant that served the row (null without one: models/experiments.py)
+                        # the experiment and variant that served the row (null without one: models/serving/experiments.py)
                         ("experiment", pa.string()), ("variant", pa.string())])
-# the order of each listener's shelves (models/layout.py); one row per (listener, shelf with rows)
+# the order of each listener's shelves (models/serving/layout.py); one row per (listener, shelf with rows)
 LAYOUT_SCHEMA = pa.schema([("listener_id", pa.string()), ("shelf", pa.string()), ("shelf_rank", pa.int64()),
                            ("reason", pa.string()), ("affinity", pa.float64()), ("score", pa.float64())])
 TABLES_OUT = ["recommendations", "home_layout", "rejected"]
@@ -151,7 +151,7 @@ class RecommendShelves(beam.PTransform):
 
 
 def write_stats_to(stats: dict, folder: str) -> str:
-    """:func:`transforms.feature_stats.write_stats` with the folder second (``beam.Map``'s order)."""
+    """:func:`transforms.features.feature_stats.write_stats` with the folder second (``beam.Map``'s order)."""
     return write_stats(folder, stats)
 
 

@@ -1,0 +1,1 @@
+"""Offline evaluation: metrics, ranker/layout/experiment evaluation and the report."""

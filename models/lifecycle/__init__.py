@@ -1,0 +1,1 @@
+"""Model lifecycle: the registry, the evaluation gate and promotion."""

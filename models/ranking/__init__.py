@@ -1,0 +1,1 @@
+"""Ranking: training examples, the XGBoost ranker and the baselines."""

@@ -1,0 +1,1 @@
+"""Serving a Home page: shelves, scoring, rules, page dedup, layout and experiments."""

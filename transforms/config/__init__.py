@@ -1,0 +1,1 @@
+"""The typed config: schema, loading, error messages and the generated docs."""

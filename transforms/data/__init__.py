@@ -1,0 +1,1 @@
+"""Data generation and importers: the synthetic generator and the public-dataset importers."""

@@ -1,0 +1,1 @@
+"""Features: the feature spec, the one feature code path, and feature statistics."""

@@ -1,0 +1,1 @@
+"""The listener domain: histories, batches, the catalog, curation, aggregates and labels."""

@@ -1,0 +1,1 @@
+"""Monitoring: skew and drift between feature statistics, and their reports."""
