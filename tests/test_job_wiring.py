@@ -137,3 +137,33 @@ def test_candidate_recall_composite_sums_batches_per_date_and_overall():
     with test_pipeline.TestPipeline(runner=FnApiRunner()) as p:
         report = p | beam.Create(partials) | CandidateRecall()
         assert_that(report, equal_to([{"by_as_of": {"1970-01-01": day1, "1970-01-02": day2}, "overall": overall}]))
+
+
+# Issue 13 point 3: modules live in a subpackage named for their concern; only these stay at the top
+# (each is shared by every concern of its layer).
+SHARED_TOP_MODULES = {"transforms": {"__init__", "errors"},
+                      "models": {"__init__", "config_checks", "spark_session"}}
+
+
+def top_level_strays(root: Path = ROOT) -> list[str]:
+    """``layer/name.py`` for each module directly under transforms/ or models/ that is not one of
+    SHARED_TOP_MODULES, sorted."""
+    return sorted(f"{layer}/{p.name}" for layer, keep in SHARED_TOP_MODULES.items()
+                  for p in (root / layer).glob("*.py") if p.stem not in keep)
+
+
+def test_transforms_and_models_are_split_by_concern():
+    assert top_level_strays() == []
+    for layer in SHARED_TOP_MODULES:   # every subpackage is a package (find_packages needs __init__.py)
+        subs = [d for d in (ROOT / layer).iterdir() if d.is_dir() and d.name != "__pycache__"]
+        assert len(subs) >= 5 and all((d / "__init__.py").is_file() for d in subs), subs
+
+
+def test_a_module_added_at_the_top_is_a_stray(tmp_path):
+    for layer in ("transforms", "models"):
+        (tmp_path / layer).mkdir()
+        (tmp_path / layer / "__init__.py").touch()
+    (tmp_path / "transforms" / "errors.py").touch()
+    (tmp_path / "transforms" / "drift.py").touch()
+    (tmp_path / "models" / "ranker.py").touch()
+    assert top_level_strays(tmp_path) == ["models/ranker.py", "transforms/drift.py"]
