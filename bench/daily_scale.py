@@ -687,12 +687,18 @@ def run_daily(args, cli, root: Path, n: int, data: Path, registry: str, model_di
 
 
 def load_config(path: str | None) -> dict:
-    """The effective config (the repository's loader; before the typed config, the packaged YAML + FILE)."""
+    """The effective config: the repository's loader (``transforms.config.config`` since the package split,
+    ``transforms.config`` before it); for a tree older than the typed config, its packaged YAML + FILE."""
     sys.path.insert(0, str(REPO))
     try:
         from transforms.config.config import load_config as repo_load
         return repo_load(path)
-    except Exception:
+    except ImportError:
+        pass
+    try:
+        from transforms.config import load_config as flat_load
+        return flat_load(path)
+    except ImportError:
         import yaml
         cfg = yaml.safe_load((REPO / "transforms" / "default_config.yaml").read_text())
         if path:
