@@ -15,6 +15,7 @@ from transforms.listeners.batch import ListenerBatch
 from transforms.features.feature_spec import FEATURE_SPECS, feature_names
 from transforms.listeners.history import ListenerColumns
 from transforms.listeners.labels import positive_keys
+from transforms.io.hashing import uniform_hash
 
 EXAMPLE_KEYS = ["listener_id", "as_of", "item_id", "candidate_source"]
 
@@ -89,8 +90,7 @@ def in_stats_sample(listener_ids, rate: float) -> np.ndarray:
     if rate <= 0:
         return np.zeros(len(listener_ids), dtype=bool)
     ids = pd.Series(np.asarray(listener_ids, dtype=object)).astype(str).to_numpy(dtype=object)
-    h = pd.util.hash_array(ids, hash_key="home-recs-stats1", categorize=False)
-    return (h >> np.uint64(11)).astype(np.float64) / 2.0 ** 53 < rate   # the top 53 bits: uniform in [0, 1)
+    return uniform_hash(ids, "home-recs-stats1") < rate
 
 
 def label_history(hist, shelf: str, cfg: dict, types) -> np.ndarray | None:

@@ -24,11 +24,11 @@ import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from models.serving.serving_models import ModelChoice, choose_models
 from transforms.config.config import VARIANT_KEYS, merged
 from transforms.errors import InputError
+from transforms.io.hashing import uniform_hash
 
 
 @dataclass
@@ -106,8 +106,7 @@ def assign(listener_ids: np.ndarray, experiment: str, variants: dict) -> np.ndar
     """int64 (n,): the index of each listener's variant (in ``variants``' order) for
     ``experiment`` (see the module docstring for the hash)."""
     key = hashlib.sha256(experiment.encode()).hexdigest()[:16]
-    h = pd.util.hash_array(np.asarray(listener_ids, dtype=object), hash_key=key, categorize=False)
-    u = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)   # top 53 bits: exact in float64
+    u = uniform_hash(listener_ids, key)
     edges = np.cumsum([float(v["share"]) for v in variants.values()])
     return np.minimum(np.searchsorted(edges, u, side="right"), len(edges) - 1).astype(np.int64)
 
