@@ -1,4 +1,4 @@
-"""Post-ranking rules and the rule shelf (models/serving/rules.py) on hand-made inputs, plus one small
+"""Post-ranking rules (models/serving/rules.py) and the new_episodes rule shelf (models/serving/rule_shelves/) on hand-made inputs, plus one small
 recommend_batch call that checks the wiring in models/serving/home.py."""
 from __future__ import annotations
 
