@@ -1,5 +1,5 @@
-"""Post-ranking rules (models/serving/rules.py) and the new_episodes rule shelf (models/serving/rule_shelves/) on hand-made inputs, plus one small
-recommend_batch call that checks the wiring in models/serving/home.py."""
+"""Post-ranking rules (models/serving/rules.py) and the new_episodes rule shelf (models/serving/rule_shelves/)
+on hand-made inputs, plus one small recommend_batch call that checks the wiring in models/serving/home.py."""
 from __future__ import annotations
 
 import numpy as np
