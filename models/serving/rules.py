@@ -5,7 +5,8 @@ and in the ``curation`` table, so a product change needs no code change. Each ru
 function over ranked lists (numpy arrays in rank order, one listener's or a whole batch's keys); the
 registries wire them: :data:`models.serving.filters.FILTERS` (post-ranking filters),
 :data:`models.serving.rule_shelves.RULES` (rule shelves) and
-:data:`models.serving.shelf_kinds.SHELF_KINDS` (shelf kinds). Positions are 1-based everywhere; timestamps are epoch milliseconds UTC.
+:data:`models.serving.shelf_kinds.SHELF_KINDS` (shelf kinds). Positions are 1-based everywhere; timestamps
+are epoch milliseconds UTC.
 
 Definitions the data contract does not give directly:
 
