@@ -16,16 +16,14 @@ in :data:`FILTERS`, and its key in ``ModelShelf`` of ``transforms/config/config_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 
+from models.serving.context import ServingContext
 from models.serving.rules import explicit_allowed, followed_keys, not_followed, not_played_within
 from models.serving.shelf_rows import blocked
 from transforms.listeners.batch import History, take
-
-if TYPE_CHECKING:   # home imports this module; the context is only a type here
-    from models.serving.home import ServingContext
 
 
 @dataclass

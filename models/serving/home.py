@@ -24,40 +24,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from models.serving.context import ServingContext
 from models.serving.layout import affinity, expected_engagement, layout_frame
 from models.serving.page import claim_order, dedup_enabled, slot_claims, split_slot_sets
 from models.serving.rules import is_minor
 from models.serving.shelf_kinds import SHELF_KINDS, ShelfJob, shelf_candidates
 from models.serving.shelf_rows import OUTPUT_COLUMNS, blocked, slot_sets
-from transforms.listeners.aggregates import SideTables
-from transforms.listeners.batch import Codebook, History, ListenerBatch
-from transforms.listeners.catalog import Catalog
+from transforms.listeners.batch import History, ListenerBatch
 from transforms.listeners.history import MS_PER_DAY, ListenerState
-
-
-@dataclass
-class ServingContext:
-    """Everything a batch needs besides the listeners. ``scorers``: shelf -> object with
-    ``score(X) -> float64 (n,)``, ``source`` and ``version``; ``entity_types``: shelf -> item types.
-    ``cache``: listener-independent work kept between batches of one worker (pass the same dict
-    for batches that share catalog, side tables, curation and as_of)."""
-
-    as_of_ms: int
-    catalog: Catalog
-    side: SideTables
-    curation: pd.DataFrame | None
-    config: dict
-    entity_types: dict
-    scorers: dict
-    run_id: str
-    log_features: bool = False
-    cache: dict = field(default_factory=dict)
-
-    @property
-    def codebook(self) -> Codebook:
-        if "codebook" not in self.cache:
-            self.cache["codebook"] = Codebook(self.catalog, self.side)
-        return self.cache["codebook"]
 
 
 @dataclass

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from models.candidates.candidates import CandidateSet, SourceInput, generate_candidates
+from models.serving.context import ServingContext
 from models.serving.filters import FilterInput, filter_mask
 from models.serving.page import dedup_enabled
 from models.serving.rule_shelves import RULES, RuleInput
@@ -32,9 +33,6 @@ from models.serving.shelf_rows import blocked, empty_rows, output_rows, place
 from transforms.features.feature_spec import FEATURE_SPECS, feature_names
 from transforms.features.features import batch_features
 from transforms.listeners.batch import History, ListenerBatch, take
-
-if TYPE_CHECKING:   # home imports this module; the context is only a type here
-    from models.serving.home import ServingContext
 
 log = logging.getLogger(__name__)
 _warned: set = set()

@@ -10,18 +10,15 @@ first claiming round, the same before it).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from models.serving.context import ServingContext
 from models.serving.page import drop_claimed
 from models.serving.rules import editorial_layout, editorial_slots, explicit_allowed
 from transforms.io import contract
 from transforms.listeners.batch import ARTIST, ListenerBatch, take
-
-if TYPE_CHECKING:   # home imports this module; the context is only a type here
-    from models.serving.home import ServingContext
 
 log = logging.getLogger(__name__)
 

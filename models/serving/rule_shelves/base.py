@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from models.serving.context import ServingContext
 from transforms.listeners.batch import History
-
-if TYPE_CHECKING:   # models.serving.home imports the rules; the context is only a type here
-    from models.serving.home import ServingContext
 
 
 @dataclass
@@ -19,7 +16,7 @@ class RuleInput:
     others get no rows) and ``blocked`` (a minor on a shelf with ``block_explicit_for_minors``: the
     rule must not pick explicit items for them). ``depth``: the rows per listener the shelf can use
     (``size``), or None when the page's dedup may drop some, so the rule returns every row it has.
-    ``ctx``: the batch's :class:`models.serving.home.ServingContext` (catalog, codebook, worker cache)."""
+    ``ctx``: the batch's :class:`models.serving.context.ServingContext` (catalog, codebook, worker cache)."""
 
     hist: History
     shelf: str
