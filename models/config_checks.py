@@ -7,7 +7,7 @@ import difflib
 
 from models.candidates.candidates import SOURCES
 from models.serving.experiments import active_experiment, variant_config
-from models.serving.rules import RULES
+from models.serving.rule_shelves import RULES
 from transforms.io.contract import ITEM_TYPES
 from transforms.errors import InputError
 from transforms.features.feature_spec import ALL_FEATURES, FEATURE_SPECS, feature_names
@@ -29,8 +29,8 @@ def check_shelves(config: dict, where: str = "config") -> None:
                 raise InputError(f"{where}: shelves.{name}.sources.{source} must be a positive integer quota, "
                                  f"got {quota!r}")
         if shelf["kind"] == "rule" and shelf["rule"] not in RULES:
-            raise InputError(f"{where}: shelves.{name}: unknown rule {shelf['rule']!r} "
-                             f"(kind: rule needs `rule:` one of {', '.join(RULES)})")
+            raise InputError(f"{where}: shelves.{name}.rule: unknown rule {shelf['rule']!r}; "
+                             f"{_closest(str(shelf['rule']), list(RULES))} (models/serving/rule_shelves RULES)")
         if shelf["kind"] == "model":
             _check_model_shelf(name, shelf, where)
         for key in ("item_types", "fallback_item_types"):

@@ -1,12 +1,13 @@
-"""Post-ranking rules and the rule shelf (models/serving/rules.py) on hand-made inputs, plus one small
-recommend_batch call that checks the wiring in models/serving/home.py."""
+"""Post-ranking rules (models/serving/rules.py) and the new_episodes rule shelf (models/serving/rule_shelves/)
+on hand-made inputs, plus one small recommend_batch call that checks the wiring in models/serving/home.py."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from models.serving.rule_shelves.new_episodes import new_episodes, recent_episodes
 from models.serving.rules import (MINOR_AGE, cap_per_parent, diversify, explicit_allowed, followed_shows, is_minor,
-                          market_allowed, new_episodes, not_followed, not_played_within, recent_episodes)
+                                  market_allowed, not_followed, not_played_within)
 from tests.conftest import ms, utc
 from transforms.listeners.aggregates import SideTables
 from transforms.listeners.catalog import Catalog

@@ -1,9 +1,12 @@
-"""Business rules applied after ranking: filters, diversity caps, editorial slots and rule shelves.
+"""Business rules applied after ranking: the filters' array functions, diversity caps and editorial slots.
 
 Everything is declared in config (per shelf in ``shelves:``, see ``docs/CONFIG.md``)
 and in the ``curation`` table, so a product change needs no code change. Each rule is a small pure
-function over one listener's ranked list (numpy arrays in rank order); :mod:`models.serving.home` wires
-them. Positions are 1-based everywhere; timestamps are epoch milliseconds UTC.
+function over ranked lists (numpy arrays in rank order, one listener's or a whole batch's keys); the
+registries wire them: :data:`models.serving.filters.FILTERS` (post-ranking filters),
+:data:`models.serving.rule_shelves.RULES` (rule shelves) and
+:data:`models.serving.shelf_kinds.SHELF_KINDS` (shelf kinds). Positions are 1-based everywhere; timestamps
+are epoch milliseconds UTC.
 
 Definitions the data contract does not give directly:
 
@@ -25,13 +28,13 @@ import pandas as pd
 
 from transforms.config.config_schema import RuleShelf
 from transforms.io.packing import factorize
+from transforms.listeners.batch import History
 
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
 MINOR_AGE = 18                   # listeners who may be younger than this never get explicit items
-# the defaults of the shelf keys ``followed_min_plays`` and ``max_age_days`` (written once, in the schema)
+# the default of the shelf key ``followed_min_plays`` (written once, in the schema)
 FOLLOWED_MIN_PLAYS: int = RuleShelf.model_fields["followed_min_plays"].default
-NEW_EPISODES_MAX_AGE_DAYS: float = RuleShelf.model_fields["max_age_days"].default
 
 
 def rank_order(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -134,6 +137,16 @@ def followed_shows(show_per_play: np.ndarray, min_plays: int = FOLLOWED_MIN_PLAY
     return np.sort(counts.index[counts.to_numpy() >= int(min_plays)].to_numpy(dtype=shows.dtype))
 
 
+def followed_keys(hist: History, min_plays: int) -> np.ndarray:
+    """Sorted int64 keys ``listener * span + show`` (``span``: ``hist.batch.span``) of the shows each
+    listener of the batch follows (:func:`followed_shows` over the plays before as_of, a play counting
+    toward its show through ``History.entities``). Built once per batch and ``min_plays``."""
+    def build():
+        show, _ = hist.entities(["show"])
+        return followed_shows(np.where(show >= 0, hist.who * hist.batch.span + show, -1), int(min_plays))
+    return hist.memo(("followed", int(min_plays)), build)
+
+
 def not_followed(ids: np.ndarray, followed: np.ndarray) -> np.ndarray:
     """Keep mask for shelf key ``exclude_followed_shows``: drop shows the listener follows."""
     return ~pd.Index(np.asarray(ids)).isin(np.asarray(followed))
@@ -199,60 +212,3 @@ def editorial_layout(positions: np.ndarray, n_rest: np.ndarray, size: int) -> tu
         rest_index[np.ix_(rows, np.arange(c))] = [final[j] for j in range(c)]
         ed_index[rows] = [final[-1 - i] for i in range(k)]
     return rest_index, ed_index
-
-
-# ---------------------------------------------------------------------------------------------
-# rule shelves (no model, no features)
-
-
-def recent_episodes(ids: np.ndarray, item_types: np.ndarray, parents: np.ndarray, release_ms: np.ndarray,
-                    as_of_ms: int, max_age_days: float = NEW_EPISODES_MAX_AGE_DAYS) -> pd.DataFrame:
-    """The catalog's episodes released in ``[as_of - max_age_days, as_of)`` (an episode released
-    at or after as_of is not out yet), with a known show. Columns item_id, show_id, release_ms
-    (int64), newest first, ties by item id. Computed once per batch, shared by its listeners."""
-    release = np.asarray(release_ms, dtype=np.float64)
-    parents = np.asarray(parents, dtype=object)
-    ok = ((np.asarray(item_types, dtype=object) == "episode") & pd.notna(parents) & ~np.isnan(release)
-          & (release >= as_of_ms - float(max_age_days) * MS_PER_DAY) & (release < as_of_ms))
-    frame = pd.DataFrame({"item_id": np.asarray(ids, dtype=object)[ok], "show_id": parents[ok],
-                          "release_ms": release[ok].astype(np.int64)})
-    return frame.sort_values(["release_ms", "item_id"], ascending=[False, True], kind="stable",
-                             ignore_index=True)
-
-
-def new_episodes(show: np.ndarray, item: np.ndarray, followed: np.ndarray, played_items: np.ndarray, span: int,
-                 size: int | None, max_per_show: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Rule shelf "New episodes of your shows" for a batch of listeners.
-
-    ``show``/``item``: int64 codes of the :func:`recent_episodes` rows (newest first; the release
-    window is applied there); ``followed``: keys ``listener * span + show`` of followed shows
-    (:func:`followed_shows`); ``played_items``: keys ``listener * span + item`` of items played
-    before as_of. Keeps, per listener, episodes of followed shows not yet played, newest first
-    (ties by item id), at most ``max_per_show`` per show and at most ``size`` (None: all).
-    Returns (listener, row of ``recent``) int64 arrays, by listener then rank.
-    """
-    show = np.asarray(show, dtype=np.int64)
-    followed = np.asarray(followed, dtype=np.int64)
-    if not len(show) or not len(followed):
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    by_show = np.argsort(show, kind="stable")  # each show's episodes, newest first
-    shows_sorted = show[by_show]
-    f_show = followed % span
-    lo, hi = np.searchsorted(shows_sorted, f_show, "left"), np.searchsorted(shows_sorted, f_show, "right")
-    n = hi - lo
-    who = np.repeat(followed // span, n)
-    row = by_show[np.repeat(lo, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
-    fresh = ~np.isin(who * span + np.asarray(item, dtype=np.int64)[row], played_items)
-    who, row = who[fresh], row[fresh]
-    order = np.lexsort((row, who))
-    who, row = who[order], row[order]
-    keep = cap_per_parent(show[row], max_per_show, who)
-    who, row = who[keep], row[keep]
-    if size is None:
-        return who, row
-    start = np.searchsorted(who, who, side="left")
-    keep = np.arange(len(who)) - start < int(size)
-    return who[keep], row[keep]
-
-
-RULES = ("new_episodes",)

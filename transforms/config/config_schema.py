@@ -109,7 +109,7 @@ class Neighbours(Section):
 # ------------------------------------------------------------------------------------------------- shelves
 
 class ShelfBase(Section):
-    """Keys every kind of shelf has. Rules apply after ranking (models/serving/rules.py, models/serving/home.py)."""
+    """Keys every kind of shelf has. Each kind is served by its handler in models/serving/shelf_kinds.py SHELF_KINDS."""
 
     kind: Literal["model", "rule", "editorial"] = F(..., "model | rule | editorial (each kind has its own keys)")
     title: str = F("", "title shown on the Home page")
@@ -140,6 +140,8 @@ class ModelShelf(_Served):
     kind: Literal["model"] = F(..., "model | rule | editorial (each kind has its own keys)")
     max_candidates: int = F(200, "candidates per listener after merging the sources", gt=0)
     exclude_played: bool = F(False, "drop every entity the listener ever played (before as_of)")
+    # the post-ranking filters (models/serving/filters.py FILTERS) each read their key: these two and
+    # block_explicit_for_minors
     exclude_played_within_hours: Optional[float] = F(None, "drop entities played in [as_of - N h, as_of); null: off")
     exclude_followed_shows: bool = F(False, "drop shows the listener follows (see followed_min_plays)")
     max_per_creator: Optional[int] = F(None, "at most N items per creator_id (null: no cap)")
@@ -149,10 +151,10 @@ class ModelShelf(_Served):
 
 
 class RuleShelf(_Served):
-    """``kind: rule``: no model, no candidates; a rule of models/serving/rules.py RULES fills it."""
+    """``kind: rule``: no model, no candidates; a rule of models/serving/rule_shelves RULES fills it."""
 
     kind: Literal["rule"] = F(..., "model | rule | editorial (each kind has its own keys)")
-    rule: Optional[str] = F(None, "the rule to run; null: the shelf's name")
+    rule: Optional[str] = F(None, "the rule to run (models/serving/rule_shelves RULES); null: the shelf's name")
     max_age_days: float = F(7.0, "new_episodes: episodes released in [as_of - N days, as_of)", gt=0)
 
 
