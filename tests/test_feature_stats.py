@@ -12,7 +12,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from transforms.io import storage
 from transforms.features.feature_spec import FEATURE_SPECS, feature_names, spec_fingerprint
-from transforms.features.feature_stats import (OTHER, ComputeFeatureStats, FeatureStatsCombineFn, accumulate, align_bins,
+from transforms.features.feature_stats import (OTHER, ComputeFeatureStats, FeatureStatsCombineFn, accumulate, add_frame,
+                                      align_bins, value_label,
                                       distribution, fit_bin_edges, fit_edges_from_frame, finalize,
                                       listener_hashes, merge, write_stats)
 
@@ -132,6 +133,29 @@ def test_merge_of_parts_equals_whole(min_listeners, cap):
     if min_listeners == 5:
         assert "9" not in whole["features"]["src_popular"]["values"]
         assert all(len(b) == 4 for b in whole["features"]["pop_market_log"]["bins"])
+
+
+def test_listener_sketches_are_the_bottom_k_distinct_hashes_of_each_cell():
+    """Frames added one at a time (the threshold pre-filter skips most rows once a sketch is full)
+    give, per bin and per categorical value, exactly the ``cap`` smallest distinct listener hashes
+    of the rows in that cell, computed here by brute force over the whole frame."""
+    frame, cap = random_frame(), 3
+    edges = fit_edges_from_frame(frame, SHELF)
+    acc = accumulate(frame.iloc[:60], SHELF, edges, listener_cap=cap)
+    for a, b in [(60, 61), (61, 130), (130, len(frame))]:
+        add_frame(acc, frame.iloc[a:b])
+    h = listener_hashes(frame["listener_id"])
+    for name in NUMERIC:
+        x = frame[name].to_numpy(dtype=np.float64)
+        cell = np.searchsorted(np.asarray(edges[name]), x, side="right")
+        for i, got in enumerate(acc.numeric[name].listeners):
+            want = np.unique(h[~np.isnan(x) & (cell == i)])[:cap]
+            assert np.array_equal(got, want), (name, i)
+    for name in CATEGORICAL:
+        x = frame[name].to_numpy(dtype=np.float64)
+        for v in np.unique(x[~np.isnan(x)]):
+            want = np.unique(h[x == v])[:cap]
+            assert np.array_equal(acc.categorical[name].listeners[value_label(v)], want), (name, v)
 
 
 def test_errors():

@@ -31,3 +31,11 @@ def test_events_are_in_one_order_whichever_block_arrives_first():
     assert a.events["ms_played"].tolist()[:2] == b.events["ms_played"].tolist()[:2] == [3000.0, 9000.0]
     assert a.events["item_id"].tolist() == ["t1", "t1", "t0", "t2"]
     assert a.registered_ms[1] == 50      # L2 has no profile row: registered at its first play
+
+
+def test_str_order_codes_sort_like_strings_and_tie_equal_strings():
+    from transforms.listeners.history import str_order_codes
+    values = np.array(["b", "a", "b", "10", "9", 1, "1"], dtype=object)
+    # as strings: "1" (twice: the int 1 prints as "1") < "10" < "9" < "a" < "b"
+    assert str_order_codes(values).tolist() == [4, 3, 4, 1, 2, 0, 0]
+    assert str_order_codes(np.zeros(0, dtype=object)).tolist() == []

@@ -70,6 +70,7 @@ LISTENER_CAP = 64
 DEFAULT_SAMPLE_ROWS = 100_000
 
 _NO_HASHES = np.zeros(0, dtype=np.uint64)
+_MAX_HASH = np.iinfo(np.uint64).max
 
 
 # ---------------------------------------------------------------------------------------- edges
@@ -267,7 +268,7 @@ def add_frame(acc: FeatureStatsAcc, frame: pd.DataFrame) -> FeatureStatsAcc:
         return acc
     h = listener_hashes(frame["listener_id"])
     acc.n_rows += len(frame)
-    acc.pending.append(np.unique(h))
+    acc.pending.append(np.unique(_run_heads(h)))
     if sum(len(p) for p in acc.pending) > max(len(acc.listeners), 1 << 16):
         acc.compact()
     cap = acc.listener_cap
@@ -282,17 +283,18 @@ def add_frame(acc: FeatureStatsAcc, frame: pd.DataFrame) -> FeatureStatsAcc:
             b = np.searchsorted(edges, xs, side="right")  # x < e0 -> 0; e_i <= x < e_i+1 -> i+1
             num.counts += np.bincount(b, minlength=len(edges) + 1)
             num.missing += int((~present).sum())
-            for i in np.unique(b):
-                num.listeners[i] = _capped_union([num.listeners[i], hs[b == i]], cap)
+            _bottom_k_update(num.listeners, b, hs, cap)
         else:
             cat = acc.categorical[feat.name]
             cat.missing += int((~present).sum())
             uniq, inv = np.unique(xs, return_inverse=True)
             counts = np.bincount(inv, minlength=len(uniq))
-            for k, v in enumerate(uniq):
-                label = value_label(v)
+            labels = [value_label(v) for v in uniq]
+            sketches = [cat.listeners.get(label, _NO_HASHES) for label in labels]
+            _bottom_k_update(sketches, inv, hs, cap)
+            for k, label in enumerate(labels):
                 cat.counts[label] = cat.counts.get(label, 0) + int(counts[k])
-                cat.listeners[label] = _capped_union([cat.listeners.get(label, _NO_HASHES), hs[inv == k]], cap)
+                cat.listeners[label] = sketches[k]
     return acc
 
 
@@ -509,6 +511,39 @@ def _require_columns(frame: pd.DataFrame, shelf: str, spec) -> None:
 def _feature_matrix(frame: pd.DataFrame, spec) -> np.ndarray:
     """float64 (n, len(spec)); float32 inputs convert exactly, so binning matches the edges."""
     return frame[[f.name for f in spec]].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _run_heads(h: np.ndarray) -> np.ndarray:
+    """``h`` without the repeats of consecutive equal values. Feature frames come grouped by
+    listener, so this shrinks the listener hashes to about one per listener before sorting."""
+    if len(h) < 2:
+        return h
+    return h[np.concatenate(([True], h[1:] != h[:-1]))]
+
+
+def _bottom_k_update(sketches: list, cells: np.ndarray, hashes: np.ndarray, cap: int) -> None:
+    """Fold row ``r``'s hash ``hashes[r]`` into the bottom-``cap`` sketch ``sketches[cells[r]]``,
+    in place (``cells`` int (n,), ``hashes`` uint64 (n,)); same result as one
+    :func:`_capped_union` per cell over all its rows.
+
+    Why the threshold: once a sketch is full, only a hash at or below its largest can enter it,
+    so after the first frames almost every row is dropped by one vectorised comparison, and only
+    the few survivors are sorted (by cell, then hash) and merged cell by cell.
+    """
+    if len(cells) == 0:
+        return
+    top = np.array([s[cap - 1] if len(s) >= cap else _MAX_HASH for s in sketches], dtype=np.uint64)
+    keep = hashes <= top[cells]
+    if not keep.any():
+        return
+    c, h = np.asarray(cells)[keep], hashes[keep]
+    order = np.lexsort((h, c))
+    c, h = c[order], h[order]
+    starts = np.flatnonzero(np.concatenate(([True], c[1:] != c[:-1])))
+    ends = np.append(starts[1:], len(c))
+    for s, e in zip(starts, ends):
+        cell = int(c[s])
+        sketches[cell] = _capped_union([sketches[cell], h[s:e]], cap)
 
 
 def _capped_union(parts: list, cap: int) -> np.ndarray:

@@ -6,6 +6,7 @@ counts toward, so candidates, features and labels all agree.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,12 +80,25 @@ class Catalog:
     def __len__(self) -> int:
         return len(self.frame)
 
+    def positions(self, ids) -> np.ndarray:
+        """Row of each id in ``frame`` (int64 (n,), -1 where unknown): one hash lookup per id, to
+        share between several :meth:`lookup_at` calls on the same ids."""
+        return self.frame.index.get_indexer(np.asarray(ids, dtype=object))
+
     def lookup(self, ids, column: str) -> np.ndarray:
         """``column`` for each id in ``ids`` (object array; None/NaN where the id is unknown)."""
-        ids = np.asarray(ids, dtype=object)
-        pos = self.frame.index.get_indexer(ids)
+        return self.lookup_at(self.positions(ids), column)
+
+    @functools.cached_property
+    def parent_positions(self) -> np.ndarray:
+        """Row of each item's parent in ``frame`` (int64 (items,), -1: none or not in the
+        catalog), computed once so plays reach their parent's columns without a second hash lookup."""
+        return self.positions(self.frame["parent_id"].to_numpy(dtype=object))
+
+    def lookup_at(self, pos: np.ndarray, column: str) -> np.ndarray:
+        """``column`` at rows ``pos`` of :meth:`positions` (None/NaN where ``pos`` is -1)."""
         values = self.frame[column].to_numpy(dtype=object if self.frame[column].dtype == object else "float64")
-        out = np.empty(len(ids), dtype=values.dtype)
+        out = np.empty(len(pos), dtype=values.dtype)
         found = pos >= 0
         out[found] = values[pos[found]]
         out[~found] = None if values.dtype == object else np.nan
@@ -121,23 +135,39 @@ def resolve_entities(item_ids, item_types, context_ids, catalog: Catalog, target
     etype = np.full(n, None, dtype=object)
     if n == 0 or not targets:
         return ent, etype
+    # Levels are matched on catalog row positions (one hash lookup per id), and object arrays
+    # are written once per level for the rows that take it: object-array masks and lookups per
+    # level were most of this function's cost in the side-table aggregates.
+    types = catalog.frame["item_type"].to_numpy(dtype=object)
+    is_target = np.append(np.isin(types, list(targets)), False)   # [-1] (unknown) -> False
+    free = np.ones(n, dtype=bool)
 
-    def take(mask, ids, types):
-        mask = mask & (ent == None)  # noqa: E711
+    def take(mask, ids, level_types):
+        mask &= free
         ent[mask] = ids[mask]
-        etype[mask] = types[mask]
+        etype[mask] = level_types[mask]
+        free[mask] = False
 
+    def take_rows(mask, rows):
+        """The level whose entity is the catalog item at ``rows`` (its id and catalog type)."""
+        mask &= free
+        ent[mask] = catalog_ids[rows[mask]]
+        etype[mask] = types[rows[mask]]
+        free[mask] = False
+
+    catalog_ids = catalog.frame.index.to_numpy(dtype=object)
     own_types = np.asarray(item_types, dtype=object)
     take(np.isin(own_types, list(targets)), item_ids, own_types)
     ctx = np.asarray(context_ids, dtype=object)
     if (ctx != None).any():  # noqa: E711
-        ctx_types = catalog.lookup(ctx, "item_type")
-        take(np.isin(ctx_types, list(targets)), ctx, ctx_types)
-    parents = catalog.lookup(item_ids, "parent_id")
-    parent_types = catalog.lookup(parents, "item_type")
-    take(np.isin(parent_types, list(targets)), parents, parent_types)
+        ctx_at = catalog.positions(ctx)
+        take_rows(is_target[ctx_at], ctx_at)
+    at = catalog.positions(item_ids)  # one hash lookup of the played items serves parent and creator
+    if len(catalog):
+        parent_at = np.where(at >= 0, catalog.parent_positions[np.maximum(at, 0)], -1)
+        take_rows(is_target[parent_at], parent_at)
     if "artist" in targets:
-        creators = catalog.lookup(item_ids, "creator_id")
+        creators = catalog.lookup_at(at, "creator_id")
         take(creators != None, creators, np.full(n, "artist", dtype=object))  # noqa: E711
     return ent, etype
 

@@ -48,10 +48,23 @@ def concat_blocks(blocks) -> dict[str, np.ndarray]:
     return {k: v[order] for k, v in out.items()}
 
 
+def str_order_codes(values: np.ndarray) -> np.ndarray:
+    """int64 codes (n,) that sort like ``values.astype(str)`` and are equal exactly where those
+    strings are equal.
+
+    Why: sorting n strings compares strings O(n log n) times; hashing them once
+    (``pd.factorize``) and sorting only the distinct ones leaves an integer sort key, several
+    times cheaper for events, where each item id repeats many times.
+    """
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    _, rank = np.unique(np.asarray(uniques, dtype=object).astype(str), return_inverse=True)
+    return rank.astype(np.int64)[codes]
+
+
 def event_order(events: dict[str, np.ndarray], who: np.ndarray | None = None) -> np.ndarray:
     """Indices that sort events by (who, ts, item id, ms played, context id): a total order on
     what an event holds, so the order never depends on which file or row group arrived first."""
-    item = events["item_id"].astype(str)
+    item = str_order_codes(events["item_id"])
     main = (item, events["ts_ms"]) if who is None else (item, events["ts_ms"], who)
     order = np.lexsort(main)
     # ms played and context only break ties, which are rare: sort on them only when some exist
@@ -242,8 +255,12 @@ def build_listeners(blocks: list[dict], profiles: pd.DataFrame | None, default_m
         profiles, dups = reject_duplicate_keys(profiles, contract.LISTENERS)
     else:
         profiles = pd.DataFrame(columns=["listener_id"])
-    ids = np.unique(np.concatenate([ev["listener_id"].astype(object), profiles["listener_id"].to_numpy(dtype=object)]))
-    who = np.searchsorted(ids, ev["listener_id"]).astype(np.int64) if len(ids) else np.zeros(0, np.int64)
+    # distinct event listeners by hashing, then sort only those: sorting every event's id string
+    # was the costliest line of this function
+    ev_codes, ev_ids = pd.factorize(ev["listener_id"].astype(object))
+    ids = np.unique(np.concatenate([np.asarray(ev_ids, dtype=object), profiles["listener_id"].to_numpy(dtype=object)]))
+    who = np.searchsorted(ids, np.asarray(ev_ids, dtype=object)).astype(np.int64)[ev_codes] if len(ids) \
+        else np.zeros(0, np.int64)
     order = event_order(ev, who)
     who = who[order]
     events = {k: ev[k][order] for k in EVENT_FIELDS}
